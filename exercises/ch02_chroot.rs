@@ -1,0 +1,16 @@
+//! Chapter 2 — chroot: give the process another `/`.
+//! Lesson: chapters/02-chroot.md   Check: mini-docker check 2
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::unistd::{chdir, chroot};
+
+/// Make `rootfs` this process's `/`, and stand inside it.
+///
+/// chroot(2) only changes how absolute paths are resolved; the current
+/// directory stays where it was — outside the new root — until we chdir.
+pub fn enter_rootfs(rootfs: &Path) -> Result<()> {
+    // TODO(ch02): chroot(rootfs), then chdir("/") so the current directory is inside it.
+    todo!("chroot into the rootfs and chdir to /")
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# mini-docker workshop setup for Debian 12 / Ubuntu 22.04 / 24.04 (also what the Vagrantfile runs).
+#
+# Installs what is missing (apt packages; Rust too with --install-rust), builds
+# mini-docker, puts it on PATH, makes the starter rootfs and shows it running.
+#
+#   ./setup.sh                 the workshop machine
+#   ./setup.sh --install-rust  also install Rust with rustup if cargo is missing (the VM)
+#   ./setup.sh --ci            also the tools the test-suite needs (shellcheck, vagrant, rustfmt, clippy)
+set -euo pipefail
+
+cd "$(dirname "$0")"
+ci=no
+install_rust=no
+for arg in "$@"; do
+    case "$arg" in
+        --ci) ci=yes ;;
+        --install-rust) install_rust=yes ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+
+say() { printf '\033[1;36m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# busybox-static: the starter rootfs. gcc + libc6-dev: the static chroot-breakout
+# helper the checks run. iproute2: looking at namespaces by hand.
+packages=(busybox-static gcc libc6-dev iproute2 ca-certificates curl)
+if [ "$ci" = yes ]; then
+    packages+=(shellcheck vagrant sudo)
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    say "apt packages already installed"
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ "$install_rust" = yes ]; then
+        say "installing Rust (rustup, stable, minimal profile)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        PATH="$HOME/.cargo/bin:$PATH"
+    else
+        echo "setup.sh: cargo not found. Install Rust (https://rustup.rs) or run ./setup.sh --install-rust" >&2
+        exit 1
+    fi
+fi
+if [ "$ci" = yes ] && command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+say "building mini-docker (release)"
+cargo build --release --quiet
+
+say "putting mini-docker on PATH (/usr/local/bin/mini-docker)"
+as_root ln -sf "$PWD/target/release/mini-docker" /usr/local/bin/mini-docker
+
+say "making the starter rootfs"
+as_root target/release/mini-docker rootfs
+
+say "chapter 1, the reference solution: a child process"
+as_root target/release/mini-docker --reference chapter 1 run -- /bin/echo "hello from chapter 1"
+say "chapter 5, the reference solution: a command in the starter rootfs"
+# shellcheck disable=SC2016  # expanded inside the container, not here
+as_root target/release/mini-docker --reference chapter 5 run --hostname box -- \
+    /bin/sh -c 'echo "hello from $(hostname), PID $$, in $(head -n 1 /etc/os-release)"'
+
+say "ready. Your turn: mini-docker chapter 1 (lesson: chapters/01-process.md)"

@@ -1,0 +1,79 @@
+//! A minimal /dev for the container (what runc and docker give, too).
+//!
+//! We never mknod: bind-mounting the host's device nodes works the same for
+//! root and (chapter 7) inside a user namespace, where mknod is forbidden.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::mount::{mount, MsFlags};
+
+/// The device nodes a container may use.
+pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Fill `rootfs/dev`: a tmpfs with device nodes, devpts, shm and the fd links.
+/// Runs in the container's mount namespace, before pivot_root.
+pub fn populate(rootfs: &Path) -> Result<()> {
+    let dev = rootfs.join("dev");
+    mount_fs(
+        "tmpfs",
+        &dev,
+        "tmpfs",
+        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        "mode=755,size=65536k",
+    )?;
+    for name in DEVICES {
+        bind_device(&dev, name)?;
+    }
+    // devpts with newinstance: the container's ptys are its own, not the host's.
+    let pts = dev.join("pts");
+    fs::create_dir(&pts).context("mkdir /dev/pts")?;
+    let noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    mount_fs(
+        "devpts",
+        &pts,
+        "devpts",
+        noexec,
+        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+    )?;
+    symlink("pts/ptmx", dev.join("ptmx")).context("symlink /dev/ptmx")?;
+    let shm = dev.join("shm");
+    fs::create_dir(&shm).context("mkdir /dev/shm")?;
+    mount_fs(
+        "shm",
+        &shm,
+        "tmpfs",
+        noexec | MsFlags::MS_NODEV,
+        "mode=1777,size=65536k",
+    )?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(target, dev.join(link)).with_context(|| format!("symlink /dev/{link}"))?;
+    }
+    Ok(())
+}
+
+fn bind_device(dev: &Path, name: &str) -> Result<()> {
+    let target = dev.join(name);
+    fs::write(&target, b"").with_context(|| format!("create /dev/{name}"))?;
+    let host = Path::new("/dev").join(name);
+    mount(
+        Some(&host),
+        &target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {} into the container", host.display()))
+}
+
+fn mount_fs(source: &str, target: &Path, fstype: &str, flags: MsFlags, data: &str) -> Result<()> {
+    mount(Some(source), target, Some(fstype), flags, Some(data))
+        .with_context(|| format!("mount {fstype} on {}", target.display()))
+}

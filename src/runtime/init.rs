@@ -1,0 +1,221 @@
+//! Inside the container: the re-executed `mini-docker __init` builds the
+//! container chapter by chapter, then becomes (or starts) the user's command.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::sys::signal::SigSet;
+use nix::unistd::{fork, ForkResult};
+
+use super::supervisor::{stop_signals, unblock_stop_signals};
+use super::{dev, ContainerConfig};
+use crate::steps;
+
+/// Where a failure is reported to the supervisor (write end of the status pipe).
+static STATUS_FD: OnceLock<RawFd> = OnceLock::new();
+
+/// Entry point of `mini-docker __init CONFIG_FD STATUS_FD`. Never returns.
+pub fn main(config_fd: RawFd, status_fd: RawFd) -> ! {
+    // The command must not inherit the status pipe: its exec closes it, and
+    // that EOF tells the supervisor "running".
+    let _ = nix::fcntl::fcntl(
+        status_fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    );
+    let _ = STATUS_FD.set(status_fd);
+    let failure = match read_config(config_fd).and_then(|config| start(&config)) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let code = exit_code_for(&failure);
+    report_failure(code, &format!("{failure:#}"));
+    std::process::exit(code)
+}
+
+/// Send one line to the supervisor (or stderr if there is none), as JSON.
+pub fn report_failure(code: i32, message: &str) {
+    let line = serde_json::json!({ "code": code, "message": message }).to_string() + "\n";
+    match STATUS_FD.get() {
+        // SAFETY: the fd is ours for the life of the process; ManuallyDrop keeps it open.
+        Some(&fd) => {
+            let mut pipe = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+            let _ = pipe.write_all(line.as_bytes());
+        }
+        None => eprintln!("mini-docker: {message}"),
+    }
+}
+
+/// Is this the init process (so failures go to the status pipe)?
+pub fn is_init() -> bool {
+    STATUS_FD.get().is_some()
+}
+
+fn read_config(fd: RawFd) -> Result<ContainerConfig> {
+    // SAFETY: the supervisor passed us this fd number; we own it from now on.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut json = String::new();
+    pipe.read_to_string(&mut json)
+        .context("read container config")?;
+    let config: ContainerConfig = serde_json::from_str(&json).context("parse container config")?;
+    steps::select(config.selection);
+    Ok(config)
+}
+
+fn start(config: &ContainerConfig) -> Result<Infallible> {
+    build_filesystem_and_names(config)?;
+    set_command_environment(config);
+    mark_inherited_fds_cloexec();
+    if config.init {
+        run_as_init(config)
+    } else {
+        unblock_stop_signals()?;
+        exec(&config.argv)
+    }
+}
+
+/// Chapters 2–5, in the order the kernel needs them.
+fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
+    if config.has(5) {
+        steps::make_mounts_private()?;
+    } else if config.has(4) {
+        scaffold_private_mounts()?;
+    }
+    if config.has(3) {
+        steps::set_hostname(&config.hostname)?;
+    }
+    let rootfs = config.rootfs.as_deref();
+    if config.has(5) {
+        let rootfs = rootfs.context("chapter 5 needs a rootfs")?;
+        dev::populate(rootfs)?; // host device nodes are only reachable before the pivot
+        steps::pivot_into(rootfs)?;
+    } else if config.has(2) {
+        steps::enter_rootfs(rootfs.context("chapter 2 needs a rootfs")?)?;
+    }
+    if config.has(4) {
+        steps::mount_proc()?;
+    }
+    if config.has(5) {
+        steps::mount_sys()?;
+    }
+    Ok(())
+}
+
+/// Chapter 4 without chapter 5: keep our /proc mount out of the host's table.
+fn scaffold_private_mounts() -> Result<()> {
+    let flags = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("make / private")
+}
+
+fn set_command_environment(config: &ContainerConfig) {
+    for (key, _) in std::env::vars_os() {
+        std::env::remove_var(key);
+    }
+    for (key, value) in &config.env {
+        std::env::set_var(key, value);
+    }
+}
+
+/// Nothing but stdin/stdout/stderr may leak into the container's command.
+fn mark_inherited_fds_cloexec() {
+    // close_range(3, ~0, CLOSE_RANGE_CLOEXEC): one syscall instead of a loop over /proc/self/fd.
+    // SAFETY: only sets flags on descriptors.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret != 0 {
+        for fd in 3..1024 {
+            let _ = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            );
+        }
+    }
+}
+
+/// `--init`: stay PID 1, start the command as our child, reap and forward.
+fn run_as_init(config: &ContainerConfig) -> Result<Infallible> {
+    let mut signals = stop_signals();
+    signals.add(nix::sys::signal::Signal::SIGCHLD);
+    signals.add(nix::sys::signal::Signal::SIGUSR1);
+    signals.add(nix::sys::signal::Signal::SIGUSR2);
+    signals.thread_block().context("block signals")?;
+    // SAFETY: the init is single-threaded (fresh exec), so fork is safe.
+    match unsafe { fork() }.context("fork the command")? {
+        ForkResult::Child => {
+            let unblocked = SigSet::all().thread_unblock().context("unblock signals");
+            let err = unblocked.and_then(|_| exec(&config.argv)).unwrap_err();
+            report_failure(exit_code_for(&err), &format!("{err:#}"));
+            std::process::exit(exit_code_for(&err))
+        }
+        ForkResult::Parent { child } => {
+            close_status_pipe();
+            let status = steps::init_loop(child, &signals)?;
+            std::process::exit(steps::exit_code(status))
+        }
+    }
+}
+
+fn close_status_pipe() {
+    if let Some(&fd) = STATUS_FD.get() {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
+/// exec the command; on failure say why, with docker's exit codes.
+fn exec(argv: &[String]) -> Result<Infallible> {
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .context("command contains a NUL byte")?;
+    let program = &argv[0];
+    let errno = match steps::exec_command(&args) {
+        Ok(never) => match never {},
+        Err(errno) => errno,
+    };
+    Err(ExecFailed {
+        program: program.clone(),
+        errno,
+    }
+    .into())
+}
+
+#[derive(Debug)]
+struct ExecFailed {
+    program: String,
+    errno: Errno,
+}
+
+impl std::fmt::Display for ExecFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let why = match self.errno {
+            Errno::ENOENT if !self.program.contains('/') => {
+                "executable file not found in $PATH".to_string()
+            }
+            Errno::ENOENT => "no such file or directory".to_string(),
+            e => e.desc().to_lowercase(),
+        };
+        write!(f, "exec {:?}: {why}", self.program)
+    }
+}
+impl std::error::Error for ExecFailed {}
+
+/// docker's convention: 127 not found, 126 found but not executable, 125 our own failure.
+fn exit_code_for(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<ExecFailed>().map(|e| e.errno) {
+        Some(Errno::ENOENT) | Some(Errno::ENOTDIR) => 127,
+        Some(_) => 126,
+        None => 125,
+    }
+}

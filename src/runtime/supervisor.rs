@@ -1,0 +1,171 @@
+//! The host side of a running container: start it, forward stop signals, wait.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
+
+use super::spawn::{clone_init, Spawned};
+use super::ContainerConfig;
+use crate::steps;
+
+/// The container's first process, for the panic hook: never leave it running.
+pub static CONTAINER_PID: AtomicI32 = AtomicI32::new(0);
+
+/// A failure with the exit status mini-docker should end with (125/126/127).
+#[derive(Debug)]
+pub struct ExitError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for ExitError {}
+
+/// Signals a user sends to stop a container; we forward them instead of dying.
+pub fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(sig);
+    }
+    set
+}
+
+/// Run a container to its end; returns the exit status mini-docker should exit with.
+pub fn run(config: &ContainerConfig, stop_timeout: Duration) -> Result<i32> {
+    // Block stop signals *before* any thread or child exists: every thread and
+    // the child inherit the mask, so no signal can kill us before we forward it.
+    stop_signals().thread_block().context("block signals")?;
+    let flags = namespace_flags(config);
+    let Spawned { pid, status } = clone_init(config, flags)?;
+    CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
+
+    if let Some(failure) = read_start_failure(status) {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(failure.into());
+    }
+    let stopper = Stopper::start(pid, stop_timeout);
+    let code = steps::wait_for(pid)?;
+    Ok(stopper.finish(code))
+}
+
+/// The clone flags of chapters 1..=N.
+fn namespace_flags(config: &ContainerConfig) -> CloneFlags {
+    let mut flags = CloneFlags::empty();
+    if config.has(3) {
+        flags |= steps::uts_namespaces();
+    }
+    if config.has(4) {
+        flags |= steps::pid_namespace();
+    }
+    if config.chapter == 4 {
+        // Chapter 4 mounts a fresh /proc; without chapter 5's mount namespace
+        // that mount would land in the host's mount table. The scaffold adds one.
+        flags |= CloneFlags::CLONE_NEWNS;
+    }
+    if config.has(5) {
+        flags |= steps::mount_namespace();
+    }
+    flags
+}
+
+/// The init reports a failed start as one JSON line; EOF means the command is running.
+fn read_start_failure(status: std::os::fd::OwnedFd) -> Option<ExitError> {
+    let mut text = String::new();
+    let _ = std::fs::File::from(status).read_to_string(&mut text);
+    let line = text.lines().next()?;
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    Some(ExitError {
+        code: value["code"].as_i64().unwrap_or(125) as i32,
+        message: value["message"]
+            .as_str()
+            .unwrap_or("container failed to start")
+            .to_string(),
+    })
+}
+
+/// Forwards stop signals to the container from a background thread, like
+/// `docker stop`: the signal first, SIGKILL after the timeout or a second signal.
+struct Stopper {
+    done: Arc<AtomicBool>,
+    /// The signal that made us kill the container (0 = none).
+    killed_for: Arc<AtomicI32>,
+}
+
+impl Stopper {
+    fn start(container: Pid, timeout: Duration) -> Stopper {
+        let done = Arc::new(AtomicBool::new(false));
+        let killed_for = Arc::new(AtomicI32::new(0));
+        let (d, k) = (done.clone(), killed_for.clone());
+        std::thread::spawn(move || forward_signals(container, timeout, &d, &k));
+        Stopper { done, killed_for }
+    }
+
+    /// The container ended with `code`. If we had to kill it because *we* were
+    /// asked to stop, report that signal (143 for SIGTERM), as a killed process would.
+    fn finish(self, code: i32) -> i32 {
+        self.done.store(true, Ordering::SeqCst);
+        match self.killed_for.load(Ordering::SeqCst) {
+            0 => code,
+            signal => 128 + signal,
+        }
+    }
+}
+
+fn forward_signals(container: Pid, timeout: Duration, done: &AtomicBool, killed_for: &AtomicI32) {
+    let set = stop_signals();
+    let mut first: Option<(Signal, Instant)> = None;
+    loop {
+        let wait = first.map(|(_, at)| timeout.saturating_sub(at.elapsed()));
+        let received = wait_signal(&set, wait);
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        match (received, first) {
+            (Some(sig), None) => {
+                let _ = kill(container, sig);
+                first = Some((sig, Instant::now()));
+            }
+            // A second signal, or the timeout: stop asking.
+            (_, Some((sig, _))) => {
+                killed_for.store(sig as i32, Ordering::SeqCst);
+                let _ = kill(container, Signal::SIGKILL);
+                return;
+            }
+            (None, None) => {}
+        }
+    }
+}
+
+/// sigtimedwait(2): a blocked signal from `set`, or None when `timeout` passes.
+fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> Option<Signal> {
+    let timeout = timeout.unwrap_or(Duration::from_secs(3600));
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: set and ts are valid for the call; info may be null.
+    let sig = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    Signal::try_from(sig).ok()
+}
+
+/// Undo the supervisor's signal mask (the init calls this for the command).
+pub fn unblock_stop_signals() -> Result<()> {
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&stop_signals()), None)
+        .context("unblock signals")
+}

@@ -1,0 +1,90 @@
+//! The seam: every kernel-facing step of a chapter exists twice, with the same
+//! signature — the learner's in `exercises/`, the reference in `solutions/`.
+//! The runtime calls only the functions below; each one picks the version the
+//! `--reference` selection asks for, chapter by chapter.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use nix::sched::CloneFlags;
+use nix::sys::signal::SigSet;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+
+use crate::selection::Selection;
+
+use crate::{exercises, solutions};
+
+static SELECTION: OnceLock<Selection> = OnceLock::new();
+
+/// Fix the selection for this process (once, at start-up).
+pub fn select(selection: Selection) {
+    let _ = SELECTION.set(selection);
+}
+
+pub fn selection() -> Selection {
+    *SELECTION.get().unwrap_or(&Selection::exercises_only())
+}
+
+/// `pick!(4, ch04_pid::mount_proc())` calls the reference or the exercise for chapter 4.
+macro_rules! pick {
+    ($chapter:literal, $module:ident :: $function:ident ( $($arg:expr),* )) => {
+        if selection().is_reference($chapter) {
+            solutions::$module::$function($($arg),*)
+        } else {
+            exercises::$module::$function($($arg),*)
+        }
+    };
+}
+
+// Chapter 1 — process
+pub fn exec_command(argv: &[CString]) -> nix::Result<Infallible> {
+    pick!(1, ch01_process::exec_command(argv))
+}
+pub fn exit_code(status: WaitStatus) -> i32 {
+    pick!(1, ch01_process::exit_code(status))
+}
+pub fn wait_for(child: Pid) -> Result<i32> {
+    pick!(1, ch01_process::wait_for(child))
+}
+
+// Chapter 2 — chroot
+pub fn enter_rootfs(rootfs: &Path) -> Result<()> {
+    pick!(2, ch02_chroot::enter_rootfs(rootfs))
+}
+
+// Chapter 3 — UTS + IPC namespaces
+pub fn uts_namespaces() -> CloneFlags {
+    pick!(3, ch03_uts::namespaces())
+}
+pub fn set_hostname(name: &str) -> Result<()> {
+    pick!(3, ch03_uts::set_hostname(name))
+}
+
+// Chapter 4 — PID namespace
+pub fn pid_namespace() -> CloneFlags {
+    pick!(4, ch04_pid::namespaces())
+}
+pub fn mount_proc() -> Result<()> {
+    pick!(4, ch04_pid::mount_proc())
+}
+pub fn init_loop(command: Pid, signals: &SigSet) -> Result<WaitStatus> {
+    pick!(4, ch04_pid::init_loop(command, signals))
+}
+
+// Chapter 5 — mount namespace + pivot_root
+pub fn mount_namespace() -> CloneFlags {
+    pick!(5, ch05_mount::namespaces())
+}
+pub fn make_mounts_private() -> Result<()> {
+    pick!(5, ch05_mount::make_mounts_private())
+}
+pub fn pivot_into(rootfs: &Path) -> Result<()> {
+    pick!(5, ch05_mount::pivot_into(rootfs))
+}
+pub fn mount_sys() -> Result<()> {
+    pick!(5, ch05_mount::mount_sys())
+}

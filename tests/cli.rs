@@ -1,0 +1,338 @@
+//! The command line as users meet it: bad input, exit codes, signals, reports.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// One clear line, no panic, no backtrace.
+fn assert_one_line_error(out: &std::process::Output, needle: &str) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert_eq!(
+        err.trim().lines().count(),
+        1,
+        "expected one line, got: {err}"
+    );
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "panic leaked: {err}"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let state = StateDir::new("badinput");
+    assert_one_line_error(
+        &mini_docker(&state, &["chapter", "99"]),
+        "unknown chapter \"99\"",
+    );
+    assert_one_line_error(
+        &mini_docker(&state, &["chapter", "x", "run", "--", "true"]),
+        "unknown chapter",
+    );
+    assert_one_line_error(
+        &mini_docker(&state, &["--reference=4-2", "check", "1"]),
+        "runs backwards",
+    );
+    assert_one_line_error(
+        &mini_docker(&state, &["--reference=abc", "doctor"]),
+        "expected chapter numbers",
+    );
+    assert_one_line_error(&mini_docker(&state, &["check", "0"]), "unknown chapter");
+}
+
+#[test]
+fn missing_rootfs_is_one_line() {
+    require_root();
+    let state = StateDir::new("norootfs");
+    let out = mini_docker(
+        &state,
+        &[
+            "--reference",
+            "chapter",
+            "2",
+            "run",
+            "--rootfs",
+            "/nonexistent-rootfs",
+            "--",
+            "true",
+        ],
+    );
+    assert_one_line_error(&out, "/nonexistent-rootfs");
+}
+
+#[test]
+fn not_root_is_one_line_and_chapter_1_still_works() {
+    require_root();
+    let state = StateDir::new("notroot");
+    let as_nobody = |args: &[&str]| {
+        Command::new(BIN)
+            .args([
+                "--state-dir",
+                "/tmp/mini-docker-nobody-state",
+                "--reference",
+            ])
+            .args(args)
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["chapter", "2", "run", "--", "true"]);
+    assert_one_line_error(&out, "needs root");
+    let out = as_nobody(&["chapter", "1", "run", "--", "/bin/sh", "-c", "exit 7"]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "chapter 1 needs no root: {}",
+        stderr(&out)
+    );
+    drop(state);
+}
+
+#[test]
+fn exit_codes_follow_docker() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("exitcodes");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--reference", "chapter", "5", "run", "--"];
+        all.extend_from_slice(args);
+        mini_docker(&state, &all)
+    };
+    assert_eq!(run(&["/bin/sh", "-c", "exit 42"]).status.code(), Some(42));
+    let out = run(&["no-such-command"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_one_line_error(&out, "executable file not found in $PATH");
+    let out = run(&["/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126));
+    assert_one_line_error(&out, "permission denied");
+    // A todo!() reached in an exercise: 125 and one friendly line naming the file.
+    let out = mini_docker(&state, &["chapter", "1", "run", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_one_line_error(&out, "exercises/ch01_process.rs");
+}
+
+#[test]
+fn ctrl_c_twice_kills_at_once_and_leaves_nothing() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("ctrlc");
+    let before = HostSnapshot::take();
+    let mut child = Command::new(BIN)
+        .args(["--reference", "--state-dir"])
+        .arg(state.path())
+        .args(["chapter", "5", "run", "--", "sleep", "600"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let started = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "Ctrl-C twice: exit 128 + SIGINT");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the second Ctrl-C must not wait for --stop-timeout"
+    );
+    HostSnapshot::assert_clean_since(&before, "Ctrl-C");
+}
+
+#[test]
+fn sigkill_of_mini_docker_takes_the_container_down() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("sigkill");
+    let before = HostSnapshot::take();
+    let mut child = Command::new(BIN)
+        .args(["--reference", "--state-dir"])
+        .arg(state.path())
+        .args(["chapter", "5", "run", "--init", "--", "sleep", "600"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    HostSnapshot::assert_clean_since(&before, "SIGKILL of mini-docker");
+}
+
+#[test]
+fn grade_reports_points_in_json_and_junit() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("grade");
+    let out = mini_docker(&state, &["--reference=1-2", "grade", "--format", "json"]);
+    assert!(out.status.success(), "grade exits 0: {}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("grade --format json is JSON");
+    let chapters = report["chapters"].as_array().unwrap();
+    assert_eq!(chapters.len(), 5);
+    let score = report["score"].as_u64().unwrap();
+    let max = report["max_score"].as_u64().unwrap();
+    let points_of = |n: usize| -> (u64, u64) {
+        let checks = chapters[n]["checks"].as_array().unwrap();
+        (
+            checks.iter().map(|c| c["score"].as_u64().unwrap()).sum(),
+            checks.iter().map(|c| c["points"].as_u64().unwrap()).sum(),
+        )
+    };
+    let (s1, m1) = points_of(0);
+    let (s2, m2) = points_of(1);
+    assert_eq!(
+        (s1, s2),
+        (m1, m2),
+        "chapters 1-2 from the reference get full points"
+    );
+    assert_eq!(
+        score,
+        s1 + s2,
+        "chapters 3-5 are pristine exercises: no points"
+    );
+    assert!(max > score);
+
+    let out = mini_docker(&state, &["--reference=1-2", "grade", "--format", "junit"]);
+    assert!(out.status.success());
+    let xml = String::from_utf8(out.stdout).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed JUnit XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let cases = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    let failures = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("failure"))
+        .count();
+    assert_eq!(root.attribute("tests"), Some(cases.to_string().as_str()));
+    assert_eq!(
+        root.attribute("failures"),
+        Some(failures.to_string().as_str())
+    );
+    assert!(failures > 0 && failures < cases);
+
+    let out = mini_docker(&state, &["--reference=1-2", "grade"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{score}/{max} points")),
+        "text grade shows the total: {text}"
+    );
+}
+
+#[test]
+fn check_exit_status_says_pass_or_fail() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("checkexit");
+    let out = mini_docker(&state, &["--reference", "check", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("PASS 3.1"));
+    let out = mini_docker(&state, &["--reference=1-2", "check", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL 3.1") && text.contains("hint:") && text.contains("CLONE_NEWUTS"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reference_env_variable_selects_like_the_flag() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("refenv");
+    let out = Command::new(BIN)
+        .env("MINI_DOCKER_REFERENCE", "1-5")
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["chapter", "4", "run", "--", "sh", "-c", "echo $$"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn chapter_intro_names_the_exercise_and_shows_check_status() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("intro");
+    let out = mini_docker(&state, &["--reference", "chapter", "3"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Chapter 3",
+        "exercises/ch03_uts.rs",
+        "chapters/03-uts.md",
+        "Try:",
+        "PASS 3.1",
+        "checks passed",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn doctor_reports_each_feature() {
+    let state = StateDir::new("doctor");
+    let out = mini_docker(&state, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "kernel",
+        "pid namespace",
+        "mnt namespace",
+        "user namespace",
+        "cgroups",
+        "overlayfs",
+        "busybox",
+        "starter rootfs",
+        "root",
+    ] {
+        assert!(
+            text.contains(needle),
+            "doctor does not mention {needle}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("cgroups: "),
+        "doctor names the cgroup mode:\n{text}"
+    );
+}
+
+#[test]
+fn state_dirs_do_not_interfere() {
+    require_root();
+    let _serial = serial();
+    let (a, b) = (StateDir::new("sd-a"), StateDir::new("sd-b"));
+    let pa = String::from_utf8(mini_docker(&a, &["rootfs"]).stdout).unwrap();
+    let pb = String::from_utf8(mini_docker(&b, &["rootfs"]).stdout).unwrap();
+    assert!(pa.trim().starts_with(a.path().to_str().unwrap()));
+    assert!(pb.trim().starts_with(b.path().to_str().unwrap()));
+    std::fs::remove_dir_all(a.path().join("rootfs")).unwrap();
+    assert!(std::path::Path::new(pb.trim()).join("bin/busybox").exists());
+}

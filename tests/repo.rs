@@ -1,0 +1,165 @@
+//! The workshop's shape: every chapter has its five parts, exercises and
+//! solutions match, scripts pass shellcheck, the Vagrantfile validates.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const CHAPTERS: [(u8, &str); 5] = [
+    (1, "process"),
+    (2, "chroot"),
+    (3, "uts"),
+    (4, "pid"),
+    (5, "mount"),
+];
+
+fn read(path: &str) -> String {
+    fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// `pub fn` signature lines, in order.
+fn signatures(source: &str) -> Vec<String> {
+    source
+        .lines()
+        .filter(|l| l.starts_with("pub fn "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_chapter_has_lesson_slides_exercise_solution() {
+    for (n, slug) in CHAPTERS {
+        let lesson = read(&format!("chapters/{n:02}-{slug}.md"));
+        assert!(
+            lesson.starts_with(&format!("# Chapter {n} ")),
+            "chapter {n} lesson title"
+        );
+        assert!(
+            lesson.contains("```sh try"),
+            "chapter {n}: lesson has runnable try-it commands"
+        );
+        assert!(
+            lesson.contains("heck"),
+            "chapter {n}: lesson says what the checks verify"
+        );
+        assert!(
+            lesson.to_lowercase().contains("pitfall"),
+            "chapter {n}: lesson names a pitfall"
+        );
+        assert!(
+            lesson.contains(&format!("exercises/ch{n:02}_{slug}.rs")),
+            "chapter {n}: lesson names its exercise"
+        );
+        let slides = read(&format!("slides/{n:02}-{slug}.md"));
+        assert!(
+            slides.contains("<!-- end_slide -->"),
+            "chapter {n}: slides are a presenterm deck"
+        );
+        assert!(
+            slides.contains("```bash +exec"),
+            "chapter {n}: slides run a live demo"
+        );
+        let exercise = read(&format!("exercises/ch{n:02}_{slug}.rs"));
+        let solution = read(&format!("solutions/ch{n:02}_{slug}.rs"));
+        assert!(
+            exercise.contains(&format!("TODO(ch{n:02})")),
+            "chapter {n}: exercise has TODO(ch{n:02}) markers"
+        );
+        assert!(
+            exercise.contains("todo!("),
+            "chapter {n}: exercise has todo!()s"
+        );
+        assert!(
+            !solution.contains("todo!("),
+            "chapter {n}: the solution is complete"
+        );
+        assert_eq!(
+            signatures(&exercise),
+            signatures(&solution),
+            "chapter {n}: same public signatures"
+        );
+        assert!(!signatures(&exercise).is_empty());
+    }
+    assert!(Path::new(ROOT).join("chapters/00-setup.md").exists());
+}
+
+#[test]
+fn exercise_and_solution_directories_hold_the_same_files() {
+    let names = |dir: &str| {
+        let mut v: Vec<String> = fs::read_dir(Path::new(ROOT).join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("exercises"), names("solutions"));
+}
+
+fn tool(name: &str, install: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        found,
+        "{name} is not installed: `./setup.sh --ci` installs it ({install})"
+    );
+}
+
+#[test]
+fn scripts_pass_shellcheck() {
+    tool("shellcheck", "apt-get install shellcheck");
+    let out = Command::new("shellcheck")
+        .current_dir(ROOT)
+        .args(["setup.sh", ".ci/run", "scripts/as-root"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn vagrantfile_validates() {
+    tool("vagrant", "apt-get install vagrant");
+    let out = Command::new("vagrant")
+        .current_dir(ROOT)
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vagrant validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let vagrantfile = read("Vagrantfile");
+    for needle in [
+        "ubuntu-24.04",
+        "cpus = 2",
+        "memory = 2048",
+        "/workshop",
+        "./setup.sh",
+    ] {
+        assert!(vagrantfile.contains(needle), "Vagrantfile lacks {needle}");
+    }
+}
+
+#[test]
+fn readme_test_command_is_what_ci_runs() {
+    let readme = read("README.md");
+    let ci = read(".ci/run");
+    assert!(readme.contains("./setup.sh") && readme.contains("cargo test"));
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo test"),
+        ".ci/run calls the README's test command"
+    );
+}
