@@ -109,6 +109,9 @@ struct RunArgs {
     /// Run mini-docker's init as PID 1: reaps zombies, forwards signals (chapter 4+)
     #[arg(long)]
     init: bool,
+    /// Narrate each kernel step on stderr, with why (demo mode)
+    #[arg(long)]
+    explain: bool,
     /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     stop_timeout: u64,
@@ -194,6 +197,7 @@ fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selectio
         rootfs,
         hostname,
         init: args.init && chapter >= 4,
+        explain: args.explain,
     };
     runtime::supervisor::run(&config, Duration::from_secs(args.stop_timeout))
 }

@@ -336,3 +336,46 @@ fn state_dirs_do_not_interfere() {
     std::fs::remove_dir_all(a.path().join("rootfs")).unwrap();
     assert!(std::path::Path::new(pb.trim()).join("bin/busybox").exists());
 }
+
+#[test]
+fn explain_narrates_each_step_without_touching_stdout() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("explain");
+    let out = mini_docker(
+        &state,
+        &[
+            "--reference",
+            "chapter",
+            "5",
+            "run",
+            "--explain",
+            "--hostname",
+            "demo",
+            "--",
+            "hostname",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "demo\n",
+        "stdout is the command's alone"
+    );
+    let err = stderr(&out);
+    for step in [
+        "clone(",
+        "MS_SLAVE",
+        "sethostname(\"demo\")",
+        "pivot_root",
+        "MNT_DETACH",
+        "\"proc\"",
+        "MS_RDONLY",
+        "execvp",
+    ] {
+        assert!(
+            err.contains(step),
+            "--explain does not narrate {step}:\n{err}"
+        );
+    }
+}

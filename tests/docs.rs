@@ -92,3 +92,72 @@ fn lesson_try_commands_run_as_documented() {
     println!("{} try-it commands ran as documented", lines.len());
     HostSnapshot::assert_clean_since(&before, "the lessons' try-it commands");
 }
+
+/// The decks' ```bash +exec blocks, as presenterm runs them: each whole block in bash.
+fn exec_blocks() -> Vec<(String, String)> {
+    let dir = format!("{}/slides", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut blocks = Vec::new();
+    for path in files {
+        let text = fs::read_to_string(&path).unwrap();
+        let mut current: Option<String> = None;
+        for line in text.lines() {
+            match (&mut current, line.trim_start().starts_with("```")) {
+                (None, true) if line.trim() == "```bash +exec" => current = Some(String::new()),
+                (Some(block), true) => {
+                    blocks.push((
+                        path.file_name().unwrap().to_string_lossy().into_owned(),
+                        block.clone(),
+                    ));
+                    current = None;
+                }
+                (Some(block), false) => {
+                    block.push_str(line);
+                    block.push('\n');
+                }
+                _ => {}
+            }
+        }
+    }
+    blocks
+}
+
+#[test]
+fn slide_demos_run() {
+    require_root();
+    let state = StateDir::new("slides");
+    let blocks = exec_blocks();
+    assert!(
+        blocks.len() >= 10,
+        "only {} live-demo blocks found",
+        blocks.len()
+    );
+    let before = HostSnapshot::take();
+    for (file, block) in &blocks {
+        // We are root already; `mini-docker` is the binary under test.
+        let script = format!(
+            "sudo() {{ \"$@\"; }}\nmini-docker() {{ {BIN} --state-dir {} \"$@\"; }}\n{block}",
+            state.path().display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && !out.stdout.is_empty(),
+            "{file}: demo block failed ({:?}):\n{block}\nstdout: {}\nstderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    println!("{} slide demo blocks ran", blocks.len());
+    HostSnapshot::assert_clean_since(&before, "the slides' demos");
+}

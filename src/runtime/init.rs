@@ -13,6 +13,7 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::signal::SigSet;
 use nix::unistd::{fork, ForkResult};
 
+use super::explain::step;
 use super::supervisor::{stop_signals, unblock_stop_signals};
 use super::{dev, ContainerConfig};
 use crate::steps;
@@ -72,8 +73,20 @@ fn start(config: &ContainerConfig) -> Result<Infallible> {
     set_command_environment(config);
     mark_inherited_fds_cloexec();
     if config.init {
+        step(
+            config.explain,
+            4,
+            "fork(); PID 1 runs init_loop",
+            "--init: reap orphans, forward signals to the command",
+        );
         run_as_init(config)
     } else {
+        step(
+            config.explain,
+            1,
+            &format!("execvp({:?})", config.argv[0]),
+            "the command replaces us: it is the container now",
+        );
         unblock_stop_signals()?;
         exec(&config.argv)
     }
@@ -81,26 +94,82 @@ fn start(config: &ContainerConfig) -> Result<Infallible> {
 
 /// Chapters 2–5, in the order the kernel needs them.
 fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
+    let say = config.explain;
     if config.has(5) {
+        step(
+            say,
+            5,
+            "mount(\"/\", MS_REC | MS_SLAVE)",
+            "our mounts must never propagate to the host",
+        );
         steps::make_mounts_private()?;
     } else if config.has(4) {
+        step(
+            say,
+            4,
+            "mount(\"/\", MS_REC | MS_PRIVATE)",
+            "scaffold: keeps the /proc mount off the host",
+        );
         scaffold_private_mounts()?;
     }
     if config.has(3) {
+        step(
+            say,
+            3,
+            &format!("sethostname({:?})", config.hostname),
+            "only our UTS namespace changes",
+        );
         steps::set_hostname(&config.hostname)?;
     }
     let rootfs = config.rootfs.as_deref();
     if config.has(5) {
         let rootfs = rootfs.context("chapter 5 needs a rootfs")?;
-        dev::populate(rootfs)?; // host device nodes are only reachable before the pivot
+        step(
+            say,
+            5,
+            "mount tmpfs on rootfs/dev + bind null zero ...",
+            "host devices are reachable only before the pivot",
+        );
+        dev::populate(rootfs)?;
+        step(
+            say,
+            5,
+            "bind rootfs; pivot_root(\".\", \".\")",
+            "pivot_root needs the new root to be a mount point",
+        );
+        step(
+            say,
+            5,
+            "umount2(\".\", MNT_DETACH)",
+            "detach the host's tree: nothing left to escape to",
+        );
         steps::pivot_into(rootfs)?;
     } else if config.has(2) {
-        steps::enter_rootfs(rootfs.context("chapter 2 needs a rootfs")?)?;
+        let rootfs = rootfs.context("chapter 2 needs a rootfs")?;
+        step(
+            say,
+            2,
+            &format!("chroot({}); chdir(\"/\")", rootfs.display()),
+            "absolute paths now start in the rootfs",
+        );
+        steps::enter_rootfs(rootfs)?;
     }
     if config.has(4) {
+        step(
+            say,
+            4,
+            "mount(\"proc\", \"/proc\", \"proc\")",
+            "procfs shows the PID namespace of whoever mounts it",
+        );
         steps::mount_proc()?;
     }
     if config.has(5) {
+        step(
+            say,
+            5,
+            "mount(\"sysfs\", \"/sys\", MS_RDONLY)",
+            "programs expect /sys; the host's devices stay safe",
+        );
         steps::mount_sys()?;
     }
     Ok(())

@@ -11,6 +11,7 @@
 //! held by a thread that no longer exists. A fresh exec starts single-threaded.
 
 pub mod dev;
+pub mod explain;
 pub mod init;
 pub mod spawn;
 pub mod supervisor;
@@ -38,6 +39,8 @@ pub struct ContainerConfig {
     pub init: bool,
     /// The command's environment.
     pub env: Vec<(String, String)>,
+    /// Narrate each kernel step on stderr (`--explain`).
+    pub explain: bool,
 }
 
 impl ContainerConfig {

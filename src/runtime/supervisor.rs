@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
+use super::explain;
 use super::spawn::{clone_init, Spawned};
 use super::ContainerConfig;
 use crate::steps;
@@ -51,6 +52,12 @@ pub fn run(config: &ContainerConfig, stop_timeout: Duration) -> Result<i32> {
     // the child inherit the mask, so no signal can kill us before we forward it.
     stop_signals().thread_block().context("block signals")?;
     let flags = namespace_flags(config);
+    explain::step(
+        config.explain,
+        1,
+        &format!("clone({})", flag_names(flags)),
+        clone_why(config),
+    );
     let Spawned { pid, status } = clone_init(config, flags)?;
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
 
@@ -60,7 +67,19 @@ pub fn run(config: &ContainerConfig, stop_timeout: Duration) -> Result<i32> {
         return Err(failure.into());
     }
     let stopper = Stopper::start(pid, stop_timeout);
+    explain::step(
+        config.explain,
+        1,
+        &format!("waitpid({pid})"),
+        "the host side waits; stop signals are forwarded",
+    );
     let code = steps::wait_for(pid)?;
+    explain::step(
+        config.explain,
+        1,
+        &format!("exit status {code}"),
+        "128 + n means: killed by signal n",
+    );
     Ok(stopper.finish(code))
 }
 
@@ -82,6 +101,27 @@ fn namespace_flags(config: &ContainerConfig) -> CloneFlags {
         flags |= steps::mount_namespace();
     }
     flags
+}
+
+/// "CLONE_NEWUTS | CLONE_NEWPID" (or "SIGCHLD" alone: a plain fork).
+fn flag_names(flags: CloneFlags) -> String {
+    let names: Vec<String> = flags
+        .iter_names()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if names.is_empty() {
+        "SIGCHLD".into()
+    } else {
+        names.join(" | ")
+    }
+}
+
+fn clone_why(config: &ContainerConfig) -> &'static str {
+    if config.has(3) {
+        "a child in new namespaces, re-exec'd as mini-docker __init"
+    } else {
+        "a child process (like fork), re-exec'd as mini-docker __init"
+    }
 }
 
 /// The init reports a failed start as one JSON line; EOF means the command is running.
