@@ -93,7 +93,7 @@ fn expect_sigterm_stops(running: Running, within: Duration) -> Result<()> {
     let ns = ns_inode(Some(running.container_pid()?), "pid")?;
     let started = Instant::now();
     kill(running.supervisor(), Signal::SIGTERM)?;
-    let output = running.finish()?;
+    let output = running.wait_exit()?;
     let took = started.elapsed();
     let left = pids_in_pid_ns(ns);
     if output.status.code() != Some(143) {

@@ -294,6 +294,16 @@ impl Running {
         wait_output(child, Duration::from_secs(20))
     }
 
+    /// Wait for mini-docker to exit on its own, stdin still open (so the
+    /// container's `read` cannot end it first).
+    pub fn wait_exit(mut self) -> Result<Output> {
+        let child = self.child.take().expect("running");
+        let stdin = self.stdin.take();
+        let output = wait_output(child, Duration::from_secs(20));
+        drop(stdin);
+        output
+    }
+
     fn kill_and_collect_stderr(&mut self) -> String {
         match self.child.take() {
             Some(mut child) => {
