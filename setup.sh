@@ -28,8 +28,9 @@ as_root() {
 }
 
 # busybox-static: the starter rootfs. gcc + libc6-dev: the static chroot-breakout
-# helper the checks run. iproute2: looking at namespaces by hand.
-packages=(busybox-static gcc libc6-dev iproute2 ca-certificates curl)
+# helper the checks run. iproute2: looking at namespaces by hand. nftables:
+# chapter 6's outbound NAT.
+packages=(busybox-static gcc libc6-dev iproute2 nftables ca-certificates curl)
 if [ "$ci" = yes ]; then
     packages+=(shellcheck vagrant sudo)
 fi

@@ -1,6 +1,8 @@
 //! Chapter 4 — PID namespace: the container's first process is PID 1.
 //! Lesson: chapters/04-pid.md   Check: mini-docker check 4
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
@@ -15,10 +17,11 @@ pub fn namespaces() -> CloneFlags {
     todo!("return CLONE_NEWPID")
 }
 
-/// Mount a fresh procfs at /proc. A proc mount shows the PID namespace of the
-/// process that mounted it — so `ps` inside sees only the container.
-pub fn mount_proc() -> Result<()> {
-    // TODO(ch04): mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, no data).
+/// Mount a fresh procfs on `target` (the container's /proc). A proc mount shows
+/// the PID namespace of the process that mounted it — so `ps` inside sees only
+/// the container.
+pub fn mount_proc(target: &Path) -> Result<()> {
+    // TODO(ch04): mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, no data).
     todo!("mount procfs on /proc")
 }
 

@@ -32,8 +32,9 @@ pub fn pivot_into(rootfs: &Path) -> Result<()> {
     todo!("bind, pivot_root and detach the old root")
 }
 
-/// sysfs, read-only: programs expect /sys, but the container must not change the host's devices.
-pub fn mount_sys() -> Result<()> {
-    // TODO(ch05): mount("sysfs", "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None).
+/// sysfs on `target` (the container's /sys), read-only: programs expect /sys,
+/// but the container must not change the host's devices.
+pub fn mount_sys(target: &Path) -> Result<()> {
+    // TODO(ch05): mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None).
     todo!("mount sysfs read-only on /sys")
 }

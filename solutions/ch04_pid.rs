@@ -1,6 +1,8 @@
 //! Chapter 4 — PID namespace: the container's first process is PID 1.
 //! Lesson: chapters/04-pid.md
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
@@ -14,11 +16,12 @@ pub fn namespaces() -> CloneFlags {
     CloneFlags::CLONE_NEWPID
 }
 
-/// Mount a fresh procfs at /proc. A proc mount shows the PID namespace of the
-/// process that mounted it — so `ps` inside sees only the container.
-pub fn mount_proc() -> Result<()> {
+/// Mount a fresh procfs on `target` (the container's /proc). A proc mount shows
+/// the PID namespace of the process that mounted it — so `ps` inside sees only
+/// the container.
+pub fn mount_proc(target: &Path) -> Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), "/proc", Some("proc"), flags, None::<&str>).context("mount proc on /proc")
+    mount(Some("proc"), target, Some("proc"), flags, None::<&str>).context("mount proc on /proc")
 }
 
 /// The duties of PID 1 (`--init`): every orphan in the namespace is re-parented

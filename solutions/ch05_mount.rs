@@ -36,8 +36,9 @@ pub fn pivot_into(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// sysfs, read-only: programs expect /sys, but the container must not change the host's devices.
-pub fn mount_sys() -> Result<()> {
+/// sysfs on `target` (the container's /sys), read-only: programs expect /sys,
+/// but the container must not change the host's devices.
+pub fn mount_sys(target: &Path) -> Result<()> {
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("sysfs"), "/sys", Some("sysfs"), flags, None::<&str>).context("mount sysfs on /sys")
+    mount(Some("sysfs"), target, Some("sysfs"), flags, None::<&str>).context("mount sysfs on /sys")
 }

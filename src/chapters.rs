@@ -27,7 +27,7 @@ impl Chapter {
     }
 }
 
-pub const CHAPTERS: [Chapter; 5] = [
+pub const CHAPTERS: [Chapter; 7] = [
     Chapter {
         number: 1,
         slug: "process",
@@ -66,7 +66,23 @@ pub const CHAPTERS: [Chapter; 5] = [
         title: "mount namespace and pivot_root",
         goal: "A mount table of its own: rslave, bind the rootfs, pivot_root, detach the host's tree, /proc /dev /sys.",
         task: "namespaces (CLONE_NEWNS), make_mounts_private, pivot_into (pivot_root), mount_sys",
-        try_commands: &["sudo mini-docker chapter 5 run -- cat /proc/self/mountinfo", "sudo mini-docker chapter 5 run -- ls /dev"],
+                try_commands: &["sudo mini-docker chapter 5 run -- cat /proc/self/mountinfo", "sudo mini-docker chapter 5 run -- ls /dev"],
+    },
+    Chapter {
+        number: 6,
+        slug: "net",
+        title: "network namespace",
+        goal: "A network stack of its own: lo up, a veth into the host bridge, an address, a route, NAT, published ports.",
+        task: "namespaces (CLONE_NEWNET), connect_to_bridge (veth + bridge port + move), configure_inside (lo, eth0, route)",
+        try_commands: &["sudo mini-docker chapter 6 run -- ip addr", "sudo mini-docker chapter 6 run --network none -- ip link", "sudo mini-docker chapter 6 run -p 8080:80 -- httpd -f -p 80 -h /etc"],
+    },
+    Chapter {
+        number: 7,
+        slug: "userns",
+        title: "user namespace",
+        goal: "Root inside, nobody outside: CLONE_NEWUSER, uid_map/gid_map; rootless when you are not root.",
+        task: "namespaces (CLONE_NEWUSER), write_id_maps (uid_map, setgroups, gid_map)",
+        try_commands: &["sudo mini-docker chapter 7 run --userns -- id", "mini-docker chapter 7 run -- id   # as yourself: rootless"],
     },
 ];
 

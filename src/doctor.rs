@@ -38,7 +38,10 @@ pub fn run(state_dir: &Path) -> Result<i32> {
         vec![
             cgroups(),
             overlayfs(),
+            bridge(),
+            nftables(),
             unprivileged_userns(),
+            id_range(),
             busybox(),
             starter_rootfs(state_dir),
             root(),
@@ -160,6 +163,57 @@ fn unprivileged_userns() -> Finding {
         );
     }
     ok("unprivileged user namespaces")
+}
+
+fn bridge() -> Finding {
+    let loaded = Path::new("/sys/module/bridge").exists();
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let module = Path::new(&format!(
+        "/lib/modules/{}/kernel/net/bridge",
+        release.trim()
+    ))
+    .exists();
+    if loaded || module {
+        ok("bridge networking (chapter 6)")
+    } else {
+        missing(
+            "bridge networking (chapter 6)",
+            "CONFIG_BRIDGE: sudo modprobe bridge",
+        )
+    }
+}
+
+fn nftables() -> Finding {
+    let found = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .chain(["/usr/sbin".into(), "/sbin".into()])
+                .any(|d| d.join("nft").is_file())
+        })
+        .unwrap_or(false);
+    if found {
+        ok("nftables (chapter 6: outbound NAT)")
+    } else {
+        missing(
+            "nftables (chapter 6: outbound NAT)",
+            "sudo apt-get install nftables",
+        )
+    }
+}
+
+/// Where --userns maps a root-run container (chapter 7).
+fn id_range() -> Finding {
+    let map = crate::userns::IdMap::remapped_root();
+    let from = if fs::read_to_string("/etc/subuid")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("root:"))
+    {
+        "/etc/subuid"
+    } else {
+        "default; add a root: line to /etc/subuid to change it"
+    };
+    ok(format!("--userns maps container root to host uid {} ({} ids, {from}); rootless maps only your own uid, no newuidmap needed", map.host_uid, map.count))
 }
 
 fn busybox() -> Finding {

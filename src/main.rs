@@ -3,10 +3,13 @@
 mod chapters;
 mod checks;
 mod doctor;
+mod locking;
+mod net;
 mod rootfs;
 mod runtime;
 mod selection;
 mod steps;
+mod userns;
 
 /// The learner's files, compiled as they are (todo!()s and all).
 #[allow(unused_imports, unused_variables, unreachable_code, dead_code)]
@@ -17,6 +20,8 @@ mod exercises {
     pub mod ch03_uts;
     pub mod ch04_pid;
     pub mod ch05_mount;
+    pub mod ch06_net;
+    pub mod ch07_userns;
 }
 
 /// The reference solutions: the same files, complete.
@@ -27,6 +32,8 @@ mod solutions {
     pub mod ch03_uts;
     pub mod ch04_pid;
     pub mod ch05_mount;
+    pub mod ch06_net;
+    pub mod ch07_userns;
 }
 
 use std::path::{Path, PathBuf};
@@ -38,6 +45,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::runtime::supervisor::ExitError;
 use crate::selection::{Selection, LAST_CHAPTER};
+use crate::userns::IdMap;
 
 #[derive(Parser)]
 #[command(
@@ -50,15 +58,9 @@ struct Cli {
     #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "all",
           env = "MINI_DOCKER_REFERENCE", value_name = "CHAPTERS")]
     reference: Option<String>,
-    /// Where mini-docker keeps everything it writes
-    #[arg(
-        long,
-        global = true,
-        env = "MINI_DOCKER_STATE_DIR",
-        default_value = "/var/lib/mini-docker",
-        value_name = "DIR"
-    )]
-    state_dir: PathBuf,
+    /// Where mini-docker keeps everything it writes [default: /var/lib/mini-docker; ~/.local/share/mini-docker when not root]
+    #[arg(long, global = true, env = "MINI_DOCKER_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,6 +90,11 @@ enum Command {
     Doctor,
     /// Make (if missing) and print the starter rootfs
     Rootfs,
+    /// Remove what containers share: the bridge, its NAT table, stale leases (none may be running)
+    Cleanup {
+        #[arg(long, default_value = "mdk0")]
+        bridge: String,
+    },
     #[command(name = "__init", hide = true)]
     Init { config_fd: i32, status_fd: i32 },
 }
@@ -112,6 +119,24 @@ struct RunArgs {
     /// Narrate each kernel step on stderr, with why (demo mode)
     #[arg(long)]
     explain: bool,
+    /// Bind mount HOST into the container at CTR, read-only with :ro (chapter 5+)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    volumes: Vec<runtime::Volume>,
+    /// Network (chapter 6+) [default: bridge as root, none rootless]
+    #[arg(long, value_enum)]
+    network: Option<net::NetworkMode>,
+    /// Publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (chapter 6+, bridge)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CTR")]
+    publish: Vec<net::proxy::PortMap>,
+    /// The host bridge (chapter 6+)
+    #[arg(long, default_value = "mdk0", value_name = "NAME")]
+    bridge: String,
+    /// The bridge's subnet (chapter 6+)
+    #[arg(long, default_value = "10.88.0.0/16", value_name = "CIDR")]
+    subnet: net::ipam::Subnet,
+    /// New user namespace: container root is an unprivileged host uid (chapter 7+; automatic when not root)
+    #[arg(long)]
+    userns: bool,
     /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     stop_timeout: u64,
@@ -130,7 +155,13 @@ pub enum Format {
 fn main() -> ExitCode {
     install_panic_hook();
     let cli = Cli::parse();
-    match dispatch(cli) {
+    // A panic (a todo!() in an exercise) unwinds to here, so every guard on the
+    // way (veth, lease, container dir) is dropped and cleans up after itself.
+    let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli)))
+    else {
+        return ExitCode::from(125);
+    };
+    match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             let code = err.downcast_ref::<ExitError>().map(|e| e.code).unwrap_or(1);
@@ -153,7 +184,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         None => Selection::exercises_only(),
     };
     steps::select(selection);
-    let state_dir = absolute(&cli.state_dir)?;
+    let state_dir = absolute(&cli.state_dir.unwrap_or_else(default_state_dir))?;
     match cli.command {
         Command::Chapter {
             number,
@@ -169,6 +200,16 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Grade { format } => checks::grade_command(&state_dir, selection, format),
         Command::Doctor => doctor::run(&state_dir),
+        Command::Cleanup { bridge } => {
+            if !nix::unistd::geteuid().is_root() {
+                bail!("cleanup removes a host bridge and nftables rules: run it with sudo");
+            }
+            for line in net::cleanup(&state_dir, &bridge)? {
+                println!("{line}");
+            }
+            runtime::prune_container_dirs(&state_dir);
+            Ok(0)
+        }
         Command::Rootfs => {
             println!("{}", rootfs::starter(&state_dir)?.display());
             Ok(0)
@@ -178,16 +219,49 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selection) -> Result<i32> {
-    if chapter >= 2 && !nix::unistd::geteuid().is_root() {
-        bail!("chapter {chapter} needs root (chroot and namespaces need CAP_SYS_ADMIN): run it with sudo");
+    let root = nix::unistd::geteuid().is_root();
+    if (2..7).contains(&chapter) && !root {
+        bail!("chapter {chapter} needs root (chroot and namespaces need CAP_SYS_ADMIN): run it with sudo (rootless comes with chapter 7)");
     }
+    check_flags_fit_chapter(chapter, &args)?;
     let rootfs = match (chapter, args.rootfs) {
         (1, _) => None,
         (_, Some(dir)) => Some(existing_dir(&dir)?),
         (_, None) => Some(rootfs::starter(state_dir)?),
     };
+    let userns = (chapter >= 7 && (args.userns || !root)).then(|| {
+        if root {
+            IdMap::remapped_root()
+        } else {
+            IdMap::rootless()
+        }
+    });
+    let network_mode = network_mode(
+        chapter,
+        args.network,
+        root,
+        userns.is_some(),
+        !args.publish.is_empty(),
+    )?;
     let id = runtime::new_id();
     let hostname = args.hostname.unwrap_or_else(|| id.clone());
+    let options = net::NetworkOptions {
+        mode: network_mode,
+        bridge: args.bridge,
+        subnet: args.subnet,
+        publish: args.publish,
+    };
+    let mut network = net::HostNetwork::prepare(state_dir, &id, &options)?;
+    let container_dir = (chapter >= 6)
+        .then(|| runtime::ContainerDir::create(state_dir, &id))
+        .transpose()?;
+    let etc_files = match &container_dir {
+        Some(dir) => net::files::write(dir.path(), &hostname, network.address())?,
+        None => Vec::new(),
+    };
+    if let Some(rootfs) = &rootfs {
+        runtime::make_mount_points(rootfs, &args.volumes, &etc_files)?;
+    }
     let config = runtime::ContainerConfig {
         env: runtime::default_env(&hostname),
         id,
@@ -198,8 +272,67 @@ fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selectio
         hostname,
         init: args.init && chapter >= 4,
         explain: args.explain,
+        volumes: args.volumes,
+        etc_files,
+        network: network_mode,
+        attachment: network.attachment.clone(),
+        userns,
     };
-    runtime::supervisor::run(&config, Duration::from_secs(args.stop_timeout))
+    runtime::supervisor::run(
+        &config,
+        &mut network,
+        Duration::from_secs(args.stop_timeout),
+    )
+}
+
+/// A flag from a later chapter is a mistake worth one clear line.
+fn check_flags_fit_chapter(chapter: u8, args: &RunArgs) -> Result<()> {
+    let needs = [
+        (!args.volumes.is_empty(), "-v", 5),
+        (args.network.is_some(), "--network", 6),
+        (!args.publish.is_empty(), "-p", 6),
+        (args.userns, "--userns", 7),
+    ];
+    for (given, flag, from) in needs {
+        if given && chapter < from {
+            bail!("{flag} needs chapter {from} or later (this is chapter {chapter})");
+        }
+    }
+    Ok(())
+}
+
+/// Bridge by default as root, like docker; rootless gets loopback only.
+fn network_mode(
+    chapter: u8,
+    asked: Option<net::NetworkMode>,
+    root: bool,
+    userns: bool,
+    publish: bool,
+) -> Result<net::NetworkMode> {
+    use net::NetworkMode::*;
+    if chapter < 6 {
+        return Ok(Host); // no network namespace before chapter 6
+    }
+    let mode = asked.unwrap_or(if root { Bridge } else { None });
+    if !root && (mode == Bridge || publish) {
+        bail!("--network bridge and -p need root: a veth on the host's bridge needs CAP_NET_ADMIN on the host; rootless containers get --network none (loopback)");
+    }
+    if userns && mode == Host {
+        bail!("--network host cannot be used with a user namespace: sysfs can only be mounted in a network namespace the user namespace owns");
+    }
+    Ok(mode)
+}
+
+/// Root keeps state in /var/lib; anyone else in their home, like rootless docker.
+fn default_state_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/mini-docker");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    data.unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("mini-docker")
 }
 
 fn existing_dir(dir: &Path) -> Result<PathBuf> {
@@ -235,7 +368,8 @@ fn parse_chapters(list: &[String]) -> Result<Vec<u8>> {
 }
 
 /// A todo!() in an exercise prints one friendly line naming the file; any other
-/// panic one line too. Never a backtrace, never a running container left behind.
+/// panic one line too. Never a backtrace, never a running container left behind
+/// (the panic then unwinds to main, which exits 125).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let message = info
@@ -258,7 +392,6 @@ fn install_panic_hook() {
         } else {
             eprintln!("mini-docker: {line}");
         }
-        std::process::exit(125);
     }));
 }
 

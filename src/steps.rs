@@ -14,7 +14,9 @@ use nix::sys::signal::SigSet;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
+use crate::net::{Attachment, Netlink};
 use crate::selection::Selection;
+use crate::userns::IdMap;
 
 use crate::{exercises, solutions};
 
@@ -68,8 +70,8 @@ pub fn set_hostname(name: &str) -> Result<()> {
 pub fn pid_namespace() -> CloneFlags {
     pick!(4, ch04_pid::namespaces())
 }
-pub fn mount_proc() -> Result<()> {
-    pick!(4, ch04_pid::mount_proc())
+pub fn mount_proc(target: &Path) -> Result<()> {
+    pick!(4, ch04_pid::mount_proc(target))
 }
 pub fn init_loop(command: Pid, signals: &SigSet) -> Result<WaitStatus> {
     pick!(4, ch04_pid::init_loop(command, signals))
@@ -85,6 +87,25 @@ pub fn make_mounts_private() -> Result<()> {
 pub fn pivot_into(rootfs: &Path) -> Result<()> {
     pick!(5, ch05_mount::pivot_into(rootfs))
 }
-pub fn mount_sys() -> Result<()> {
-    pick!(5, ch05_mount::mount_sys())
+pub fn mount_sys(target: &Path) -> Result<()> {
+    pick!(5, ch05_mount::mount_sys(target))
+}
+
+// Chapter 6 — network namespace
+pub fn net_namespace() -> CloneFlags {
+    pick!(6, ch06_net::namespaces())
+}
+pub fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()> {
+    pick!(6, ch06_net::connect_to_bridge(host, container, link))
+}
+pub fn configure_inside(inside: &Netlink, link: Option<&Attachment>) -> Result<()> {
+    pick!(6, ch06_net::configure_inside(inside, link))
+}
+
+// Chapter 7 — user namespace
+pub fn user_namespace() -> CloneFlags {
+    pick!(7, ch07_userns::namespaces())
+}
+pub fn write_id_maps(child: Pid, map: &IdMap) -> Result<()> {
+    pick!(7, ch07_userns::write_id_maps(child, map))
 }

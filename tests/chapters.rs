@@ -146,3 +146,19 @@ fn ch05_reference_passes() {
 fn ch05_pristine_exercise_fails() {
     pristine_exercise_fails(5, "exercises/ch05_mount.rs");
 }
+#[test]
+fn ch06_reference_passes() {
+    reference_passes(6);
+}
+#[test]
+fn ch06_pristine_exercise_fails() {
+    pristine_exercise_fails(6, "exercises/ch06_net.rs");
+}
+#[test]
+fn ch07_reference_passes() {
+    reference_passes(7);
+}
+#[test]
+fn ch07_pristine_exercise_fails() {
+    pristine_exercise_fails(7, "exercises/ch07_userns.rs");
+}

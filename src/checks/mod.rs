@@ -9,6 +9,8 @@ mod ch02;
 mod ch03;
 mod ch04;
 mod ch05;
+mod ch06;
+mod ch07;
 pub mod probe;
 pub mod report;
 
@@ -59,6 +61,8 @@ pub fn for_chapter(chapter: u8) -> Vec<Check> {
         3 => ch03::checks(),
         4 => ch04::checks(),
         5 => ch05::checks(),
+        6 => ch06::checks(),
+        7 => ch07::checks(),
         _ => Vec::new(),
     }
 }

@@ -156,3 +156,55 @@ pub fn hostname_here() -> String {
         .map(|u| u.nodename().to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+/// One network interface as the container's namespace sees it.
+#[derive(Debug)]
+pub struct Interface {
+    pub name: String,
+    pub up: bool,
+    pub ipv4: Vec<std::net::Ipv4Addr>,
+}
+
+/// The interfaces of `pid`'s network namespace: getifaddrs(3) from a thread
+/// that joined it with setns(2) (network namespaces are per-thread too).
+pub fn interfaces_in(pid: Pid) -> Result<Vec<Interface>> {
+    let path = format!("/proc/{pid}/ns/net");
+    let file = fs::File::open(&path).with_context(|| format!("open {path}"))?;
+    std::thread::spawn(move || -> Result<Vec<Interface>> {
+        nix::sched::setns(&file, CloneFlags::CLONE_NEWNET)
+            .with_context(|| format!("setns({path})"))?;
+        let mut found: Vec<Interface> = Vec::new();
+        for ifa in nix::ifaddrs::getifaddrs()? {
+            let up = ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP);
+            let ip = ifa
+                .address
+                .as_ref()
+                .and_then(|a| a.as_sockaddr_in())
+                .map(|s| s.ip());
+            match found.iter_mut().find(|i| i.name == ifa.interface_name) {
+                Some(existing) => existing.ipv4.extend(ip),
+                None => found.push(Interface {
+                    name: ifa.interface_name.clone(),
+                    up,
+                    ipv4: ip.into_iter().collect(),
+                }),
+            }
+        }
+        Ok(found)
+    })
+    .join()
+    .map_err(|_| anyhow!("interface probe thread panicked"))?
+}
+
+/// The gateway of the default route in `pid`'s network namespace (/proc/PID/net/route).
+pub fn default_gateway(pid: Pid) -> Result<Option<std::net::Ipv4Addr>> {
+    let table = fs::read_to_string(format!("/proc/{pid}/net/route"))?;
+    Ok(table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(1) != Some(&"00000000") {
+            return None;
+        }
+        let raw = u32::from_str_radix(fields.get(2)?, 16).ok()?;
+        Some(std::net::Ipv4Addr::from(raw.to_le_bytes()))
+    }))
+}

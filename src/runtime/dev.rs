@@ -10,20 +10,27 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use nix::mount::{mount, MsFlags};
 
+use super::inroot::{self, Kind};
+
 /// The device nodes a container may use.
 pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
 /// Fill `rootfs/dev`: a tmpfs with device nodes, devpts, shm and the fd links.
 /// Runs in the container's mount namespace, before pivot_root.
-pub fn populate(rootfs: &Path) -> Result<()> {
-    let dev = rootfs.join("dev");
+pub fn populate(rootfs: &Path, devpts_gid: Option<u32>) -> Result<()> {
+    // Resolve /dev inside the rootfs (it may be a symlink in an image), mount
+    // a fresh tmpfs there, then work in that tmpfs: nothing in it can mislead us.
+    let under = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
     mount_fs(
         "tmpfs",
-        &dev,
+        &inroot::fd_path(&under),
         "tmpfs",
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+        flags,
         "mode=755,size=65536k",
     )?;
+    let fresh = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
+    let dev = inroot::fd_path(&fresh);
     for name in DEVICES {
         bind_device(&dev, name)?;
     }
@@ -31,12 +38,13 @@ pub fn populate(rootfs: &Path) -> Result<()> {
     let pts = dev.join("pts");
     fs::create_dir(&pts).context("mkdir /dev/pts")?;
     let noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+    let gid = devpts_gid.map(|g| format!(",gid={g}")).unwrap_or_default();
     mount_fs(
         "devpts",
         &pts,
         "devpts",
         noexec,
-        "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        &format!("newinstance,ptmxmode=0666,mode=0620{gid}"),
     )?;
     symlink("pts/ptmx", dev.join("ptmx")).context("symlink /dev/ptmx")?;
     let shm = dev.join("shm");

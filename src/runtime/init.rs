@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, RawFd};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
@@ -14,8 +15,10 @@ use nix::sys::signal::SigSet;
 use nix::unistd::{fork, ForkResult};
 
 use super::explain::step;
+use super::inroot::{self, Kind};
 use super::supervisor::{stop_signals, unblock_stop_signals};
 use super::{dev, ContainerConfig};
+use crate::net::{Netlink, NetworkMode};
 use crate::steps;
 
 /// Where a failure is reported to the supervisor (write end of the status pipe).
@@ -69,6 +72,10 @@ fn read_config(fd: RawFd) -> Result<ContainerConfig> {
 }
 
 fn start(config: &ContainerConfig) -> Result<Infallible> {
+    if config.has(6) && config.network != NetworkMode::Host {
+        // Inside our own network namespace (which our user namespace owns).
+        steps::configure_inside(&Netlink::open()?, config.attachment.as_ref())?;
+    }
     build_filesystem_and_names(config)?;
     set_command_environment(config);
     mark_inherited_fds_cloexec();
@@ -124,13 +131,39 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
     let rootfs = config.rootfs.as_deref();
     if config.has(5) {
         let rootfs = rootfs.context("chapter 5 needs a rootfs")?;
+        // Everything is mounted into the rootfs *before* the pivot: host
+        // devices are only reachable then, and in a user namespace the kernel
+        // lets us mount proc and sysfs only while a full one is still visible.
         step(
             say,
             5,
             "mount tmpfs on rootfs/dev + bind null zero ...",
             "host devices are reachable only before the pivot",
         );
-        dev::populate(rootfs)?;
+        dev::populate(rootfs, devpts_gid(config))?;
+        bind_volumes_and_files(config, rootfs)?;
+        step(
+            say,
+            4,
+            "mount(\"proc\", rootfs/proc, \"proc\")",
+            "procfs shows the PID namespace of whoever mounts it",
+        );
+        steps::mount_proc(&inroot::fd_path(&inroot::ensure(
+            rootfs,
+            "/proc",
+            Kind::Dir,
+        )?))?;
+        step(
+            say,
+            5,
+            "mount(\"sysfs\", rootfs/sys, MS_RDONLY)",
+            "programs expect /sys; the host's devices stay safe",
+        );
+        steps::mount_sys(&inroot::fd_path(&inroot::ensure(
+            rootfs,
+            "/sys",
+            Kind::Dir,
+        )?))?;
         step(
             say,
             5,
@@ -153,24 +186,64 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
             "absolute paths now start in the rootfs",
         );
         steps::enter_rootfs(rootfs)?;
+        if config.has(4) {
+            step(
+                say,
+                4,
+                "mount(\"proc\", \"/proc\", \"proc\")",
+                "procfs shows the PID namespace of whoever mounts it",
+            );
+            steps::mount_proc(Path::new("/proc"))?;
+        }
     }
-    if config.has(4) {
-        step(
-            say,
-            4,
-            "mount(\"proc\", \"/proc\", \"proc\")",
-            "procfs shows the PID namespace of whoever mounts it",
-        );
-        steps::mount_proc()?;
+    Ok(())
+}
+
+/// devpts's gid=5 (tty) only if that gid exists in the container.
+fn devpts_gid(config: &ContainerConfig) -> Option<u32> {
+    match &config.userns {
+        Some(map) if !map.maps_gid(5) => None,
+        _ => Some(5),
     }
-    if config.has(5) {
+}
+
+/// `-v` volumes and the per-container /etc files, bound into the rootfs
+/// before the pivot (their sources are host paths). Targets are resolved
+/// inside the rootfs, so a symlink in it cannot redirect a mount to the host.
+fn bind_volumes_and_files(config: &ContainerConfig, rootfs: &Path) -> Result<()> {
+    for volume in &config.volumes {
+        let kind = if volume.host.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        let target = inroot::ensure(rootfs, &volume.container, kind)?;
         step(
-            say,
+            config.explain,
             5,
-            "mount(\"sysfs\", \"/sys\", MS_RDONLY)",
-            "programs expect /sys; the host's devices stay safe",
+            &format!("bind {} on {}", volume.host.display(), volume.container),
+            "a host directory shared with the container",
         );
-        steps::mount_sys()?;
+        bind(&volume.host, &inroot::fd_path(&target), volume.read_only)?;
+    }
+    if config.has(6) {
+        for (source, target) in &config.etc_files {
+            let target_fd = inroot::ensure(rootfs, target, Kind::File)?;
+            bind(source, &inroot::fd_path(&target_fd), false)?;
+        }
+    }
+    Ok(())
+}
+
+fn bind(source: &Path, target: &Path, read_only: bool) -> Result<()> {
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(source), target, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("bind mount {}", source.display()))?;
+    if read_only {
+        // A bind mount takes its flags only on a second, remounting call.
+        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+        mount(None::<&str>, target, None::<&str>, ro, None::<&str>)
+            .with_context(|| format!("make {} read-only", source.display()))?;
     }
     Ok(())
 }

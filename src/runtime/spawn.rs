@@ -11,26 +11,34 @@ use nix::unistd::{pipe2, Pid};
 
 use super::ContainerConfig;
 
-/// The two pipes between supervisor and init.
+/// The child, and the pipes to it.
 pub struct Spawned {
     pub pid: Pid,
+    /// Write end of the config pipe: the init waits on it, so the host side
+    /// (id maps, network) is ready before the container goes on.
+    pub config: OwnedFd,
     /// Read end of the status pipe: EOF once the command was exec'd,
     /// one JSON line if building the container failed.
     pub status: OwnedFd,
+    /// With a user namespace: write one byte once uid_map/gid_map are written.
+    pub maps_written: Option<OwnedFd>,
+}
+
+/// What the child does between clone and exec, decided before clone.
+#[derive(Clone, Copy)]
+pub struct UserNamespaceEntry {
+    /// setgroups(2) is allowed (not "deny"): drop the host's supplementary groups.
+    pub drop_groups: bool,
 }
 
 /// clone(2) a child into new namespaces (`flags`) and exec `/proc/self/exe __init`.
-pub fn clone_init(config: &ContainerConfig, flags: CloneFlags) -> Result<Spawned> {
+pub fn clone_init(flags: CloneFlags, userns: Option<UserNamespaceEntry>) -> Result<Spawned> {
     let (config_r, config_w) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
-    // The config fits in the pipe buffer: write it now, the init reads it later.
-    let json = serde_json::to_vec(config)?;
-    if json.len() > 60_000 {
-        bail!("container config too large ({} bytes)", json.len());
-    }
-    std::fs::File::from(config_w)
-        .write_all(&json)
-        .context("write config pipe")?;
+    let maps_pipe = match userns {
+        Some(_) => Some(pipe2(OFlag::O_CLOEXEC).context("pipe")?),
+        None => None,
+    };
 
     // Everything the child touches is prepared *before* clone: between clone
     // and exec the child may only make async-signal-safe calls (no malloc).
@@ -43,59 +51,106 @@ pub fn clone_init(config: &ContainerConfig, flags: CloneFlags) -> Result<Spawned
     ];
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
-    let parent = nix::unistd::getpid().as_raw();
-    let inherit = [config_r.as_raw_fd(), status_w.as_raw_fd()];
+    let child = ChildPlan {
+        exe: &exe,
+        argv: &argv,
+        inherit: [config_r.as_raw_fd(), status_w.as_raw_fd()],
+        status_fd: status_w.as_raw_fd(),
+        maps_written: maps_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
+        userns,
+        parent: nix::unistd::getpid().as_raw(),
+    };
 
     // SAFETY: raw clone with fork semantics (no new stack); the child only
     // calls async-signal-safe functions before execv or _exit.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            flags.bits() as libc::c_long | libc::SIGCHLD as libc::c_long,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
+    let flags_arg = flags.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
+    let ret = unsafe { libc::syscall(libc::SYS_clone, flags_arg, 0, 0, 0, 0) };
     if ret < 0 {
         let err = nix::errno::Errno::last();
         bail!("clone({flags:?}): {err} — {}", clone_hint(err));
     }
     if ret == 0 {
-        unsafe { exec_init_in_child(&exe, &argv, &inherit, parent) }
+        unsafe { child.exec_init() }
     }
     drop(config_r);
     drop(status_w);
     Ok(Spawned {
         pid: Pid::from_raw(ret as i32),
+        config: config_w,
         status: status_r,
+        maps_written: maps_pipe.map(|(_, w)| w),
     })
 }
 
-/// In the freshly cloned child: keep the two pipe ends across exec, die with
-/// the supervisor, and become `mini-docker __init`.
-unsafe fn exec_init_in_child(
-    exe: &CString,
-    argv: &[*const libc::c_char],
-    inherit: &[i32],
-    parent: i32,
-) -> ! {
-    for &fd in inherit {
-        libc::fcntl(fd, libc::F_SETFD, 0);
+/// Hand the init its config; closing the pipe lets it go on.
+pub fn send_config(pipe: OwnedFd, config: &ContainerConfig) -> Result<()> {
+    let json = serde_json::to_vec(config)?;
+    if json.len() > 60_000 {
+        bail!("container config too large ({} bytes)", json.len());
     }
-    // If the supervisor dies (even by SIGKILL), take the container down with it.
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-    if libc::getppid() != parent && !is_pid_ns_init() {
-        libc::_exit(125);
-    }
-    libc::execv(exe.as_ptr(), argv.as_ptr());
-    libc::_exit(125)
+    std::fs::File::from(pipe)
+        .write_all(&json)
+        .context("write config pipe")
 }
 
-/// In a new PID namespace getppid() is 0: the parent lives outside.
-unsafe fn is_pid_ns_init() -> bool {
-    libc::getpid() == 1
+/// Tell the child its id maps exist.
+pub fn release_after_maps(pipe: OwnedFd) -> Result<()> {
+    std::fs::File::from(pipe)
+        .write_all(b"1")
+        .context("signal the child")
+}
+
+struct ChildPlan<'a> {
+    exe: &'a CString,
+    argv: &'a [*const libc::c_char],
+    inherit: [i32; 2],
+    status_fd: i32,
+    maps_written: Option<i32>,
+    userns: Option<UserNamespaceEntry>,
+    parent: i32,
+}
+
+impl ChildPlan<'_> {
+    /// In the freshly cloned child: keep the two pipe ends across exec,
+    /// become root of the user namespace if there is one, die with the
+    /// supervisor, and become `mini-docker __init`.
+    unsafe fn exec_init(&self) -> ! {
+        for fd in self.inherit {
+            libc::fcntl(fd, libc::F_SETFD, 0);
+        }
+        if let (Some(fd), Some(userns)) = (self.maps_written, self.userns) {
+            self.enter_user_namespace(fd, userns);
+        }
+        // After any credential change (which clears it): if the supervisor
+        // dies, even by SIGKILL, the container dies with it.
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != self.parent && libc::getpid() != 1 {
+            libc::_exit(125); // the supervisor is already gone
+        }
+        libc::execv(self.exe.as_ptr(), self.argv.as_ptr());
+        libc::_exit(125)
+    }
+
+    /// Wait for the supervisor to write uid_map/gid_map, then switch to uid
+    /// and gid 0 *of the namespace* — before exec, because exec recomputes
+    /// capabilities and a process whose uid is unmapped there keeps none.
+    /// Raw syscalls: glibc's setresuid would try to sync threads we don't have.
+    unsafe fn enter_user_namespace(&self, maps_written: i32, userns: UserNamespaceEntry) {
+        let mut byte = 0u8;
+        if libc::read(maps_written, (&mut byte as *mut u8).cast(), 1) != 1 {
+            libc::_exit(125); // the supervisor failed and closed the pipe
+        }
+        if userns.drop_groups {
+            libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
+        }
+        if libc::syscall(libc::SYS_setresgid, 0, 0, 0) != 0
+            || libc::syscall(libc::SYS_setresuid, 0, 0, 0) != 0
+        {
+            let msg = b"{\"code\":125,\"message\":\"cannot become root of the user namespace: are uid_map and gid_map written (chapter 7's write_id_maps)?\"}\n";
+            libc::write(self.status_fd, msg.as_ptr().cast(), msg.len());
+            libc::_exit(125);
+        }
+    }
 }
 
 fn clone_hint(err: nix::errno::Errno) -> &'static str {

@@ -1,6 +1,7 @@
 //! The host side of a running container: start it, forward stop signals, wait.
 
 use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +12,9 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
 use super::explain;
-use super::spawn::{clone_init, Spawned};
+use super::spawn::{clone_init, release_after_maps, send_config, Spawned, UserNamespaceEntry};
 use super::ContainerConfig;
+use crate::net::{HostNetwork, NetworkMode};
 use crate::steps;
 
 /// The container's first process, for the panic hook: never leave it running.
@@ -47,7 +49,11 @@ pub fn stop_signals() -> SigSet {
 }
 
 /// Run a container to its end; returns the exit status mini-docker should exit with.
-pub fn run(config: &ContainerConfig, stop_timeout: Duration) -> Result<i32> {
+pub fn run(
+    config: &ContainerConfig,
+    network: &mut HostNetwork,
+    stop_timeout: Duration,
+) -> Result<i32> {
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
     stop_signals().thread_block().context("block signals")?;
@@ -58,14 +64,29 @@ pub fn run(config: &ContainerConfig, stop_timeout: Duration) -> Result<i32> {
         &format!("clone({})", flag_names(flags)),
         clone_why(config),
     );
-    let Spawned { pid, status } = clone_init(config, flags)?;
+    let entry = config.userns.as_ref().map(|map| UserNamespaceEntry {
+        drop_groups: !map.deny_setgroups,
+    });
+    let Spawned {
+        pid,
+        config: config_pipe,
+        status,
+        maps_written,
+    } = clone_init(flags, entry)?;
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
+    let prepared = prepare_from_host(config, network, pid, maps_written);
+    if let Err(err) = prepared.and_then(|_| send_config(config_pipe, config)) {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        return Err(err);
+    }
 
     if let Some(failure) = read_start_failure(status) {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
         return Err(failure.into());
     }
+    network.serve_ports();
     let stopper = Stopper::start(pid, stop_timeout);
     explain::step(
         config.explain,
@@ -81,6 +102,59 @@ pub fn run(config: &ContainerConfig, stop_timeout: Duration) -> Result<i32> {
         "128 + n means: killed by signal n",
     );
     Ok(stopper.finish(code))
+}
+
+/// While the init waits for its config: what only the host side can do.
+fn prepare_from_host(
+    config: &ContainerConfig,
+    network: &HostNetwork,
+    pid: Pid,
+    maps_written: Option<OwnedFd>,
+) -> Result<()> {
+    if let (Some(map), Some(pipe)) = (&config.userns, maps_written) {
+        explain::step(
+            config.explain,
+            7,
+            &format!(
+                "write /proc/{pid}/uid_map: 0 {} {}",
+                map.host_uid, map.count
+            ),
+            "container root is this host uid",
+        );
+        steps::write_id_maps(pid, map)?;
+        release_after_maps(pipe)?;
+    }
+    if config.has(6) && config.network != NetworkMode::Host {
+        if let Some(link) = &network.attachment {
+            explain::step(
+                config.explain,
+                6,
+                &format!(
+                    "veth {} <-> {} on {}",
+                    link.host_end, link.container_end, link.bridge
+                ),
+                "a virtual cable from the bridge into the container",
+            );
+            explain::step(
+                config.explain,
+                6,
+                &format!(
+                    "inside: eth0 {}/{} via {}",
+                    link.address, link.prefix, link.gateway
+                ),
+                "address and default route, set over netlink",
+            );
+        } else {
+            explain::step(
+                config.explain,
+                6,
+                "inside: ip link set lo up",
+                "a new network namespace has only lo, and it is down",
+            );
+        }
+        network.connect(pid)?;
+    }
+    Ok(())
 }
 
 /// The clone flags of chapters 1..=N.
@@ -99,6 +173,12 @@ fn namespace_flags(config: &ContainerConfig) -> CloneFlags {
     }
     if config.has(5) {
         flags |= steps::mount_namespace();
+    }
+    if config.has(6) && config.network != NetworkMode::Host {
+        flags |= steps::net_namespace();
+    }
+    if config.has(7) && config.userns.is_some() {
+        flags |= steps::user_namespace();
     }
     flags
 }

@@ -68,6 +68,8 @@ pub struct HostSnapshot {
     mounts: BTreeSet<String>,
     foreign_processes: BTreeSet<(i32, u64)>,
     tmp_entries: BTreeSet<String>,
+    /// Host network interfaces, but the shared bridge (made once, removed by `cleanup`).
+    interfaces: BTreeSet<String>,
 }
 
 fn ns_inode(pid: &str, kind: &str) -> Option<u64> {
@@ -100,12 +102,23 @@ impl HostSnapshot {
             .unwrap()
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("mini-docker-marker") || n.starts_with("mini-docker-check"))
+            .filter(|n| {
+                n.starts_with("mini-docker-marker")
+                    || n.starts_with("mini-docker-check")
+                    || n.starts_with("mini-docker-rootless")
+            })
+            .collect();
+        let interfaces = fs::read_dir("/sys/class/net")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "mdk0")
             .collect();
         HostSnapshot {
             mounts,
             foreign_processes,
             tmp_entries,
+            interfaces,
         }
     }
 
@@ -132,6 +145,11 @@ impl HostSnapshot {
             new_procs.is_empty(),
             "{what} left processes in other PID namespaces: {new_procs:?}"
         );
+        let new_links: Vec<_> = after.interfaces.difference(&before.interfaces).collect();
+        assert!(
+            new_links.is_empty(),
+            "{what} left network interfaces on the host: {new_links:?}"
+        );
         let new_tmp: Vec<_> = after.tmp_entries.difference(&before.tmp_entries).collect();
         assert!(new_tmp.is_empty(), "{what} left files in /tmp: {new_tmp:?}");
     }
@@ -150,6 +168,12 @@ pub fn assert_state_dir_clean(state: &StateDir) {
             left.is_empty(),
             "checks left files in the rootfs's /tmp: {left:?}"
         );
+    }
+    for dir in ["network/leases", "containers"] {
+        let left: Vec<_> = fs::read_dir(state.path().join(dir))
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in the state dir's {dir}: {left:?}");
     }
     let stray: Vec<_> = fs::read_dir(state.path().join("rootfs"))
         .map(|d| {

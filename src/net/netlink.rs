@@ -1,0 +1,158 @@
+//! A small synchronous face on rtnetlink: the same messages `ip link`, `ip addr`
+//! and `ip route` send, without forking `ip` once per step.
+//!
+//! rtnetlink is async; each `Netlink` owns a current-thread tokio runtime that
+//! drives the netlink socket only while one of these calls waits (no threads).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::stream::TryStreamExt;
+use nix::unistd::Pid;
+use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use tokio::runtime::Runtime;
+
+/// A netlink socket in one network namespace (the one it was opened in).
+pub struct Netlink {
+    runtime: Runtime,
+    handle: Handle,
+}
+
+impl Netlink {
+    /// A socket in this thread's network namespace.
+    pub fn open() -> Result<Netlink> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .context("tokio runtime")?;
+        let (connection, handle, _) = runtime
+            .block_on(async { rtnetlink::new_connection() })
+            .context("open a netlink socket")?;
+        runtime.spawn(connection);
+        Ok(Netlink { runtime, handle })
+    }
+
+    fn index(&self, name: &str) -> Result<u32> {
+        let request = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        let link = self
+            .runtime
+            .block_on(async { Box::pin(request).try_next().await });
+        match link {
+            Ok(Some(link)) => Ok(link.header.index),
+            _ => Err(anyhow!("no network interface named {name}")),
+        }
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.index(name).is_ok()
+    }
+
+    fn set(&self, what: &str, message: netlink_packet_route::link::LinkMessage) -> Result<()> {
+        let request = self.handle.link().set(message).execute();
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("netlink: {what}: {e}"))
+    }
+
+    pub fn create_bridge(&self, name: &str) -> Result<()> {
+        let request = self
+            .handle
+            .link()
+            .add(LinkBridge::new(name).build())
+            .execute();
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("netlink: create bridge {name}: {e}"))
+    }
+
+    /// A veth pair: whatever enters one end leaves the other.
+    pub fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
+        let request = self
+            .handle
+            .link()
+            .add(LinkVeth::new(name, peer).build())
+            .execute();
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("netlink: create veth {name} <-> {peer}: {e}"))
+    }
+
+    /// Make `name` a port of `bridge` (`ip link set NAME master BRIDGE`).
+    pub fn set_master(&self, name: &str, bridge: &str) -> Result<()> {
+        let message = LinkUnspec::new_with_index(self.index(name)?)
+            .controller(self.index(bridge)?)
+            .build();
+        self.set(&format!("attach {name} to {bridge}"), message)
+    }
+
+    pub fn set_up(&self, name: &str) -> Result<()> {
+        self.set(
+            &format!("set {name} up"),
+            LinkUnspec::new_with_index(self.index(name)?).up().build(),
+        )
+    }
+
+    /// Move `name` into the network namespace of process `pid`.
+    pub fn move_to_netns(&self, name: &str, pid: Pid) -> Result<()> {
+        let message = LinkUnspec::new_with_index(self.index(name)?)
+            .setns_by_pid(pid.as_raw() as u32)
+            .build();
+        self.set(
+            &format!("move {name} into the namespace of pid {pid}"),
+            message,
+        )
+    }
+
+    /// Rename a (down) interface.
+    pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
+        let message = LinkUnspec::new_with_index(self.index(name)?)
+            .name(new_name)
+            .build();
+        self.set(&format!("rename {name} to {new_name}"), message)
+    }
+
+    pub fn add_address(&self, name: &str, address: Ipv4Addr, prefix: u8) -> Result<()> {
+        let request = self
+            .handle
+            .address()
+            .add(self.index(name)?, IpAddr::V4(address), prefix)
+            .execute();
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("netlink: add {address}/{prefix} to {name}: {e}"))
+    }
+
+    /// `ip route add default via GATEWAY`.
+    pub fn add_default_route(&self, gateway: Ipv4Addr) -> Result<()> {
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gateway)
+            .build();
+        let request = self.handle.route().add(route).execute();
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("netlink: default route via {gateway}: {e}"))
+    }
+
+    /// A free-text label on the interface (`ip link set NAME alias TEXT`).
+    pub fn set_alias(&self, name: &str, alias: &str) -> Result<()> {
+        self.set(
+            &format!("label {name}"),
+            LinkUnspec::new_with_index(self.index(name)?)
+                .alias(alias)
+                .build(),
+        )
+    }
+
+    /// Delete an interface (for a veth: both ends).
+    pub fn delete(&self, name: &str) -> Result<()> {
+        let request = self.handle.link().del(self.index(name)?).execute();
+        self.runtime
+            .block_on(request)
+            .map_err(|e| anyhow!("netlink: delete {name}: {e}"))
+    }
+}
