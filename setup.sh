@@ -32,7 +32,8 @@ as_root() {
 # chapter 6's outbound NAT.
 packages=(busybox-static gcc libc6-dev iproute2 nftables ca-certificates curl)
 if [ "$ci" = yes ]; then
-    packages+=(shellcheck vagrant sudo)
+    # The test-suite also boots Debian's kernel under qemu to prove chapter 8 on cgroup v2.
+    packages+=(shellcheck vagrant sudo cpio linux-image-amd64 qemu-system-x86)
 fi
 
 missing=()
@@ -44,7 +45,19 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null; then
+        # Debian 12 images whose qemu-utils comes from bookworm-backports need
+        # qemu-system from there too (the bookworm one conflicts with it).
+        if grep -q '^12' /etc/debian_version 2>/dev/null; then
+            say "retrying with bookworm-backports"
+            printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+                as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+            as_root apt-get update -qq
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "${missing[@]}" >/dev/null
+        else
+            exit 1
+        fi
+    fi
 else
     say "apt packages already installed"
 fi

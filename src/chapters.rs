@@ -27,7 +27,7 @@ impl Chapter {
     }
 }
 
-pub const CHAPTERS: [Chapter; 7] = [
+pub const CHAPTERS: [Chapter; 8] = [
     Chapter {
         number: 1,
         slug: "process",
@@ -82,7 +82,15 @@ pub const CHAPTERS: [Chapter; 7] = [
         title: "user namespace",
         goal: "Root inside, nobody outside: CLONE_NEWUSER, uid_map/gid_map; rootless when you are not root.",
         task: "namespaces (CLONE_NEWUSER), write_id_maps (uid_map, setgroups, gid_map)",
-        try_commands: &["sudo mini-docker chapter 7 run --userns -- id", "mini-docker chapter 7 run -- id   # as yourself: rootless"],
+                try_commands: &["sudo mini-docker chapter 7 run --userns -- id", "mini-docker chapter 7 run -- id   # as yourself: rootless"],
+    },
+    Chapter {
+        number: 8,
+        slug: "cgroups",
+        title: "cgroups",
+        goal: "Limits the kernel enforces: memory (OOM at the limit), number of processes, CPU time — on cgroup v1 and v2.",
+        task: "cpu_quota, write_limits_v2 (memory.max, pids.max, cpu.max), write_limits_v1 (the v1 files)",
+        try_commands: &["sudo mini-docker chapter 8 run --network none -m 32m -- cat /proc/self/cgroup", "sudo mini-docker chapter 8 run --network none -m 32m -- sh -c 'head -c 100000000 /dev/zero | sort'"],
     },
 ];
 

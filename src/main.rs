@@ -1,5 +1,6 @@
 //! mini-docker: containers from scratch, one chapter at a time.
 
+mod cgroups;
 mod chapters;
 mod checks;
 mod doctor;
@@ -22,6 +23,7 @@ mod exercises {
     pub mod ch05_mount;
     pub mod ch06_net;
     pub mod ch07_userns;
+    pub mod ch08_cgroups;
 }
 
 /// The reference solutions: the same files, complete.
@@ -34,6 +36,7 @@ mod solutions {
     pub mod ch05_mount;
     pub mod ch06_net;
     pub mod ch07_userns;
+    pub mod ch08_cgroups;
 }
 
 use std::path::{Path, PathBuf};
@@ -102,7 +105,7 @@ enum Command {
 #[derive(Subcommand)]
 enum ChapterAction {
     /// Run a command with chapters 1..N only
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(clap::Args)]
@@ -137,6 +140,15 @@ struct RunArgs {
     /// New user namespace: container root is an unprivileged host uid (chapter 7+; automatic when not root)
     #[arg(long)]
     userns: bool,
+    /// Memory limit, e.g. 32m or 1g (chapter 8+)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    memory: Option<cgroups::Size>,
+    /// Most processes the container may have at once (chapter 8+)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pids_limit: Option<u64>,
+    /// CPU time, in CPUs: 0.5 = half of one CPU (chapter 8+)
+    #[arg(long, value_name = "CPUS")]
+    cpus: Option<f64>,
     /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     stop_timeout: u64,
@@ -193,7 +205,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Chapter {
             number,
             action: Some(ChapterAction::Run(args)),
-        } => run_chapter(parse_chapter(&number)?, args, &state_dir, selection),
+        } => run_chapter(parse_chapter(&number)?, *args, &state_dir, selection),
         Command::Check { chapters, format } => {
             let numbers = parse_chapters(&chapters)?;
             checks::check_command(&numbers, &state_dir, selection, format)
@@ -205,6 +217,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 bail!("cleanup removes a host bridge and nftables rules: run it with sudo");
             }
             for line in net::cleanup(&state_dir, &bridge)? {
+                println!("{line}");
+            }
+            for line in cgroups::remove_parents() {
                 println!("{line}");
             }
             runtime::prune_container_dirs(&state_dir);
@@ -224,6 +239,7 @@ fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selectio
         bail!("chapter {chapter} needs root (chroot and namespaces need CAP_SYS_ADMIN): run it with sudo (rootless comes with chapter 7)");
     }
     check_flags_fit_chapter(chapter, &args)?;
+    let limits = limits(&args)?;
     let rootfs = match (chapter, args.rootfs) {
         (1, _) => None,
         (_, Some(dir)) => Some(existing_dir(&dir)?),
@@ -245,6 +261,7 @@ fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selectio
     )?;
     let id = runtime::new_id();
     let hostname = args.hostname.unwrap_or_else(|| id.clone());
+    let cgroup = cgroup_for(chapter, &id, &limits, root)?;
     let options = net::NetworkOptions {
         mode: network_mode,
         bridge: args.bridge,
@@ -277,12 +294,54 @@ fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selectio
         network: network_mode,
         attachment: network.attachment.clone(),
         userns,
+        limits,
     };
-    runtime::supervisor::run(
-        &config,
-        &mut network,
-        Duration::from_secs(args.stop_timeout),
-    )
+    let host = runtime::supervisor::HostSide {
+        network: &mut network,
+        cgroup: cgroup.as_ref(),
+    };
+    runtime::supervisor::run(&config, host, Duration::from_secs(args.stop_timeout))
+}
+
+fn limits(args: &RunArgs) -> Result<cgroups::Limits> {
+    if let Some(cpus) = args.cpus {
+        let online = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        // The kernel's smallest CFS quota is 1 ms per 100 ms period: 0.01 CPUs (docker's minimum too).
+        if !(0.01..=online).contains(&cpus) {
+            bail!(
+                "--cpus {cpus}: expected at least 0.01 and at most {online} (this machine's CPUs)"
+            );
+        }
+    }
+    Ok(cgroups::Limits {
+        memory_bytes: args.memory.map(|s| s.0),
+        pids: args.pids_limit,
+        cpus: args.cpus,
+    })
+}
+
+/// From chapter 8 every container gets a cgroup (limits or not: it is how we
+/// account for it and find all its processes); rootless only without limits.
+fn cgroup_for(
+    chapter: u8,
+    id: &str,
+    limits: &cgroups::Limits,
+    root: bool,
+) -> Result<Option<cgroups::ContainerCgroup>> {
+    if chapter < 8 {
+        return Ok(None);
+    }
+    if !root {
+        if limits.any() {
+            bail!("-m, --pids-limit and --cpus need root: without a delegated cgroup, a rootless container cannot be limited");
+        }
+        return Ok(None);
+    }
+    let cgroup = cgroups::ContainerCgroup::create(id)?;
+    cgroup.apply(limits)?;
+    Ok(Some(cgroup))
 }
 
 /// A flag from a later chapter is a mistake worth one clear line.
@@ -292,6 +351,9 @@ fn check_flags_fit_chapter(chapter: u8, args: &RunArgs) -> Result<()> {
         (args.network.is_some(), "--network", 6),
         (!args.publish.is_empty(), "-p", 6),
         (args.userns, "--userns", 7),
+        (args.memory.is_some(), "-m", 8),
+        (args.pids_limit.is_some(), "--pids-limit", 8),
+        (args.cpus.is_some(), "--cpus", 8),
     ];
     for (given, flag, from) in needs {
         if given && chapter < from {

@@ -14,6 +14,9 @@ use nix::sys::signal::SigSet;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
+use crate::cgroups::v1::CgroupV1;
+use crate::cgroups::v2::CgroupV2;
+use crate::cgroups::Limits;
 use crate::net::{Attachment, Netlink};
 use crate::selection::Selection;
 use crate::userns::IdMap;
@@ -108,4 +111,12 @@ pub fn user_namespace() -> CloneFlags {
 }
 pub fn write_id_maps(child: Pid, map: &IdMap) -> Result<()> {
     pick!(7, ch07_userns::write_id_maps(child, map))
+}
+
+// Chapter 8 — cgroups
+pub fn write_limits_v2(cgroup: &CgroupV2, limits: &Limits) -> Result<()> {
+    pick!(8, ch08_cgroups::write_limits_v2(cgroup, limits))
+}
+pub fn write_limits_v1(cgroup: &CgroupV1, limits: &Limits) -> Result<()> {
+    pick!(8, ch08_cgroups::write_limits_v1(cgroup, limits))
 }

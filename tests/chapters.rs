@@ -162,3 +162,11 @@ fn ch07_reference_passes() {
 fn ch07_pristine_exercise_fails() {
     pristine_exercise_fails(7, "exercises/ch07_userns.rs");
 }
+#[test]
+fn ch08_reference_passes() {
+    reference_passes(8);
+}
+#[test]
+fn ch08_pristine_exercise_fails() {
+    pristine_exercise_fails(8, "exercises/ch08_cgroups.rs");
+}

@@ -55,6 +55,7 @@ fn try_lines() -> Vec<TryLine> {
 #[test]
 fn lesson_try_commands_run_as_documented() {
     require_root();
+    let _serial = serial();
     let state = StateDir::new("docs");
     let lines = try_lines();
     assert!(lines.len() >= 20, "only {} try-it lines found", lines.len());
@@ -130,6 +131,7 @@ fn exec_blocks() -> Vec<(String, String)> {
 #[test]
 fn slide_demos_run() {
     require_root();
+    let _serial = serial();
     let state = StateDir::new("slides");
     let blocks = exec_blocks();
     assert!(

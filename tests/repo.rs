@@ -6,12 +6,15 @@ use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const CHAPTERS: [(u8, &str); 5] = [
+const CHAPTERS: [(u8, &str); 8] = [
     (1, "process"),
     (2, "chroot"),
     (3, "uts"),
     (4, "pid"),
     (5, "mount"),
+    (6, "net"),
+    (7, "userns"),
+    (8, "cgroups"),
 ];
 
 fn read(path: &str) -> String {

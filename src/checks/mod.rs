@@ -11,6 +11,7 @@ mod ch04;
 mod ch05;
 mod ch06;
 mod ch07;
+mod ch08;
 pub mod probe;
 pub mod report;
 
@@ -63,6 +64,7 @@ pub fn for_chapter(chapter: u8) -> Vec<Check> {
         5 => ch05::checks(),
         6 => ch06::checks(),
         7 => ch07::checks(),
+        8 => ch08::checks(),
         _ => Vec::new(),
     }
 }

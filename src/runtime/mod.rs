@@ -54,6 +54,8 @@ pub struct ContainerConfig {
     pub attachment: Option<crate::net::Attachment>,
     /// Chapter 7+: the user namespace's id mapping, if any.
     pub userns: Option<IdMap>,
+    /// Chapter 8+.
+    pub limits: crate::cgroups::Limits,
 }
 
 /// `-v HOST:CTR[:ro]`

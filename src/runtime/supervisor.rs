@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use super::explain;
 use super::spawn::{clone_init, release_after_maps, send_config, Spawned, UserNamespaceEntry};
 use super::ContainerConfig;
+use crate::cgroups::ContainerCgroup;
 use crate::net::{HostNetwork, NetworkMode};
 use crate::steps;
 
@@ -49,11 +50,14 @@ pub fn stop_signals() -> SigSet {
 }
 
 /// Run a container to its end; returns the exit status mini-docker should exit with.
-pub fn run(
-    config: &ContainerConfig,
-    network: &mut HostNetwork,
-    stop_timeout: Duration,
-) -> Result<i32> {
+/// What the host side holds for one container.
+pub struct HostSide<'a> {
+    pub network: &'a mut HostNetwork,
+    pub cgroup: Option<&'a ContainerCgroup>,
+}
+
+pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> Result<i32> {
+    let HostSide { network, cgroup } = host;
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
     stop_signals().thread_block().context("block signals")?;
@@ -74,7 +78,8 @@ pub fn run(
         maps_written,
     } = clone_init(flags, entry)?;
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
-    let prepared = prepare_from_host(config, network, pid, maps_written);
+    let prepared = join_cgroup(config, cgroup, pid)
+        .and_then(|_| prepare_from_host(config, network, pid, maps_written));
     if let Err(err) = prepared.and_then(|_| send_config(config_pipe, config)) {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -101,7 +106,36 @@ pub fn run(
         &format!("exit status {code}"),
         "128 + n means: killed by signal n",
     );
+    report_oom(config, cgroup);
     Ok(stopper.finish(code))
+}
+
+/// Chapter 8: the container's first process joins its cgroup before it runs
+/// anything, so every process it will ever start is counted and limited.
+fn join_cgroup(config: &ContainerConfig, cgroup: Option<&ContainerCgroup>, pid: Pid) -> Result<()> {
+    if let Some(cgroup) = cgroup {
+        explain::step(
+            config.explain,
+            8,
+            &format!("echo {pid} > {}/cgroup.procs", cgroup.describe()),
+            "limits apply to the process and all its children",
+        );
+        cgroup.add_process(pid)?;
+    }
+    Ok(())
+}
+
+/// docker says OOMKilled; we say it in one line.
+fn report_oom(config: &ContainerConfig, cgroup: Option<&ContainerCgroup>) {
+    let (Some(cgroup), Some(limit)) = (cgroup, config.limits.memory_bytes) else {
+        return;
+    };
+    if cgroup.oom_kills() > 0 {
+        eprintln!(
+            "mini-docker: killed: out of memory (limit {})",
+            crate::cgroups::human_bytes(limit)
+        );
+    }
 }
 
 /// While the init waits for its config: what only the host side can do.

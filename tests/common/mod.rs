@@ -70,6 +70,28 @@ pub struct HostSnapshot {
     tmp_entries: BTreeSet<String>,
     /// Host network interfaces, but the shared bridge (made once, removed by `cleanup`).
     interfaces: BTreeSet<String>,
+    /// Container cgroups: mini-docker/ID in any hierarchy.
+    cgroups: BTreeSet<String>,
+}
+
+/// Every mini-docker/ID directory in every cgroup hierarchy (v2, or each v1 controller).
+fn container_cgroups() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut parents = vec![std::path::PathBuf::from("/sys/fs/cgroup/mini-docker")];
+    if let Ok(entries) = fs::read_dir("/sys/fs/cgroup") {
+        parents.extend(entries.flatten().map(|e| e.path().join("mini-docker")));
+    }
+    for parent in parents {
+        if let Ok(entries) = fs::read_dir(&parent) {
+            found.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.path().display().to_string()),
+            );
+        }
+    }
+    found
 }
 
 fn ns_inode(pid: &str, kind: &str) -> Option<u64> {
@@ -119,6 +141,7 @@ impl HostSnapshot {
             foreign_processes,
             tmp_entries,
             interfaces,
+            cgroups: container_cgroups(),
         }
     }
 
@@ -144,6 +167,11 @@ impl HostSnapshot {
         assert!(
             new_procs.is_empty(),
             "{what} left processes in other PID namespaces: {new_procs:?}"
+        );
+        let new_cgroups: Vec<_> = after.cgroups.difference(&before.cgroups).collect();
+        assert!(
+            new_cgroups.is_empty(),
+            "{what} left cgroups: {new_cgroups:?}"
         );
         let new_links: Vec<_> = after.interfaces.difference(&before.interfaces).collect();
         assert!(
