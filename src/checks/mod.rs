@@ -25,8 +25,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::cli::Format;
 use crate::selection::Selection;
-use crate::{chapters, rootfs, Format};
+use crate::{chapters, rootfs};
 
 /// One check: a claim about the kernel's state, worth `points`.
 pub struct Check {

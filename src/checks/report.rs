@@ -7,8 +7,8 @@ use colored::Colorize;
 
 use super::CheckResult;
 use crate::chapters;
+use crate::cli::Format;
 use crate::selection::Selection;
-use crate::Format;
 
 pub fn print_chapter_heading(chapter: u8) {
     let ch = chapters::get(chapter);

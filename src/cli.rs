@@ -1,0 +1,446 @@
+//! The command line (clap) and what each command does.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::runtime::supervisor::ExitError;
+use crate::selection::{Selection, LAST_CHAPTER};
+use crate::userns::IdMap;
+use crate::{cgroups, chapters, checks, doctor, net, rootfs, runtime, steps};
+
+#[derive(Parser)]
+#[command(
+    name = "mini-docker",
+    version,
+    about = "Containers from scratch: a real container runtime, one chapter at a time"
+)]
+struct Cli {
+    /// Run the reference solutions: all chapters, or a range like --reference=1-4 (the rest come from exercises/)
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "all",
+          env = "MINI_DOCKER_REFERENCE", value_name = "CHAPTERS")]
+    reference: Option<String>,
+    /// Where mini-docker keeps everything it writes [default: /var/lib/mini-docker; ~/.local/share/mini-docker when not root]
+    #[arg(long, global = true, env = "MINI_DOCKER_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show a chapter: goal, exercise file, commands to try, status of its checks
+    Chapter {
+        /// Chapter number
+        number: String,
+        #[command(subcommand)]
+        action: Option<ChapterAction>,
+    },
+    /// Run chapters' checks against the selected implementation (exit 0 iff all pass)
+    Check {
+        /// Chapters to check (default: all)
+        chapters: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Every chapter's checks with points: text, JSON or JUnit XML (exit 0; the report carries the verdict)
+    Grade {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// What this host supports, with a fix for what is missing
+    Doctor,
+    /// Make (if missing) and print the starter rootfs
+    Rootfs,
+    /// Remove what containers share: the bridge, its NAT table, stale leases (none may be running)
+    Cleanup {
+        #[arg(long, default_value = "mdk0")]
+        bridge: String,
+    },
+    #[command(name = "__init", hide = true)]
+    Init { config_fd: i32, status_fd: i32 },
+}
+
+#[derive(Subcommand)]
+enum ChapterAction {
+    /// Run a command with chapters 1..N only
+    Run(Box<RunArgs>),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Root filesystem directory (default: the starter rootfs)
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Hostname inside the container (chapter 3+; default: the container id)
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+    /// Run mini-docker's init as PID 1: reaps zombies, forwards signals (chapter 4+)
+    #[arg(long)]
+    init: bool,
+    /// Narrate each kernel step on stderr, with why (demo mode)
+    #[arg(long)]
+    explain: bool,
+    /// Bind mount HOST into the container at CTR, read-only with :ro (chapter 5+)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    volumes: Vec<runtime::Volume>,
+    /// Network (chapter 6+) [default: bridge as root, none rootless]
+    #[arg(long, value_enum)]
+    network: Option<net::NetworkMode>,
+    /// Publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (chapter 6+, bridge)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CTR")]
+    publish: Vec<net::proxy::PortMap>,
+    /// The host bridge (chapter 6+)
+    #[arg(long, default_value = "mdk0", value_name = "NAME")]
+    bridge: String,
+    /// The bridge's subnet (chapter 6+)
+    #[arg(long, default_value = "10.88.0.0/16", value_name = "CIDR")]
+    subnet: net::ipam::Subnet,
+    /// New user namespace: container root is an unprivileged host uid (chapter 7+; automatic when not root)
+    #[arg(long)]
+    userns: bool,
+    /// Memory limit, e.g. 32m or 1g (chapter 8+)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    memory: Option<cgroups::Size>,
+    /// Most processes the container may have at once (chapter 8+)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pids_limit: Option<u64>,
+    /// CPU time, in CPUs: 0.5 = half of one CPU (chapter 8+)
+    #[arg(long, value_name = "CPUS")]
+    cpus: Option<f64>,
+    /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    stop_timeout: u64,
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Junit,
+}
+
+pub fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    // A panic (a todo!() in an exercise) unwinds to here, so every guard on the
+    // way (veth, lease, container dir) is dropped and cleans up after itself.
+    let Ok(result) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli)))
+    else {
+        return ExitCode::from(125);
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(err) => {
+            let code = err.downcast_ref::<ExitError>().map(|e| e.code).unwrap_or(1);
+            eprintln!("mini-docker: {err:#}");
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    if let Command::Init {
+        config_fd,
+        status_fd,
+    } = cli.command
+    {
+        runtime::init::main(config_fd, status_fd);
+    }
+    let selection = match cli.reference.as_deref() {
+        Some(spec) => Selection::parse(spec)?,
+        None => Selection::exercises_only(),
+    };
+    steps::select(selection);
+    let state_dir = absolute(&cli.state_dir.unwrap_or_else(default_state_dir))?;
+    match cli.command {
+        Command::Chapter {
+            number,
+            action: None,
+        } => chapters::show_intro(parse_chapter(&number)?, &state_dir, selection),
+        Command::Chapter {
+            number,
+            action: Some(ChapterAction::Run(args)),
+        } => run_chapter(parse_chapter(&number)?, *args, &state_dir, selection),
+        Command::Check { chapters, format } => {
+            let numbers = parse_chapters(&chapters)?;
+            checks::check_command(&numbers, &state_dir, selection, format)
+        }
+        Command::Grade { format } => checks::grade_command(&state_dir, selection, format),
+        Command::Doctor => doctor::run(&state_dir),
+        Command::Cleanup { bridge } => {
+            if !nix::unistd::geteuid().is_root() {
+                bail!("cleanup removes a host bridge and nftables rules: run it with sudo");
+            }
+            for line in net::cleanup(&state_dir, &bridge)? {
+                println!("{line}");
+            }
+            for line in cgroups::remove_parents() {
+                println!("{line}");
+            }
+            runtime::prune_container_dirs(&state_dir);
+            Ok(0)
+        }
+        Command::Rootfs => {
+            println!("{}", rootfs::starter(&state_dir)?.display());
+            Ok(0)
+        }
+        Command::Init { .. } => unreachable!("handled above"),
+    }
+}
+
+fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selection) -> Result<i32> {
+    let root = nix::unistd::geteuid().is_root();
+    if (2..7).contains(&chapter) && !root {
+        bail!("chapter {chapter} needs root (chroot and namespaces need CAP_SYS_ADMIN): run it with sudo (rootless comes with chapter 7)");
+    }
+    check_flags_fit_chapter(chapter, &args)?;
+    let limits = limits(&args)?;
+    let rootfs = match (chapter, args.rootfs) {
+        (1, _) => None,
+        (_, Some(dir)) => Some(existing_dir(&dir)?),
+        (_, None) => Some(rootfs::starter(state_dir)?),
+    };
+    let userns = (chapter >= 7 && (args.userns || !root)).then(|| {
+        if root {
+            IdMap::remapped_root()
+        } else {
+            IdMap::rootless()
+        }
+    });
+    let network_mode = network_mode(
+        chapter,
+        args.network,
+        root,
+        userns.is_some(),
+        !args.publish.is_empty(),
+    )?;
+    let id = runtime::new_id();
+    let hostname = args.hostname.unwrap_or_else(|| id.clone());
+    let cgroup = cgroup_for(chapter, &id, &limits, root)?;
+    let options = net::NetworkOptions {
+        mode: network_mode,
+        bridge: args.bridge,
+        subnet: args.subnet,
+        publish: args.publish,
+    };
+    let mut network = net::HostNetwork::prepare(state_dir, &id, &options)?;
+    let container_dir = (chapter >= 6)
+        .then(|| runtime::ContainerDir::create(state_dir, &id))
+        .transpose()?;
+    let etc_files = match &container_dir {
+        Some(dir) => net::files::write(dir.path(), &hostname, network.address())?,
+        None => Vec::new(),
+    };
+    if let Some(rootfs) = &rootfs {
+        runtime::make_mount_points(rootfs, &args.volumes, &etc_files)?;
+    }
+    let config = runtime::ContainerConfig {
+        env: runtime::default_env(&hostname),
+        id,
+        chapter,
+        selection,
+        argv: args.command,
+        rootfs,
+        hostname,
+        init: args.init && chapter >= 4,
+        explain: args.explain,
+        volumes: args.volumes,
+        etc_files,
+        network: network_mode,
+        attachment: network.attachment.clone(),
+        userns,
+        limits,
+    };
+    let host = runtime::supervisor::HostSide {
+        network: &mut network,
+        cgroup: cgroup.as_ref(),
+    };
+    runtime::supervisor::run(&config, host, Duration::from_secs(args.stop_timeout))
+}
+
+fn limits(args: &RunArgs) -> Result<cgroups::Limits> {
+    if let Some(cpus) = args.cpus {
+        let online = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        // The kernel's smallest CFS quota is 1 ms per 100 ms period: 0.01 CPUs (docker's minimum too).
+        if !(0.01..=online).contains(&cpus) {
+            bail!(
+                "--cpus {cpus}: expected at least 0.01 and at most {online} (this machine's CPUs)"
+            );
+        }
+    }
+    Ok(cgroups::Limits {
+        memory_bytes: args.memory.map(|s| s.0),
+        pids: args.pids_limit,
+        cpus: args.cpus,
+    })
+}
+
+/// From chapter 8 every container gets a cgroup (limits or not: it is how we
+/// account for it and find all its processes); rootless only without limits.
+fn cgroup_for(
+    chapter: u8,
+    id: &str,
+    limits: &cgroups::Limits,
+    root: bool,
+) -> Result<Option<cgroups::ContainerCgroup>> {
+    if chapter < 8 {
+        return Ok(None);
+    }
+    if !root {
+        if limits.any() {
+            bail!("-m, --pids-limit and --cpus need root: without a delegated cgroup, a rootless container cannot be limited");
+        }
+        return Ok(None);
+    }
+    let cgroup = cgroups::ContainerCgroup::create(id)?;
+    cgroup.apply(limits)?;
+    Ok(Some(cgroup))
+}
+
+/// A flag from a later chapter is a mistake worth one clear line.
+fn check_flags_fit_chapter(chapter: u8, args: &RunArgs) -> Result<()> {
+    let needs = [
+        (!args.volumes.is_empty(), "-v", 5),
+        (args.network.is_some(), "--network", 6),
+        (!args.publish.is_empty(), "-p", 6),
+        (args.userns, "--userns", 7),
+        (args.memory.is_some(), "-m", 8),
+        (args.pids_limit.is_some(), "--pids-limit", 8),
+        (args.cpus.is_some(), "--cpus", 8),
+    ];
+    for (given, flag, from) in needs {
+        if given && chapter < from {
+            bail!("{flag} needs chapter {from} or later (this is chapter {chapter})");
+        }
+    }
+    Ok(())
+}
+
+/// Bridge by default as root, like docker; rootless gets loopback only.
+fn network_mode(
+    chapter: u8,
+    asked: Option<net::NetworkMode>,
+    root: bool,
+    userns: bool,
+    publish: bool,
+) -> Result<net::NetworkMode> {
+    use net::NetworkMode::*;
+    if chapter < 6 {
+        return Ok(Host); // no network namespace before chapter 6
+    }
+    let mode = asked.unwrap_or(if root { Bridge } else { None });
+    if !root && (mode == Bridge || publish) {
+        bail!("--network bridge and -p need root: a veth on the host's bridge needs CAP_NET_ADMIN on the host; rootless containers get --network none (loopback)");
+    }
+    if userns && mode == Host {
+        bail!("--network host cannot be used with a user namespace: sysfs can only be mounted in a network namespace the user namespace owns");
+    }
+    Ok(mode)
+}
+
+/// Root keeps state in /var/lib; anyone else in their home, like rootless docker.
+fn default_state_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/mini-docker");
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    data.unwrap_or_else(|| PathBuf::from("/tmp"))
+        .join("mini-docker")
+}
+
+fn existing_dir(dir: &Path) -> Result<PathBuf> {
+    let canonical = dir
+        .canonicalize()
+        .with_context(|| format!("rootfs {}", dir.display()))?;
+    if !canonical.is_dir() {
+        bail!("rootfs {} is not a directory", dir.display());
+    }
+    Ok(canonical)
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
+}
+
+pub fn parse_chapter(text: &str) -> Result<u8> {
+    match text.parse::<u8>() {
+        Ok(n) if (1..=LAST_CHAPTER).contains(&n) => Ok(n),
+        _ => bail!("unknown chapter {text:?}: chapters are 1 to {LAST_CHAPTER}"),
+    }
+}
+
+fn parse_chapters(list: &[String]) -> Result<Vec<u8>> {
+    if list.is_empty() {
+        return Ok((1..=LAST_CHAPTER).collect());
+    }
+    list.iter().map(|t| parse_chapter(t)).collect()
+}
+
+/// A todo!() in an exercise prints one friendly line naming the file; any other
+/// panic one line too. Never a backtrace, never a running container left behind
+/// (the panic then unwinds to main, which exits 125).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("panic");
+        let location = info.location().map(|l| (l.file().to_string(), l.line()));
+        let line = describe_panic(message, location);
+        let pid = runtime::supervisor::CONTAINER_PID.load(std::sync::atomic::Ordering::SeqCst);
+        if pid > 0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if runtime::init::is_init() {
+            runtime::init::report_failure(125, &line);
+        } else {
+            eprintln!("mini-docker: {line}");
+        }
+    }));
+}
+
+fn describe_panic(message: &str, location: Option<(String, u32)>) -> String {
+    let (file, line) = location.unwrap_or_default();
+    match file.find("exercises/") {
+        Some(at) if message.starts_with("not yet implemented") => {
+            let file = &file[at..];
+            let chapter = file
+                .get(12..14)
+                .and_then(|n| n.parse::<u8>().ok())
+                .unwrap_or(0);
+            let what = message
+                .trim_start_matches("not yet implemented")
+                .trim_start_matches(": ");
+            format!(
+                "{file}:{line}: TODO(ch{chapter:02}) not done yet: {what}. Edit it and rebuild, \
+                 or catch up with --reference={}",
+                if chapter <= 1 {
+                    "1".to_string()
+                } else {
+                    format!("1-{chapter}")
+                }
+            )
+        }
+        _ => format!("internal error: {message} ({file}:{line})"),
+    }
+}
