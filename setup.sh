@@ -30,7 +30,8 @@ as_root() {
 # busybox-static: the starter rootfs. gcc + libc6-dev: the static chroot-breakout
 # helper the checks run. iproute2: looking at namespaces by hand. nftables:
 # chapter 6's outbound NAT.
-packages=(busybox-static gcc libc6-dev iproute2 nftables ca-certificates curl)
+# docker-registry + skopeo: chapter 9's checks run a real registry locally (offline).
+packages=(busybox-static gcc libc6-dev iproute2 nftables docker-registry skopeo ca-certificates curl)
 if [ "$ci" = yes ]; then
     # The test-suite also boots Debian's kernel under qemu to prove chapter 8 on cgroup v2.
     packages+=(shellcheck vagrant sudo cpio linux-image-amd64 qemu-system-x86)

@@ -27,7 +27,7 @@ impl Chapter {
     }
 }
 
-pub const CHAPTERS: [Chapter; 8] = [
+pub const CHAPTERS: [Chapter; 9] = [
     Chapter {
         number: 1,
         slug: "process",
@@ -90,7 +90,15 @@ pub const CHAPTERS: [Chapter; 8] = [
         title: "cgroups",
         goal: "Limits the kernel enforces: memory (OOM at the limit), number of processes, CPU time — on cgroup v1 and v2.",
         task: "cpu_quota, write_limits_v2 (memory.max, pids.max, cpu.max), write_limits_v1 (the v1 files)",
-        try_commands: &["sudo mini-docker chapter 8 run --network none -m 32m -- cat /proc/self/cgroup", "sudo mini-docker chapter 8 run --network none -m 32m -- sh -c 'head -c 100000000 /dev/zero | sort'"],
+                try_commands: &["sudo mini-docker chapter 8 run --network none -m 32m -- cat /proc/self/cgroup", "sudo mini-docker chapter 8 run --network none -m 32m -- sh -c 'head -c 100000000 /dev/zero | sort'"],
+    },
+    Chapter {
+        number: 9,
+        slug: "pull",
+        title: "pulling images",
+        goal: "Speak the registry protocol: resolve a reference, do the token dance, pick this platform's manifest, verify every byte.",
+        task: "parse_reference, parse_challenge, token_url, select_manifest",
+        try_commands: &["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
     },
 ];
 

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::runtime::supervisor::ExitError;
 use crate::selection::{Selection, LAST_CHAPTER};
 use crate::userns::IdMap;
-use crate::{cgroups, chapters, checks, doctor, net, rootfs, runtime, steps};
+use crate::{cgroups, chapters, checks, doctor, image, net, rootfs, runtime, steps};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +53,15 @@ enum Command {
     },
     /// What this host supports, with a fix for what is missing
     Doctor,
+    /// Pull an image from a registry (chapter 9)
+    Pull(PullArgs),
+    /// List pulled images
+    Images,
+    /// Remove images, and the blobs no other image uses
+    Rmi {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
     /// Make (if missing) and print the starter rootfs
     Rootfs,
     /// Remove what containers share: the bridge, its NAT table, stale leases (none may be running)
@@ -68,6 +77,24 @@ enum Command {
 enum ChapterAction {
     /// Run a command with chapters 1..N only
     Run(Box<RunArgs>),
+    /// Chapter 9: pull an image (same as `mini-docker pull`)
+    Pull(PullArgs),
+    /// Chapter 9: show how a reference resolves (registry, repository, tag, endpoint)
+    Resolve {
+        // Not `reference`: that id is the global --reference flag's.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct PullArgs {
+    /// e.g. busybox, alpine:3.20, ghcr.io/owner/repo:tag, 127.0.0.1:5000/busybox, name@sha256:...
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// os/arch[/variant] to pick from a multi-platform image [default: this host]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<image::platform::Platform>,
 }
 
 #[derive(clap::Args)]
@@ -168,6 +195,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
             number,
             action: Some(ChapterAction::Run(args)),
         } => run_chapter(parse_chapter(&number)?, *args, &state_dir, selection),
+        Command::Chapter {
+            number,
+            action: Some(ChapterAction::Pull(args)),
+        } => {
+            at_least_chapter(&number, 9)?;
+            pull_command(&state_dir, args)
+        }
+        Command::Chapter {
+            number,
+            action: Some(ChapterAction::Resolve { image }),
+        } => {
+            at_least_chapter(&number, 9)?;
+            resolve_command(&image)
+        }
+        Command::Pull(args) => pull_command(&state_dir, args),
+        Command::Images => images_command(&state_dir),
+        Command::Rmi { images } => rmi_command(&state_dir, &images),
         Command::Check { chapters, format } => {
             let numbers = parse_chapters(&chapters)?;
             checks::check_command(&numbers, &state_dir, selection, format)
@@ -357,6 +401,85 @@ fn default_state_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
     data.unwrap_or_else(|| PathBuf::from("/tmp"))
         .join("mini-docker")
+}
+
+fn at_least_chapter(number: &str, from: u8) -> Result<()> {
+    let chapter = parse_chapter(number)?;
+    if chapter < from {
+        bail!("this command belongs to chapter {from} (this is chapter {chapter})");
+    }
+    Ok(())
+}
+
+fn pull_command(state_dir: &Path, args: PullArgs) -> Result<i32> {
+    let record = image::pull::pull(state_dir, &args.image, args.platform)?;
+    println!(
+        "{} {} ({}, {})",
+        record.key(),
+        record.manifest_digest,
+        record.platform,
+        human_size(record.size())
+    );
+    Ok(0)
+}
+
+fn resolve_command(text: &str) -> Result<i32> {
+    let r = image::pull::resolve(text)?;
+    println!("registry:   {}", r.registry);
+    println!("repository: {}", r.repository);
+    println!("tag:        {}", r.tag.as_deref().unwrap_or("-"));
+    println!("digest:     {}", r.digest.as_deref().unwrap_or("-"));
+    println!("endpoint:   {}", r.endpoint());
+    println!("canonical:  {r}");
+    Ok(0)
+}
+
+fn images_command(state_dir: &Path) -> Result<i32> {
+    let store = image::store::Store::open(state_dir)?;
+    println!(
+        "{:<40} {:<16} {:<14} {:<22} {:>10}",
+        "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"
+    );
+    for image in store.images()?.values() {
+        let tag = image.tag.clone().unwrap_or_else(|| "<none>".into());
+        let created = image
+            .created
+            .as_deref()
+            .map(|c| c.get(..19).unwrap_or(c).replace('T', " "))
+            .unwrap_or_default();
+        let id = image::pull::short(&image.config_digest);
+        println!(
+            "{:<40} {:<16} {:<14} {:<22} {:>10}",
+            image.name,
+            tag,
+            id,
+            created,
+            human_size(image.size())
+        );
+    }
+    Ok(0)
+}
+
+fn rmi_command(state_dir: &Path, images: &[String]) -> Result<i32> {
+    let store = image::store::Store::open(state_dir)?;
+    for text in images {
+        let r = image::pull::resolve(text)?;
+        let key = match &r.digest {
+            Some(digest) => format!("{}@{digest}", r.name()),
+            None => format!("{}:{}", r.name(), r.tag.as_deref().unwrap_or("latest")),
+        };
+        let deleted = store.remove(&key)?;
+        println!("untagged {key}; deleted {deleted} blob(s) no other image uses");
+    }
+    Ok(0)
+}
+
+/// Compressed size, as a registry counts it.
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
+    }
 }
 
 fn existing_dir(dir: &Path) -> Result<PathBuf> {

@@ -42,6 +42,7 @@ pub fn run(state_dir: &Path) -> Result<i32> {
             nftables(),
             unprivileged_userns(),
             id_range(),
+            registry_tools(),
             busybox(),
             starter_rootfs(state_dir),
             root(),
@@ -183,15 +184,34 @@ fn bridge() -> Finding {
     }
 }
 
-fn nftables() -> Finding {
-    let found = std::env::var_os("PATH")
+/// Chapter 9's checks start a real registry and push to it.
+fn registry_tools() -> Finding {
+    let absent: Vec<&str> = ["docker-registry", "skopeo"]
+        .into_iter()
+        .filter(|t| !on_path(t))
+        .collect();
+    if absent.is_empty() {
+        ok("docker-registry and skopeo (chapter 9's checks run a local registry)")
+    } else {
+        missing(
+            format!("{} (chapter 9's checks)", absent.join(", ")),
+            format!("sudo apt-get install {}", absent.join(" ")),
+        )
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
         .map(|p| {
             std::env::split_paths(&p)
                 .chain(["/usr/sbin".into(), "/sbin".into()])
-                .any(|d| d.join("nft").is_file())
+                .any(|d| d.join(tool).is_file())
         })
-        .unwrap_or(false);
-    if found {
+        .unwrap_or(false)
+}
+
+fn nftables() -> Finding {
+    if on_path("nft") {
         ok("nftables (chapter 6: outbound NAT)")
     } else {
         missing(

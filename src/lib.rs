@@ -9,6 +9,7 @@ pub mod cgroups;
 pub mod chapters;
 pub mod checks;
 pub mod doctor;
+pub mod image;
 pub mod locking;
 pub mod net;
 pub mod rootfs;
@@ -29,6 +30,7 @@ pub mod exercises {
     pub mod ch06_net;
     pub mod ch07_userns;
     pub mod ch08_cgroups;
+    pub mod ch09_pull;
 }
 
 /// The reference solutions: the same files, complete.
@@ -42,4 +44,5 @@ pub mod solutions {
     pub mod ch06_net;
     pub mod ch07_userns;
     pub mod ch08_cgroups;
+    pub mod ch09_pull;
 }

@@ -17,6 +17,10 @@ use nix::unistd::Pid;
 use crate::cgroups::v1::CgroupV1;
 use crate::cgroups::v2::CgroupV2;
 use crate::cgroups::Limits;
+use crate::image::manifest::Descriptor;
+use crate::image::platform::Platform;
+use crate::image::reference::Reference;
+use crate::image::registry::Challenge;
 use crate::net::{Attachment, Netlink};
 use crate::selection::Selection;
 use crate::userns::IdMap;
@@ -119,4 +123,21 @@ pub fn write_limits_v2(cgroup: &CgroupV2, limits: &Limits) -> Result<()> {
 }
 pub fn write_limits_v1(cgroup: &CgroupV1, limits: &Limits) -> Result<()> {
     pick!(8, ch08_cgroups::write_limits_v1(cgroup, limits))
+}
+
+// Chapter 9 — pulling images
+pub fn parse_reference(text: &str) -> Result<Reference> {
+    pick!(9, ch09_pull::parse_reference(text))
+}
+pub fn parse_challenge(header: &str) -> Result<Challenge> {
+    pick!(9, ch09_pull::parse_challenge(header))
+}
+pub fn token_url(challenge: &Challenge, repository: &str) -> Result<String> {
+    pick!(9, ch09_pull::token_url(challenge, repository))
+}
+pub fn select_manifest<'a>(
+    manifests: &'a [Descriptor],
+    wanted: &Platform,
+) -> Option<&'a Descriptor> {
+    pick!(9, ch09_pull::select_manifest(manifests, wanted))
 }

@@ -170,3 +170,11 @@ fn ch08_reference_passes() {
 fn ch08_pristine_exercise_fails() {
     pristine_exercise_fails(8, "exercises/ch08_cgroups.rs");
 }
+#[test]
+fn ch09_reference_passes() {
+    reference_passes(9);
+}
+#[test]
+fn ch09_pristine_exercise_fails() {
+    pristine_exercise_fails(9, "exercises/ch09_pull.rs");
+}

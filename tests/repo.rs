@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const CHAPTERS: [(u8, &str); 8] = [
+const CHAPTERS: [(u8, &str); 9] = [
     (1, "process"),
     (2, "chroot"),
     (3, "uts"),
@@ -15,6 +15,7 @@ const CHAPTERS: [(u8, &str); 8] = [
     (6, "net"),
     (7, "userns"),
     (8, "cgroups"),
+    (9, "pull"),
 ];
 
 fn read(path: &str) -> String {

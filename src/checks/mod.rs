@@ -12,6 +12,8 @@ mod ch05;
 mod ch06;
 mod ch07;
 mod ch08;
+mod ch09;
+pub mod fixture;
 pub mod probe;
 pub mod report;
 
@@ -66,6 +68,7 @@ pub fn for_chapter(chapter: u8) -> Vec<Check> {
         6 => ch06::checks(),
         7 => ch07::checks(),
         8 => ch08::checks(),
+        9 => ch09::checks(),
         _ => Vec::new(),
     }
 }

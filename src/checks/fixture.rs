@@ -1,0 +1,410 @@
+//! A real registry for chapter 9's checks and the tests: Debian's
+//! `docker-registry` (distribution 2.8) on 127.0.0.1, storage in a temp dir,
+//! with token auth (a token endpoint here, signing JWTs with a throwaway key
+//! the registry trusts) or htpasswd; images built offline from busybox as OCI
+//! layouts and pushed with skopeo. Everything is removed when dropped.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+
+use super::random_hex;
+use crate::image::manifest::{OCI_INDEX, OCI_MANIFEST};
+use crate::image::store::sha256_digest;
+
+pub enum Auth {
+    /// Bearer tokens from our token endpoint (anonymous, like Docker Hub's public images).
+    Token,
+    /// Basic auth against an htpasswd file.
+    Htpasswd { user: String, password: String },
+}
+
+pub struct Registry {
+    pub port: u16,
+    pub dir: PathBuf,
+    child: Child,
+    _token: Option<TokenServer>,
+    creds: Option<String>,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Registry {
+    pub fn start(auth: Auth) -> Result<Registry> {
+        let dir = std::env::temp_dir().join(format!("mini-docker-registry-{}", random_hex(6)));
+        fs::create_dir_all(dir.join("storage"))?;
+        let port = free_port()?;
+        let (auth_yaml, token, creds) = match auth {
+            Auth::Token => {
+                let server = TokenServer::start(&dir)?;
+                let yaml = format!(
+                    "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: mini-docker-test\n    issuer: mini-docker-test\n    rootcertbundle: {}\n",
+                    server.port,
+                    dir.join("token.pem").display()
+                );
+                (yaml, Some(server), None)
+            }
+            Auth::Htpasswd { user, password } => {
+                let hash = bcrypt::hash_with_result(&password, 4)?
+                    .format_for_version(bcrypt::Version::TwoY);
+                fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n"))?;
+                let yaml = format!(
+                    "auth:\n  htpasswd:\n    realm: mini-docker-test\n    path: {}\n",
+                    dir.join("htpasswd").display()
+                );
+                (yaml, None, Some(format!("{user}:{password}")))
+            }
+        };
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+            dir.join("storage").display()
+        );
+        fs::write(dir.join("config.yml"), config)?;
+        // The registry reads every REGISTRY_* variable as configuration: give it none.
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start docker-registry (apt-get install docker-registry; ./setup.sh --ci installs it)")?;
+        let registry = Registry {
+            port,
+            dir,
+            child,
+            _token: token,
+            creds,
+        };
+        registry.wait_ready()?;
+        Ok(registry)
+    }
+
+    fn wait_ready(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "docker-registry did not listen on 127.0.0.1:{} within 10 s",
+            self.port
+        )
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// skopeo copy from an OCI layout; `format` "v2s2" for Docker schema 2.
+    pub fn push(
+        &self,
+        layout: &Path,
+        layout_ref: &str,
+        repo_tag: &str,
+        format: Option<&str>,
+    ) -> Result<()> {
+        let mut command = Command::new("skopeo");
+        command.args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--all",
+            "--dest-tls-verify=false",
+        ]);
+        if let Some(format) = format {
+            command.args(["--format", format]);
+        }
+        if let Some(creds) = &self.creds {
+            command.args(["--dest-creds", creds]);
+        }
+        command.arg(format!("oci:{}:{layout_ref}", layout.display()));
+        command.arg(format!("docker://{}/{repo_tag}", self.address()));
+        let out = command
+            .env("HOME", &self.dir)
+            .output()
+            .context("run skopeo (apt-get install skopeo)")?;
+        if !out.status.success() {
+            bail!(
+                "skopeo copy to {repo_tag} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Where the registry keeps a blob on disk.
+    pub fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The token endpoint: grants whatever scope is asked, signed ES256 with a
+/// key whose self-signed certificate the registry has as its root bundle.
+struct TokenServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl TokenServer {
+    fn start(dir: &Path) -> Result<TokenServer> {
+        let key = rcgen::KeyPair::generate()?;
+        let cert = rcgen::CertificateParams::new(vec!["mini-docker-token".to_string()])?
+            .self_signed(&key)?;
+        fs::write(dir.join("token.pem"), cert.pem())?;
+        let rng = ring::rand::SystemRandom::new();
+        let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &rng,
+        )
+        .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
+        let cert_der = STANDARD.encode(cert.der());
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let _ = answer(stream, &signer, &cert_der, &rng);
+            }
+        });
+        Ok(TokenServer { port, stop })
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
+    }
+}
+
+fn answer(
+    stream: TcpStream,
+    signer: &ring::signature::EcdsaKeyPair,
+    cert_der: &str,
+    rng: &ring::rand::SystemRandom,
+) -> Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let query = request_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.split_once('?'))
+        .map(|(_, q)| q)
+        .unwrap_or("");
+    let url = reqwest::Url::parse(&format!("http://x/?{query}"))?;
+    let mut service = String::new();
+    let mut access = Vec::new();
+    for (key, value) in url.query_pairs() {
+        match key.as_ref() {
+            "service" => service = value.into_owned(),
+            "scope" => {
+                let parts: Vec<&str> = value.split(':').collect();
+                if let [kind, name, actions] = parts.as_slice() {
+                    access.push(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}));
+                }
+            }
+            _ => {}
+        }
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [cert_der]});
+    let claims = serde_json::json!({
+        "iss": "mini-docker-test", "sub": "anonymous", "aud": service,
+        "exp": now + 600, "nbf": now - 60, "iat": now - 60, "jti": random_hex(8), "access": access,
+    });
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = signer
+        .sign(rng, signing_input.as_bytes())
+        .map_err(|e| anyhow::anyhow!("sign: {e}"))?;
+    let token = format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
+    );
+    let body =
+        serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string();
+    let mut stream = stream;
+    write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
+    Ok(())
+}
+
+/// An OCI image layout built offline: one image per platform (a busybox
+/// layer shared by all, and a layer naming the platform), plus an index.
+pub struct Layout {
+    pub dir: PathBuf,
+    /// platform ("linux/amd64") -> manifest digest
+    pub manifests: BTreeMap<String, String>,
+    /// every blob digest of the first platform's image (manifest, config, layers)
+    pub first_image_blobs: Vec<String>,
+    /// layer digests of the first platform's image
+    pub first_layers: Vec<String>,
+}
+
+impl Drop for Layout {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Layout refs: "multi" (the index), and "single" (the first platform's image alone).
+pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
+    let dir = std::env::temp_dir().join(format!("mini-docker-layout-{}", random_hex(6)));
+    fs::create_dir_all(dir.join("blobs/sha256"))?;
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let put = |bytes: &[u8]| -> Result<(String, usize)> {
+        let digest = sha256_digest(bytes);
+        fs::write(
+            dir.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+            bytes,
+        )?;
+        Ok((digest, bytes.len()))
+    };
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .context("busybox-static")?;
+    let base = layer(&[
+        ("bin/busybox", Entry::File(fs::read(busybox)?, 0o755)),
+        ("bin/sh", Entry::Link("busybox")),
+    ])?;
+    let mut manifests = BTreeMap::new();
+    let mut index_entries = Vec::new();
+    let mut first_image_blobs = Vec::new();
+    let mut first_layers = Vec::new();
+    for (i, platform) in platforms.iter().enumerate() {
+        let parts: Vec<&str> = platform.split('/').collect();
+        let own = layer(&[(
+            "etc/platform",
+            Entry::File(format!("{platform}\n").into_bytes(), 0o644),
+        )])?;
+        let mut layer_descriptors = Vec::new();
+        let mut diff_ids = Vec::new();
+        for (gz, tar) in [&base, &own] {
+            let (digest, size) = put(gz)?;
+            layer_descriptors.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}));
+            diff_ids.push(sha256_digest(tar));
+            if i == 0 {
+                first_layers.push(digest);
+            }
+        }
+        let mut config = serde_json::json!({
+            "architecture": parts[1], "os": parts[0], "created": "2026-01-01T00:00:00Z",
+            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"], "WorkingDir": "/"},
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        });
+        if let Some(variant) = parts.get(2) {
+            config["variant"] = serde_json::json!(variant);
+        }
+        let (config_digest, config_size) = put(config.to_string().as_bytes())?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": layer_descriptors,
+        });
+        let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes())?;
+        let mut platform_json = serde_json::json!({"os": parts[0], "architecture": parts[1]});
+        if let Some(variant) = parts.get(2) {
+            platform_json["variant"] = serde_json::json!(variant);
+        }
+        index_entries.push(serde_json::json!({"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": manifest_size, "platform": platform_json}));
+        if i == 0 {
+            first_image_blobs = vec![manifest_digest.clone(), config_digest];
+            first_image_blobs.extend(first_layers.iter().cloned());
+        }
+        manifests.insert(platform.to_string(), manifest_digest);
+    }
+    let index =
+        serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index_entries});
+    let (index_digest, index_size) = put(index.to_string().as_bytes())?;
+    let single = &index_entries[0];
+    let layout_index = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": OCI_INDEX, "digest": index_digest, "size": index_size, "annotations": {"org.opencontainers.image.ref.name": "multi"}},
+        {"mediaType": OCI_MANIFEST, "digest": single["digest"], "size": single["size"], "annotations": {"org.opencontainers.image.ref.name": "single"}},
+    ]});
+    fs::write(dir.join("index.json"), layout_index.to_string())?;
+    Ok(Layout {
+        dir,
+        manifests,
+        first_image_blobs,
+        first_layers,
+    })
+}
+
+enum Entry {
+    File(Vec<u8>, u32),
+    Link(&'static str),
+}
+
+/// A gzipped tar (and the tar itself, for the diff_id), deterministic: same input, same digest.
+fn layer(entries: &[(&str, Entry)]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, entry) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        match entry {
+            Entry::File(bytes, mode) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, path, bytes.as_slice())?;
+            }
+            Entry::Link(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target)?;
+            }
+        }
+    }
+    let tar = builder.into_inner()?;
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar)?;
+    Ok((gz.finish()?, tar))
+}

@@ -1,0 +1,9 @@
+//! Chapter 9's scaffold: pulling images with the registry HTTP API (the
+//! Docker Hub protocol, OCI distribution spec) into a content-addressed store.
+
+pub mod manifest;
+pub mod platform;
+pub mod pull;
+pub mod reference;
+pub mod registry;
+pub mod store;
