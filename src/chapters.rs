@@ -27,7 +27,7 @@ impl Chapter {
     }
 }
 
-pub const CHAPTERS: [Chapter; 9] = [
+pub const CHAPTERS: [Chapter; 10] = [
     Chapter {
         number: 1,
         slug: "process",
@@ -98,7 +98,15 @@ pub const CHAPTERS: [Chapter; 9] = [
         title: "pulling images",
         goal: "Speak the registry protocol: resolve a reference, do the token dance, pick this platform's manifest, verify every byte.",
         task: "parse_reference, parse_challenge, token_url, select_manifest",
-        try_commands: &["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
+                try_commands: &["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
+    },
+    Chapter {
+        number: 10,
+        slug: "layers",
+        title: "layers and overlay",
+        goal: "Unpack image layers safely, turn OCI whiteouts into overlay's, stack the layers with overlayfs: docker run.",
+        task: "whiteout (the OCI whiteout names), mount_overlay (lowerdir/upperdir/workdir)",
+        try_commands: &["sudo mini-docker chapter 10 run 127.0.0.1:5000/busybox -- cat /proc/self/mountinfo", "sudo mini-docker run --rm 127.0.0.1:5000/busybox echo hi"],
     },
 ];
 

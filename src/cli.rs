@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::runtime::supervisor::ExitError;
@@ -53,6 +53,8 @@ enum Command {
     },
     /// What this host supports, with a fix for what is missing
     Doctor,
+    /// Run a command in a new container from an image: all chapters (1-10), like docker run
+    Run(Box<RunImageArgs>),
     /// Pull an image from a registry (chapter 9)
     Pull(PullArgs),
     /// List pulled images
@@ -98,10 +100,7 @@ struct PullArgs {
 }
 
 #[derive(clap::Args)]
-struct RunArgs {
-    /// Root filesystem directory (default: the starter rootfs)
-    #[arg(long, value_name = "DIR")]
-    rootfs: Option<PathBuf>,
+struct RunOptions {
     /// Hostname inside the container (chapter 3+; default: the container id)
     #[arg(long, value_name = "NAME")]
     hostname: Option<String>,
@@ -141,8 +140,40 @@ struct RunArgs {
     /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     stop_timeout: u64,
-    /// The command and its arguments
-    #[arg(last = true, required = true, value_name = "CMD")]
+}
+
+/// `chapter N run [--rootfs DIR] [IMAGE] -- CMD...`
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    opts: RunOptions,
+    /// Root filesystem directory (default: the starter rootfs)
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Chapter 10+: run this image (pulled if missing) instead of a rootfs directory
+    #[arg(value_name = "IMAGE")]
+    image: Option<String>,
+    /// The command and its arguments (with an image: default the image's own)
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+}
+
+/// `run [OPTIONS] IMAGE [CMD...]`, like docker run.
+#[derive(clap::Args)]
+struct RunImageArgs {
+    #[command(flatten)]
+    opts: RunOptions,
+    #[command(flatten)]
+    image_opts: runtime::ImageRunOptions,
+    /// The image (pulled if missing)
+    #[arg(value_name = "IMAGE")]
+    image: String,
+    /// The command, instead of the image's Cmd
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<String>,
 }
 
@@ -209,6 +240,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
             at_least_chapter(&number, 9)?;
             resolve_command(&image)
         }
+        Command::Run(args) => {
+            let args = *args;
+            let target = runtime::Target::Image {
+                image: args.image,
+                command: args.command,
+                options: args.image_opts,
+            };
+            launch(LAST_CHAPTER, args.opts, target, &state_dir, selection)
+        }
         Command::Pull(args) => pull_command(&state_dir, args),
         Command::Images => images_command(&state_dir),
         Command::Rmi { images } => rmi_command(&state_dir, &images),
@@ -240,18 +280,52 @@ fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selection) -> Result<i32> {
+    let target = match (args.image, chapter) {
+        (Some(image), 10..) => {
+            // The stepwise run is for looking, not keeping: like `run --rm`.
+            let options = runtime::ImageRunOptions {
+                rm: true,
+                interactive: true,
+                ..Default::default()
+            };
+            runtime::Target::Image {
+                image,
+                command: args.command,
+                options,
+            }
+        }
+        (Some(_), _) => {
+            bail!("running an image needs chapter 10 or later (this is chapter {chapter})")
+        }
+        (None, _) if args.command.is_empty() => {
+            bail!("no command: put it after --, e.g. `chapter {chapter} run -- sh`")
+        }
+        (None, _) => runtime::Target::Rootfs {
+            rootfs: args.rootfs,
+            command: args.command,
+        },
+    };
+    launch(chapter, args.opts, target, state_dir, selection)
+}
+
+/// Everything `chapter N run` and `run` share: from options to a running container.
+fn launch(
+    chapter: u8,
+    opts: RunOptions,
+    target: runtime::Target,
+    state_dir: &Path,
+    selection: Selection,
+) -> Result<i32> {
     let root = nix::unistd::geteuid().is_root();
     if (2..7).contains(&chapter) && !root {
         bail!("chapter {chapter} needs root (chroot and namespaces need CAP_SYS_ADMIN): run it with sudo (rootless comes with chapter 7)");
     }
-    check_flags_fit_chapter(chapter, &args)?;
-    let limits = limits(&args)?;
-    let rootfs = match (chapter, args.rootfs) {
-        (1, _) => None,
-        (_, Some(dir)) => Some(existing_dir(&dir)?),
-        (_, None) => Some(rootfs::starter(state_dir)?),
-    };
-    let userns = (chapter >= 7 && (args.userns || !root)).then(|| {
+    if chapter >= 10 && !root {
+        bail!("running images needs root here (overlay layers owned by root); chapter 7 shows rootless containers");
+    }
+    check_flags_fit_chapter(chapter, &opts)?;
+    let limits = limits(&opts)?;
+    let userns = (chapter >= 7 && (opts.userns || !root)).then(|| {
         if root {
             IdMap::remapped_root()
         } else {
@@ -260,56 +334,72 @@ fn run_chapter(chapter: u8, args: RunArgs, state_dir: &Path, selection: Selectio
     });
     let network_mode = network_mode(
         chapter,
-        args.network,
+        opts.network,
         root,
         userns.is_some(),
-        !args.publish.is_empty(),
+        !opts.publish.is_empty(),
     )?;
     let id = runtime::new_id();
-    let hostname = args.hostname.unwrap_or_else(|| id.clone());
-    let cgroup = cgroup_for(chapter, &id, &limits, root)?;
-    let options = net::NetworkOptions {
-        mode: network_mode,
-        bridge: args.bridge,
-        subnet: args.subnet,
-        publish: args.publish,
-    };
-    let mut network = net::HostNetwork::prepare(state_dir, &id, &options)?;
     let container_dir = (chapter >= 6)
         .then(|| runtime::ContainerDir::create(state_dir, &id))
         .transpose()?;
+    let prepared = runtime::prepare_root(
+        chapter,
+        target,
+        state_dir,
+        container_dir.as_ref(),
+        userns.is_some(),
+    )?;
+    if let Some(dir) = &container_dir {
+        dir.settle(prepared.keep, prepared.name.as_deref())?;
+    }
+    let hostname = opts.hostname.clone().unwrap_or_else(|| id.clone());
+    let cgroup = cgroup_for(chapter, &id, &limits, root)?;
+    let options = net::NetworkOptions {
+        mode: network_mode,
+        bridge: opts.bridge,
+        subnet: opts.subnet,
+        publish: opts.publish,
+    };
+    let mut network = net::HostNetwork::prepare(state_dir, &id, &options)?;
     let etc_files = match &container_dir {
         Some(dir) => net::files::write(dir.path(), &hostname, network.address())?,
         None => Vec::new(),
     };
-    if let Some(rootfs) = &rootfs {
-        runtime::make_mount_points(rootfs, &args.volumes, &etc_files)?;
+    if let (Some(rootfs), None) = (&prepared.rootfs, &prepared.overlay) {
+        runtime::make_mount_points(rootfs, &opts.volumes, &etc_files)?;
     }
+    let mut env = runtime::default_env(&hostname);
+    runtime::merge_env(&mut env, &prepared.env);
     let config = runtime::ContainerConfig {
-        env: runtime::default_env(&hostname),
+        env,
         id,
         chapter,
         selection,
-        argv: args.command,
-        rootfs,
+        argv: prepared.argv,
+        rootfs: prepared.rootfs,
         hostname,
-        init: args.init && chapter >= 4,
-        explain: args.explain,
-        volumes: args.volumes,
+        init: opts.init && chapter >= 4,
+        explain: opts.explain,
+        volumes: opts.volumes,
         etc_files,
         network: network_mode,
         attachment: network.attachment.clone(),
         userns,
         limits,
+        overlay: prepared.overlay,
+        workdir: prepared.workdir,
+        user: prepared.user,
+        stdin_null: prepared.stdin_null,
     };
     let host = runtime::supervisor::HostSide {
         network: &mut network,
         cgroup: cgroup.as_ref(),
     };
-    runtime::supervisor::run(&config, host, Duration::from_secs(args.stop_timeout))
+    runtime::supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout))
 }
 
-fn limits(args: &RunArgs) -> Result<cgroups::Limits> {
+fn limits(args: &RunOptions) -> Result<cgroups::Limits> {
     if let Some(cpus) = args.cpus {
         let online = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -351,7 +441,7 @@ fn cgroup_for(
 }
 
 /// A flag from a later chapter is a mistake worth one clear line.
-fn check_flags_fit_chapter(chapter: u8, args: &RunArgs) -> Result<()> {
+fn check_flags_fit_chapter(chapter: u8, args: &RunOptions) -> Result<()> {
     let needs = [
         (!args.volumes.is_empty(), "-v", 5),
         (args.network.is_some(), "--network", 6),
@@ -480,16 +570,6 @@ fn human_size(bytes: u64) -> String {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1 << 20) as f64),
         b => format!("{:.1} KiB", b as f64 / 1024.0),
     }
-}
-
-fn existing_dir(dir: &Path) -> Result<PathBuf> {
-    let canonical = dir
-        .canonicalize()
-        .with_context(|| format!("rootfs {}", dir.display()))?;
-    if !canonical.is_dir() {
-        bail!("rootfs {} is not a directory", dir.display());
-    }
-    Ok(canonical)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

@@ -31,6 +31,7 @@ pub mod exercises {
     pub mod ch07_userns;
     pub mod ch08_cgroups;
     pub mod ch09_pull;
+    pub mod ch10_layers;
 }
 
 /// The reference solutions: the same files, complete.
@@ -45,4 +46,5 @@ pub mod solutions {
     pub mod ch07_userns;
     pub mod ch08_cgroups;
     pub mod ch09_pull;
+    pub mod ch10_layers;
 }

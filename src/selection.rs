@@ -8,7 +8,7 @@ use std::fmt;
 use anyhow::{bail, Result};
 
 /// The highest chapter number this build knows.
-pub const LAST_CHAPTER: u8 = 9;
+pub const LAST_CHAPTER: u8 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Selection {

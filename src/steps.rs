@@ -17,6 +17,7 @@ use nix::unistd::Pid;
 use crate::cgroups::v1::CgroupV1;
 use crate::cgroups::v2::CgroupV2;
 use crate::cgroups::Limits;
+use crate::image::layer::Whiteout;
 use crate::image::manifest::Descriptor;
 use crate::image::platform::Platform;
 use crate::image::reference::Reference;
@@ -140,4 +141,12 @@ pub fn select_manifest<'a>(
     wanted: &Platform,
 ) -> Option<&'a Descriptor> {
     pick!(9, ch09_pull::select_manifest(manifests, wanted))
+}
+
+// Chapter 10 — layers
+pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
+    pick!(10, ch10_layers::whiteout(name))
+}
+pub fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    pick!(10, ch10_layers::mount_overlay(lowers, upper, work, target))
 }

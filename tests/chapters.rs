@@ -178,3 +178,11 @@ fn ch09_reference_passes() {
 fn ch09_pristine_exercise_fails() {
     pristine_exercise_fails(9, "exercises/ch09_pull.rs");
 }
+#[test]
+fn ch10_reference_passes() {
+    reference_passes(10);
+}
+#[test]
+fn ch10_pristine_exercise_fails() {
+    pristine_exercise_fails(10, "exercises/ch10_layers.rs");
+}

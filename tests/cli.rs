@@ -182,7 +182,7 @@ fn grade_reports_points_in_json_and_junit() {
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("grade --format json is JSON");
     let chapters = report["chapters"].as_array().unwrap();
-    assert_eq!(chapters.len(), 9);
+    assert_eq!(chapters.len(), 10);
     let score = report["score"].as_u64().unwrap();
     let max = report["max_score"].as_u64().unwrap();
     let points_of = |n: usize| -> (u64, u64) {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const CHAPTERS: [(u8, &str); 9] = [
+const CHAPTERS: [(u8, &str); 10] = [
     (1, "process"),
     (2, "chroot"),
     (3, "uts"),
@@ -16,6 +16,7 @@ const CHAPTERS: [(u8, &str); 9] = [
     (7, "userns"),
     (8, "cgroups"),
     (9, "pull"),
+    (10, "layers"),
 ];
 
 fn read(path: &str) -> String {

@@ -408,3 +408,142 @@ fn layer(entries: &[(&str, Entry)]) -> Result<(Vec<u8>, Vec<u8>)> {
     gz.write_all(&tar)?;
     Ok((gz.finish()?, tar))
 }
+
+/// One entry of a custom test layer.
+pub enum LayerEntry {
+    File(Vec<u8>, u32),
+    Dir(u32),
+    Symlink(String),
+}
+
+/// A single-platform (linux/amd64) image of the given layers, bottom first,
+/// with `config` merged into the image config's "config" object; layout ref "single".
+pub fn build_image(
+    layers: &[Vec<(String, LayerEntry)>],
+    config: serde_json::Value,
+) -> Result<Layout> {
+    let dir = std::env::temp_dir().join(format!("mini-docker-layout-{}", random_hex(6)));
+    fs::create_dir_all(dir.join("blobs/sha256"))?;
+    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let put = |bytes: &[u8]| -> Result<(String, usize)> {
+        let digest = sha256_digest(bytes);
+        fs::write(
+            dir.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+            bytes,
+        )?;
+        Ok((digest, bytes.len()))
+    };
+    let mut descriptors = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut layer_digests = Vec::new();
+    for entries in layers {
+        let (gz, tar) = custom_layer(entries)?;
+        let (digest, size) = put(&gz)?;
+        descriptors.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}));
+        diff_ids.push(sha256_digest(&tar));
+        layer_digests.push(digest);
+    }
+    let mut image_config = serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]});
+    if let (Some(base), Some(extra)) = (image_config.as_object_mut(), config.as_object()) {
+        base.extend(extra.clone());
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+        "config": image_config, "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let (config_digest, config_size) = put(config.to_string().as_bytes())?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": descriptors,
+    });
+    let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes())?;
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": manifest_size, "annotations": {"org.opencontainers.image.ref.name": "single"}},
+    ]});
+    fs::write(dir.join("index.json"), index.to_string())?;
+    let mut first_image_blobs = vec![manifest_digest.clone(), config_digest];
+    first_image_blobs.extend(layer_digests.iter().cloned());
+    let manifests = BTreeMap::from([("linux/amd64".to_string(), manifest_digest)]);
+    Ok(Layout {
+        dir,
+        manifests,
+        first_image_blobs,
+        first_layers: layer_digests,
+    })
+}
+
+/// The busybox layer every test image starts from: /bin/busybox and its applets' links.
+pub fn busybox_layer() -> Result<Vec<(String, LayerEntry)>> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .context("busybox-static")?;
+    let mut entries = vec![
+        ("bin".to_string(), LayerEntry::Dir(0o755)),
+        (
+            "bin/busybox".to_string(),
+            LayerEntry::File(fs::read(busybox)?, 0o755),
+        ),
+        ("tmp".to_string(), LayerEntry::Dir(0o1777)),
+        ("etc".to_string(), LayerEntry::Dir(0o755)),
+        (
+            "etc/passwd".to_string(),
+            LayerEntry::File(
+                b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n".to_vec(),
+                0o644,
+            ),
+        ),
+        (
+            "etc/group".to_string(),
+            LayerEntry::File(b"root:x:0:\nnogroup:x:65534:\n".to_vec(), 0o644),
+        ),
+    ];
+    for applet in [
+        "sh", "ls", "cat", "echo", "id", "pwd", "test", "touch", "rm", "mkdir", "sleep",
+        "hostname", "env", "stat", "true", "ps", "mount",
+    ] {
+        entries.push((
+            format!("bin/{applet}"),
+            LayerEntry::Symlink("busybox".into()),
+        ));
+    }
+    Ok(entries)
+}
+
+fn custom_layer(entries: &[(String, LayerEntry)]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, entry) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        match entry {
+            LayerEntry::File(bytes, mode) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(*mode);
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, path, bytes.as_slice())?;
+            }
+            LayerEntry::Dir(mode) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(*mode);
+                header.set_size(0);
+                builder.append_data(&mut header, path, std::io::empty())?;
+            }
+            LayerEntry::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(0o777);
+                header.set_size(0);
+                builder.append_link(&mut header, path, target)?;
+            }
+        }
+    }
+    let tar = builder.into_inner()?;
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar)?;
+    Ok((gz.finish()?, tar))
+}

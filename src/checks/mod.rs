@@ -13,6 +13,7 @@ mod ch06;
 mod ch07;
 mod ch08;
 mod ch09;
+mod ch10;
 pub mod fixture;
 pub mod probe;
 pub mod report;
@@ -69,6 +70,7 @@ pub fn for_chapter(chapter: u8) -> Vec<Check> {
         7 => ch07::checks(),
         8 => ch08::checks(),
         9 => ch09::checks(),
+        10 => ch10::checks(),
         _ => Vec::new(),
     }
 }

@@ -1,6 +1,8 @@
 //! Chapter 9's scaffold: pulling images with the registry HTTP API (the
 //! Docker Hub protocol, OCI distribution spec) into a content-addressed store.
 
+pub mod container;
+pub mod layer;
 pub mod manifest;
 pub mod platform;
 pub mod pull;

@@ -77,7 +77,17 @@ fn start(config: &ContainerConfig) -> Result<Infallible> {
         steps::configure_inside(&Netlink::open()?, config.attachment.as_ref())?;
     }
     build_filesystem_and_names(config)?;
+    enter_workdir_and_stdin(config)?;
     set_command_environment(config);
+    if let Some(user) = &config.user {
+        step(
+            config.explain,
+            10,
+            &format!("setgid/setuid for {user:?}"),
+            "the image's User (or -u): the command runs unprivileged",
+        );
+        become_user(user)?;
+    }
     mark_inherited_fds_cloexec();
     if config.init {
         step(
@@ -118,6 +128,28 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
             "scaffold: keeps the /proc mount off the host",
         );
         scaffold_private_mounts()?;
+    }
+    if let Some(overlay) = &config.overlay {
+        let what = format!(
+            "mount overlay: {} layers under {}",
+            overlay.lowers.len(),
+            overlay.upper.display()
+        );
+        step(
+            say,
+            10,
+            &what,
+            "the image's layers, read-only, under the container's own writable one",
+        );
+        // The lowerdir paths are short and relative to the layers dir: mount options fit in a page.
+        nix::unistd::chdir(&overlay.layers_dir).context("chdir to the layers")?;
+        steps::mount_overlay(
+            &overlay.lowers,
+            &overlay.upper,
+            &overlay.work,
+            &overlay.merged,
+        )?;
+        nix::unistd::chdir("/").context("chdir(/)")?;
     }
     if config.has(3) {
         step(
@@ -196,6 +228,58 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
             steps::mount_proc(Path::new("/proc"))?;
         }
     }
+    Ok(())
+}
+
+/// The image's WorkingDir (or -w), made if missing like docker does; stdin
+/// from /dev/null unless `run -i`.
+fn enter_workdir_and_stdin(config: &ContainerConfig) -> Result<()> {
+    if let Some(dir) = &config.workdir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("create the working directory {dir}"))?;
+        nix::unistd::chdir(dir.as_str()).with_context(|| format!("chdir({dir})"))?;
+    }
+    if config.stdin_null {
+        let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+        nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 0)
+            .context("stdin from /dev/null")?;
+    }
+    Ok(())
+}
+
+/// `uid[:gid]` or `name[:group]`, names looked up in the container's own /etc files.
+fn become_user(spec: &str) -> Result<()> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let lookup = |file: &str, name: &str, field: usize| -> Option<u32> {
+        let text = std::fs::read_to_string(file).ok()?;
+        text.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.first() == Some(&name))
+                .then(|| f.get(field)?.parse().ok())
+                .flatten()
+        })
+    };
+    let uid = user
+        .parse()
+        .ok()
+        .or_else(|| lookup("/etc/passwd", user, 2))
+        .with_context(|| format!("no user {user:?} in the container's /etc/passwd"))?;
+    let gid = match group {
+        Some(g) => g
+            .parse()
+            .ok()
+            .or_else(|| lookup("/etc/group", g, 2))
+            .with_context(|| format!("no group {g:?} in the container's /etc/group"))?,
+        None => lookup("/etc/passwd", user, 3).unwrap_or(uid),
+    };
+    let gid = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setgroups(&[gid]).context("setgroups")?;
+    nix::unistd::setresgid(gid, gid, gid).context("setresgid")?;
+    let uid = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(uid, uid, uid).context("setresuid")?;
     Ok(())
 }
 

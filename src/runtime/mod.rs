@@ -56,6 +56,14 @@ pub struct ContainerConfig {
     pub userns: Option<IdMap>,
     /// Chapter 8+.
     pub limits: crate::cgroups::Limits,
+    /// Chapter 10: the image's layers, mounted as the root.
+    pub overlay: Option<crate::image::container::Overlay>,
+    /// Where the command starts (image WorkingDir or -w).
+    pub workdir: Option<String>,
+    /// Who the command runs as (image User or -u): uid[:gid] or names.
+    pub user: Option<String>,
+    /// `run` without -i: stdin is /dev/null, like docker.
+    pub stdin_null: bool,
 }
 
 /// `-v HOST:CTR[:ro]`
@@ -126,8 +134,13 @@ pub fn new_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// STATE_DIR/containers/ID: files of one running container; removed when it ends.
-pub struct ContainerDir(PathBuf);
+/// STATE_DIR/containers/ID: files of one container; removed when it ends,
+/// unless kept (`run` without --rm keeps its writable layer, like docker).
+pub struct ContainerDir {
+    dir: PathBuf,
+    keep: std::cell::Cell<bool>,
+    name_file: std::cell::RefCell<Option<PathBuf>>,
+}
 
 impl ContainerDir {
     pub fn create(state_dir: &std::path::Path, id: &str) -> anyhow::Result<ContainerDir> {
@@ -135,16 +148,79 @@ impl ContainerDir {
         let dir = state_dir.join("containers").join(id);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         std::fs::write(dir.join("supervisor.pid"), std::process::id().to_string())?;
-        Ok(ContainerDir(dir))
+        Ok(ContainerDir {
+            dir,
+            keep: std::cell::Cell::new(false),
+            name_file: std::cell::RefCell::new(None),
+        })
     }
+
     pub fn path(&self) -> &std::path::Path {
-        &self.0
+        &self.dir
+    }
+
+    /// Keep the directory after exit or not, and claim `name` (unique per state dir).
+    pub fn settle(&self, keep: bool, name: Option<&str>) -> anyhow::Result<()> {
+        self.keep.set(keep);
+        let Some(name) = name else { return Ok(()) };
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !valid {
+            anyhow::bail!(
+                "--name {name:?}: letters, digits, _ . - (starting with a letter or digit)"
+            );
+        }
+        let names = self
+            .dir
+            .parent()
+            .and_then(|c| c.parent())
+            .expect("state dir")
+            .join("names");
+        std::fs::create_dir_all(&names)?;
+        let file = names.join(name);
+        let id = self
+            .dir
+            .file_name()
+            .expect("id")
+            .to_string_lossy()
+            .into_owned();
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+        {
+            Ok(mut f) => std::io::Write::write_all(&mut f, id.as_bytes())?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let other = std::fs::read_to_string(&file).unwrap_or_default();
+                anyhow::bail!("the name {name:?} is already in use by container {other}")
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if !keep {
+            *self.name_file.borrow_mut() = Some(file);
+        }
+        Ok(())
     }
 }
 
 impl Drop for ContainerDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        if let Some(file) = self.name_file.borrow_mut().take() {
+            let _ = std::fs::remove_file(file);
+        }
+        if !self.keep.get() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            for transient in ["supervisor.pid", "merged"] {
+                let _ = std::fs::remove_file(self.dir.join(transient));
+                let _ = std::fs::remove_dir(self.dir.join(transient));
+            }
+        }
     }
 }
 
@@ -186,4 +262,171 @@ pub fn make_mount_points(
         inroot::ensure(rootfs, target, Kind::File)?;
     }
     Ok(())
+}
+
+/// What a container runs in: a rootfs directory (chapters 2-9) or an image (10).
+pub enum Target {
+    Rootfs {
+        rootfs: Option<PathBuf>,
+        command: Vec<String>,
+    },
+    Image {
+        image: String,
+        command: Vec<String>,
+        options: ImageRunOptions,
+    },
+}
+
+/// The `run` flags that only make sense with an image.
+#[derive(clap::Args, Default, Clone)]
+pub struct ImageRunOptions {
+    /// Remove the container's writable layer when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// A name for the container (unique)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set an environment variable (K=V, or K to copy it from here)
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid] or name[:group]
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Keep stdin attached (otherwise it is /dev/null, like docker)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Platform to pull if the image is missing
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<crate::image::platform::Platform>,
+}
+
+/// The container's root and command, ready for the config.
+pub struct Prepared {
+    pub rootfs: Option<PathBuf>,
+    pub overlay: Option<crate::image::container::Overlay>,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub stdin_null: bool,
+    pub keep: bool,
+    pub name: Option<String>,
+}
+
+pub fn prepare_root(
+    chapter: u8,
+    target: Target,
+    state_dir: &std::path::Path,
+    container_dir: Option<&ContainerDir>,
+    userns: bool,
+) -> anyhow::Result<Prepared> {
+    use anyhow::{bail, Context};
+    match target {
+        Target::Rootfs { rootfs, command } => {
+            let rootfs = match (chapter, rootfs) {
+                (1, _) => None,
+                (_, Some(dir)) => Some(
+                    dir.canonicalize()
+                        .with_context(|| format!("rootfs {}", dir.display()))?,
+                ),
+                (_, None) => Some(crate::rootfs::starter(state_dir)?),
+            };
+            if let Some(dir) = rootfs.as_ref().filter(|d| !d.is_dir()) {
+                bail!("rootfs {} is not a directory", dir.display());
+            }
+            Ok(Prepared {
+                rootfs,
+                overlay: None,
+                argv: command,
+                env: Vec::new(),
+                workdir: None,
+                user: None,
+                stdin_null: false,
+                keep: false,
+                name: None,
+            })
+        }
+        Target::Image {
+            image,
+            command,
+            options,
+        } => {
+            if userns {
+                bail!("--userns with an image is not supported yet: its layers belong to the host's root");
+            }
+            let record = find_or_pull(state_dir, &image, options.platform.clone())?;
+            let dir = container_dir.context("an image needs a container directory")?;
+            let (overlay, config) =
+                crate::image::container::prepare(state_dir, &record, dir.path())?;
+            let mut argv = config.entrypoint.clone();
+            argv.extend(if command.is_empty() {
+                config.cmd.clone()
+            } else {
+                command
+            });
+            if argv.is_empty() {
+                bail!("{image} has no Entrypoint or Cmd: give a command");
+            }
+            let mut env: Vec<(String, String)> = config
+                .env
+                .iter()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+            for item in &options.env {
+                let pair = match item.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (item.clone(), std::env::var(item).unwrap_or_default()),
+                };
+                merge_env(&mut env, &[pair]);
+            }
+            Ok(Prepared {
+                rootfs: Some(overlay.merged.clone()),
+                overlay: Some(overlay),
+                argv,
+                env,
+                workdir: options.workdir.or(config.working_dir),
+                user: options.user.or(config.user),
+                stdin_null: !options.interactive,
+                keep: !options.rm,
+                name: options.name,
+            })
+        }
+    }
+}
+
+/// The image in the store, pulled first if it is not there (like docker run).
+fn find_or_pull(
+    state_dir: &std::path::Path,
+    text: &str,
+    platform: Option<crate::image::platform::Platform>,
+) -> anyhow::Result<crate::image::store::ImageRecord> {
+    let reference = crate::image::pull::resolve(text)?;
+    let key = match &reference.digest {
+        Some(d) => format!("{}@{d}", reference.name()),
+        None => format!(
+            "{}:{}",
+            reference.name(),
+            reference.tag.as_deref().unwrap_or("latest")
+        ),
+    };
+    let store = crate::image::store::Store::open(state_dir)?;
+    if let Some(record) = store.images()?.remove(&key) {
+        return Ok(record);
+    }
+    eprintln!("mini-docker: {key} not here, pulling");
+    crate::image::pull::pull(state_dir, text, platform)
+}
+
+/// Set or replace variables by name, in order.
+pub fn merge_env(env: &mut Vec<(String, String)>, extra: &[(String, String)]) {
+    for (key, value) in extra {
+        match env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.clone(),
+            None => env.push((key.clone(), value.clone())),
+        }
+    }
 }

@@ -1,0 +1,282 @@
+//! Chapter 10: `mini-docker run IMAGE` against images pushed to a real
+//! registry: the image config honoured, whiteouts and opaque directories,
+//! copy-on-write, many layers, --rm, names, and 10 containers at once that
+//! leave nothing behind.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, LayerEntry, Registry};
+
+fn file(path: &str, text: &str) -> (String, LayerEntry) {
+    (
+        path.to_string(),
+        LayerEntry::File(text.as_bytes().to_vec(), 0o644),
+    )
+}
+
+fn dir(path: &str) -> (String, LayerEntry) {
+    (path.to_string(), LayerEntry::Dir(0o755))
+}
+
+fn run(state: &StateDir, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--reference", "run", "--network", "none"];
+    all.extend_from_slice(args);
+    mini_docker(state, &all)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn the_image_config_is_honoured_and_flags_override_it() {
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let config = serde_json::json!({
+        "Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo cmd=default; pwd; id -u; echo $GREETING"],
+        "Env": ["PATH=/bin", "GREETING=hello"], "WorkingDir": "/work", "User": "nobody",
+    });
+    let layout = build_image(&[busybox_layer().unwrap()], config).unwrap();
+    registry
+        .push(&layout.dir, "single", "run/config:1", None)
+        .unwrap();
+    let state = StateDir::new("runconfig");
+    let before = HostSnapshot::take();
+    let image = format!("{}/run/config:1", registry.address());
+    let out = run(&state, &["--rm", &image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "cmd=default\n/work\n65534\nhello\n",
+        "Entrypoint + Cmd, WorkingDir, User, Env"
+    );
+    let out = run(
+        &state,
+        &[
+            "--rm",
+            "-e",
+            "GREETING=bye",
+            "-w",
+            "/tmp",
+            "-u",
+            "0:0",
+            &image,
+            "echo override; pwd; id -u; echo $GREETING",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "override\n/tmp\n0\nbye\n",
+        "CMD, -w, -u and -e override the image"
+    );
+    let out = run(&state, &["--rm", &image, "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    HostSnapshot::assert_clean_since(&before, "run with --rm");
+    assert!(
+        fs::read_dir(state.path().join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "--rm leaves no container dir"
+    );
+}
+
+#[test]
+fn whiteouts_opaque_dirs_and_copy_on_write() {
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let lower = vec![
+        dir("data"),
+        file("data/keep", "keep"),
+        file("data/gone", "gone"),
+        dir("opaque"),
+        file("opaque/old", "old"),
+        file("shared", "original"),
+    ];
+    let upper = vec![
+        file("data/.wh.gone", ""),
+        dir("opaque"),
+        file("opaque/.wh..wh..opq", ""),
+        file("opaque/new", "new"),
+    ];
+    let layout = build_image(
+        &[busybox_layer().unwrap(), lower, upper],
+        serde_json::json!({}),
+    )
+    .unwrap();
+    registry
+        .push(&layout.dir, "single", "run/layers:1", None)
+        .unwrap();
+    let state = StateDir::new("runlayers");
+    let image = format!("{}/run/layers:1", registry.address());
+    let out = run(
+        &state,
+        &[
+            "--rm",
+            &image,
+            "sh",
+            "-c",
+            "ls /data; echo --; ls -a /opaque",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "keep\n--\n.\n..\nnew\n",
+        "whiteout removes data/gone, the opaque dir hides old, markers never show"
+    );
+
+    // Container A changes a file of the image; B and the layer on disk do not see it.
+    let out = run(
+        &state,
+        &[
+            "--name",
+            "cow-a",
+            &image,
+            "sh",
+            "-c",
+            "echo changed > /shared; cat /shared",
+        ],
+    );
+    assert_eq!(stdout(&out), "changed\n", "{}", stderr(&out));
+    let out = run(&state, &["--rm", &image, "sh", "-c", "cat /shared"]);
+    assert_eq!(
+        stdout(&out),
+        "original",
+        "another container sees the image's file"
+    );
+    let layers = state.path().join("layers");
+    let on_disk: Vec<String> = fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("shared")).ok())
+        .collect();
+    assert_eq!(
+        on_disk,
+        vec!["original".to_string()],
+        "the unpacked layer is untouched"
+    );
+    // A kept its writable layer (no --rm), with the change in it; the name is taken.
+    let kept: Vec<_> = fs::read_dir(state.path().join("containers"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        fs::read_to_string(kept[0].path().join("upper/shared")).unwrap(),
+        "changed\n"
+    );
+    let out = run(&state, &["--name", "cow-a", &image, "sh", "-c", "true"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("already in use"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn many_layers_stack() {
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let mut layers = vec![busybox_layer().unwrap()];
+    for i in 0..40 {
+        layers.push(vec![
+            file(&format!("layer{i:02}"), &i.to_string()),
+            file("top", &i.to_string()),
+        ]);
+    }
+    let layout = build_image(&layers, serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "run/many:1", None)
+        .unwrap();
+    let state = StateDir::new("runmany");
+    let image = format!("{}/run/many:1", registry.address());
+    let out = run(
+        &state,
+        &["--rm", &image, "sh", "-c", "ls / | grep -c layer; cat /top"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "40\n39",
+        "41 layers: every file there, the top layer wins"
+    );
+}
+
+#[test]
+fn ten_containers_in_parallel_leave_nothing_behind() {
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "run/par:1", None)
+        .unwrap();
+    let state = StateDir::new("runpar");
+    let image = format!("{}/run/par:1", registry.address());
+    assert!(
+        run(&state, &["--rm", &image, "sh", "-c", "true"])
+            .status
+            .success(),
+        "pull first"
+    );
+    let before = HostSnapshot::take();
+    let outputs: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let (state, image) = (&state, &image);
+                s.spawn(move || {
+                    let name = format!("par-{i}");
+                    mini_docker(
+                        state,
+                        &[
+                            "--reference",
+                            "run",
+                            "--rm",
+                            "--name",
+                            &name,
+                            "-m",
+                            "64m",
+                            image,
+                            "sh",
+                            "-c",
+                            "hostname; echo $$",
+                        ],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut hostnames = std::collections::BTreeSet::new();
+    for out in &outputs {
+        assert!(out.status.success(), "{}", stderr(out));
+        let text = stdout(out);
+        let mut lines = text.lines();
+        hostnames.insert(lines.next().unwrap().to_string());
+        assert_eq!(lines.next(), Some("1"));
+    }
+    assert_eq!(hostnames.len(), 10, "distinct containers");
+    HostSnapshot::assert_clean_since(&before, "10 parallel containers");
+    assert_eq!(
+        fs::read_dir(state.path().join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+    let names = fs::read_dir(state.path().join("names"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(names, 0, "--rm releases the names");
+}
