@@ -369,6 +369,7 @@ fn launch(
     if let (Some(rootfs), None) = (&prepared.rootfs, &prepared.overlay) {
         runtime::make_mount_points(rootfs, &opts.volumes, &etc_files)?;
     }
+    let console = prepared.tty.then(runtime::tty::console_pair).transpose()?;
     let mut env = runtime::default_env(&hostname);
     runtime::merge_env(&mut env, &prepared.env);
     let config = runtime::ContainerConfig {
@@ -391,10 +392,15 @@ fn launch(
         workdir: prepared.workdir,
         user: prepared.user,
         stdin_null: prepared.stdin_null,
+        console_fd: console
+            .as_ref()
+            .map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
     };
     let host = runtime::supervisor::HostSide {
         network: &mut network,
         cgroup: cgroup.as_ref(),
+        console,
+        interactive: prepared.interactive,
     };
     runtime::supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout))
 }

@@ -280,3 +280,80 @@ fn ten_containers_in_parallel_leave_nothing_behind() {
         .unwrap_or(0);
     assert_eq!(names, 0, "--rm releases the names");
 }
+
+/// `run -it`: a real terminal — /dev/pts/0 inside, Ctrl-C interrupts the
+/// foreground job (not the shell), the exit status comes back.
+#[test]
+fn run_it_gives_a_terminal_where_ctrl_c_works() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "run/tty:1", None)
+        .unwrap();
+    let state = StateDir::new("runtty");
+    let image = format!("{}/run/tty:1", registry.address());
+    assert!(
+        run(&state, &["--rm", &image, "true"]).status.success(),
+        "pull first"
+    );
+    let before = HostSnapshot::take();
+    // Our own pty stands in for the user's terminal.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave.as_raw_fd();
+    let mut child = unsafe {
+        std::process::Command::new(BIN)
+            .args(["--reference", "--state-dir"])
+            .arg(state.path())
+            .args(["run", "-it", "--rm", "--network", "none", &image, "sh"])
+            .stdin(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+            .stdout(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+            .stderr(std::process::Stdio::from(pty.slave.try_clone().unwrap()))
+            .pre_exec(move || {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+            .spawn()
+            .unwrap()
+    };
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let mut reader = master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
+    let mut seen = String::new();
+    let mut expect = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !seen.contains(needle) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(text) => seen.push_str(&text),
+                Err(_) => panic!("never saw {needle:?}; the terminal showed:\n{seen}"),
+            }
+        }
+        seen.clear();
+    };
+    master.write_all(b"tty\n").unwrap();
+    expect("/dev/pts/0");
+    master.write_all(b"sleep 100\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    master.write_all(&[0x03]).unwrap(); // Ctrl-C
+    master.write_all(b"echo after-$((40+2))\n").unwrap();
+    expect("after-42");
+    master.write_all(b"exit 3\n").unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3));
+    HostSnapshot::assert_clean_since(&before, "run -it");
+}

@@ -502,7 +502,7 @@ pub fn busybox_layer() -> Result<Vec<(String, LayerEntry)>> {
     ];
     for applet in [
         "sh", "ls", "cat", "echo", "id", "pwd", "test", "touch", "rm", "mkdir", "sleep",
-        "hostname", "env", "stat", "true", "ps", "mount",
+        "hostname", "env", "stat", "true", "ps", "mount", "tty",
     ] {
         entries.push((
             format!("bin/{applet}"),

@@ -17,7 +17,7 @@ use nix::unistd::{fork, ForkResult};
 use super::explain::step;
 use super::inroot::{self, Kind};
 use super::supervisor::{stop_signals, unblock_stop_signals};
-use super::{dev, ContainerConfig};
+use super::{dev, tty, ContainerConfig};
 use crate::net::{Netlink, NetworkMode};
 use crate::steps;
 
@@ -78,6 +78,8 @@ fn start(config: &ContainerConfig) -> Result<Infallible> {
     }
     build_filesystem_and_names(config)?;
     enter_workdir_and_stdin(config)?;
+    // `run -t`: the pty comes from the container's own devpts, so after the pivot.
+    let terminal = config.console_fd.map(tty::open_and_send).transpose()?;
     set_command_environment(config);
     if let Some(user) = &config.user {
         step(
@@ -96,8 +98,11 @@ fn start(config: &ContainerConfig) -> Result<Infallible> {
             "fork(); PID 1 runs init_loop",
             "--init: reap orphans, forward signals to the command",
         );
-        run_as_init(config)
+        run_as_init(config, terminal)
     } else {
+        if let Some(slave) = &terminal {
+            tty::make_controlling(slave)?;
+        }
         step(
             config.explain,
             1,
@@ -370,7 +375,10 @@ fn mark_inherited_fds_cloexec() {
 }
 
 /// `--init`: stay PID 1, start the command as our child, reap and forward.
-fn run_as_init(config: &ContainerConfig) -> Result<Infallible> {
+fn run_as_init(
+    config: &ContainerConfig,
+    terminal: Option<std::os::fd::OwnedFd>,
+) -> Result<Infallible> {
     let mut signals = stop_signals();
     signals.add(nix::sys::signal::Signal::SIGCHLD);
     signals.add(nix::sys::signal::Signal::SIGUSR1);
@@ -379,7 +387,12 @@ fn run_as_init(config: &ContainerConfig) -> Result<Infallible> {
     // SAFETY: the init is single-threaded (fresh exec), so fork is safe.
     match unsafe { fork() }.context("fork the command")? {
         ForkResult::Child => {
-            let unblocked = SigSet::all().thread_unblock().context("unblock signals");
+            let attached = match &terminal {
+                Some(slave) => tty::make_controlling(slave),
+                None => Ok(()),
+            };
+            let unblocked =
+                attached.and_then(|_| SigSet::all().thread_unblock().context("unblock signals"));
             let err = unblocked.and_then(|_| exec(&config.argv)).unwrap_err();
             report_failure(exit_code_for(&err), &format!("{err:#}"));
             std::process::exit(exit_code_for(&err))

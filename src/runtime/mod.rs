@@ -16,6 +16,7 @@ pub mod init;
 pub mod inroot;
 pub mod spawn;
 pub mod supervisor;
+pub mod tty;
 
 use std::path::PathBuf;
 
@@ -64,6 +65,8 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     /// `run` without -i: stdin is /dev/null, like docker.
     pub stdin_null: bool,
+    /// `run -t`: the init's end of the console socket (the fd number it inherits).
+    pub console_fd: Option<i32>,
 }
 
 /// `-v HOST:CTR[:ro]`
@@ -298,6 +301,9 @@ pub struct ImageRunOptions {
     /// Keep stdin attached (otherwise it is /dev/null, like docker)
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// A terminal for the container (with -i: an interactive shell; Ctrl-C and job control work)
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// Platform to pull if the image is missing
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<crate::image::platform::Platform>,
@@ -312,6 +318,8 @@ pub struct Prepared {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub stdin_null: bool,
+    pub tty: bool,
+    pub interactive: bool,
     pub keep: bool,
     pub name: Option<String>,
 }
@@ -345,6 +353,8 @@ pub fn prepare_root(
                 workdir: None,
                 user: None,
                 stdin_null: false,
+                tty: false,
+                interactive: true,
                 keep: false,
                 name: None,
             })
@@ -390,7 +400,9 @@ pub fn prepare_root(
                 env,
                 workdir: options.workdir.or(config.working_dir),
                 user: options.user.or(config.user),
-                stdin_null: !options.interactive,
+                stdin_null: !options.interactive && !options.tty,
+                tty: options.tty,
+                interactive: options.interactive,
                 keep: !options.rm,
                 name: options.name,
             })

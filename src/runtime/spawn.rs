@@ -32,7 +32,12 @@ pub struct UserNamespaceEntry {
 }
 
 /// clone(2) a child into new namespaces (`flags`) and exec `/proc/self/exe __init`.
-pub fn clone_init(flags: CloneFlags, userns: Option<UserNamespaceEntry>) -> Result<Spawned> {
+/// `keep_open`: one more fd the init inherits (the console socket of `run -t`).
+pub fn clone_init(
+    flags: CloneFlags,
+    userns: Option<UserNamespaceEntry>,
+    keep_open: Option<i32>,
+) -> Result<Spawned> {
     let (config_r, config_w) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let maps_pipe = match userns {
@@ -54,7 +59,11 @@ pub fn clone_init(flags: CloneFlags, userns: Option<UserNamespaceEntry>) -> Resu
     let child = ChildPlan {
         exe: &exe,
         argv: &argv,
-        inherit: [config_r.as_raw_fd(), status_w.as_raw_fd()],
+        inherit: [
+            config_r.as_raw_fd(),
+            status_w.as_raw_fd(),
+            keep_open.unwrap_or(-1),
+        ],
         status_fd: status_w.as_raw_fd(),
         maps_written: maps_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
         userns,
@@ -103,7 +112,7 @@ pub fn release_after_maps(pipe: OwnedFd) -> Result<()> {
 struct ChildPlan<'a> {
     exe: &'a CString,
     argv: &'a [*const libc::c_char],
-    inherit: [i32; 2],
+    inherit: [i32; 3],
     status_fd: i32,
     maps_written: Option<i32>,
     userns: Option<UserNamespaceEntry>,
@@ -115,7 +124,7 @@ impl ChildPlan<'_> {
     /// become root of the user namespace if there is one, die with the
     /// supervisor, and become `mini-docker __init`.
     unsafe fn exec_init(&self) -> ! {
-        for fd in self.inherit {
+        for fd in self.inherit.into_iter().filter(|&fd| fd >= 0) {
             libc::fcntl(fd, libc::F_SETFD, 0);
         }
         if let (Some(fd), Some(userns)) = (self.maps_written, self.userns) {

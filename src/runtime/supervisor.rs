@@ -1,7 +1,7 @@
 //! The host side of a running container: start it, forward stop signals, wait.
 
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 
 use super::explain;
 use super::spawn::{clone_init, release_after_maps, send_config, Spawned, UserNamespaceEntry};
-use super::ContainerConfig;
+use super::{tty, ContainerConfig};
 use crate::cgroups::ContainerCgroup;
 use crate::net::{HostNetwork, NetworkMode};
 use crate::steps;
@@ -54,10 +54,19 @@ pub fn stop_signals() -> SigSet {
 pub struct HostSide<'a> {
     pub network: &'a mut HostNetwork,
     pub cgroup: Option<&'a ContainerCgroup>,
+    /// `run -t`: (our end, the init's end) of the console socket.
+    pub console: Option<(OwnedFd, OwnedFd)>,
+    /// Relay our stdin to the container's terminal.
+    pub interactive: bool,
 }
 
 pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> Result<i32> {
-    let HostSide { network, cgroup } = host;
+    let HostSide {
+        network,
+        cgroup,
+        console,
+        interactive,
+    } = host;
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
     stop_signals().thread_block().context("block signals")?;
@@ -71,12 +80,14 @@ pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> 
     let entry = config.userns.as_ref().map(|map| UserNamespaceEntry {
         drop_groups: !map.deny_setgroups,
     });
+    let keep_open = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     let Spawned {
         pid,
         config: config_pipe,
         status,
         maps_written,
-    } = clone_init(flags, entry)?;
+    } = clone_init(flags, entry, keep_open)?;
+    let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     let prepared = join_cgroup(config, cgroup, pid)
         .and_then(|_| prepare_from_host(config, network, pid, maps_written));
@@ -86,6 +97,10 @@ pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> 
         return Err(err);
     }
 
+    let terminal = match console {
+        Some(ours) => attach_terminal(ours, interactive)?,
+        None => None,
+    };
     if let Some(failure) = read_start_failure(status) {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -107,7 +122,28 @@ pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> 
         "128 + n means: killed by signal n",
     );
     report_oom(config, cgroup);
+    if let Some((output, raw_mode)) = terminal {
+        let _ = output.join(); // the last bytes the container wrote
+        drop(raw_mode);
+    }
     Ok(stopper.finish(code))
+}
+
+/// `run -t`: take the pty master the init sends, and relay it.
+fn attach_terminal(
+    ours: OwnedFd,
+    interactive: bool,
+) -> Result<Option<(std::thread::JoinHandle<()>, tty::RawMode)>> {
+    let Some(master) = tty::receive_master(ours)? else {
+        return Ok(None);
+    };
+    tty::copy_window_size(&master);
+    let raw_mode = if interactive && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        tty::RawMode::enter()
+    } else {
+        tty::RawMode(None)
+    };
+    Ok(Some((tty::relay(master, interactive)?, raw_mode)))
 }
 
 /// Chapter 8: the container's first process joins its cgroup before it runs
