@@ -214,3 +214,28 @@ fn missing_tag_repository_and_registry_are_clear_errors() {
             || record(&state, "x").is_null()
     );
 }
+
+#[test]
+fn credentials_come_from_the_docker_config_file() {
+    use base64::Engine;
+    let (user, password) = ("dockeruser", "s3cret-pw");
+    let registry = Registry::start(Auth::Htpasswd { user: user.into(), password: password.into() }).unwrap();
+    let layout = build_layout(&["linux/amd64"]).unwrap();
+    registry.push(&layout.dir, "single", "private/img:1", None).unwrap();
+    let state = StateDir::new("dockerconfig");
+    let home = state.path().join("home");
+    fs::create_dir_all(home.join(".docker")).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let config = serde_json::json!({"auths": {registry.address(): {"auth": auth}}});
+    fs::write(home.join(".docker/config.json"), config.to_string()).unwrap();
+    let out = std::process::Command::new(BIN)
+        .env("HOME", &home)
+        .env_remove("MINI_DOCKER_REGISTRY_AUTH")
+        .env_remove("MINI_DOCKER_REFERENCE")
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--reference", "pull", &format!("{}/private/img:1", registry.address())])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "docker config auths were not used: {}", stderr(&out));
+}
