@@ -361,9 +361,11 @@ fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
     }
 }
 
-/// "; mini-docker said: <first stderr line>" — usually the todo!() message.
+/// " — mini-docker said: <line>": the todo!() message if there is one, else
+/// the last line (errors come last; progress lines come first).
 pub fn stderr_suffix(stderr: &str) -> String {
-    match stderr.lines().find(|l| !l.trim().is_empty()) {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.iter().find(|l| l.contains("TODO(")).or(lines.last()) {
         Some(line) => format!(
             " — mini-docker said: {}",
             line.trim().trim_start_matches("mini-docker: ")
