@@ -219,9 +219,15 @@ fn missing_tag_repository_and_registry_are_clear_errors() {
 fn credentials_come_from_the_docker_config_file() {
     use base64::Engine;
     let (user, password) = ("dockeruser", "s3cret-pw");
-    let registry = Registry::start(Auth::Htpasswd { user: user.into(), password: password.into() }).unwrap();
+    let registry = Registry::start(Auth::Htpasswd {
+        user: user.into(),
+        password: password.into(),
+    })
+    .unwrap();
     let layout = build_layout(&["linux/amd64"]).unwrap();
-    registry.push(&layout.dir, "single", "private/img:1", None).unwrap();
+    registry
+        .push(&layout.dir, "single", "private/img:1", None)
+        .unwrap();
     let state = StateDir::new("dockerconfig");
     let home = state.path().join("home");
     fs::create_dir_all(home.join(".docker")).unwrap();
@@ -234,8 +240,16 @@ fn credentials_come_from_the_docker_config_file() {
         .env_remove("MINI_DOCKER_REFERENCE")
         .arg("--state-dir")
         .arg(state.path())
-        .args(["--reference", "pull", &format!("{}/private/img:1", registry.address())])
+        .args([
+            "--reference",
+            "pull",
+            &format!("{}/private/img:1", registry.address()),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "docker config auths were not used: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "docker config auths were not used: {}",
+        stderr(&out)
+    );
 }

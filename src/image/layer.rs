@@ -475,22 +475,98 @@ fn open_at(dir: &OwnedFd, name: &CString, flags: i32) -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// The directory `path` (in root), made as needed (mode 0755, like tar does).
+/// The directory `path`, resolved inside the layer (a symlink among its parents
+/// is followed *as if the layer root were /*), with missing parts made (0755,
+/// like tar). A regular file in the way is replaced; a link that points
+/// nowhere inside the layer is refused.
 fn ensure_dir(root: &File, path: &Path) -> Result<OwnedFd> {
-    let mut fd: OwnedFd = root.try_clone()?.into();
-    for component in path.components() {
-        let c_name = CString::new(component.as_os_str().as_bytes())?;
-        if !is_dir_at(&fd, &c_name) {
-            remove_at(&fd, &c_name)?;
-            errno(unsafe { libc::mkdirat(fd.as_raw_fd(), c_name.as_ptr(), 0o755) })?;
-        }
-        fd = open_at(
-            &fd,
-            &c_name,
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
-        )?;
+    ensure_dir_following(root, path, 0)
+}
+
+/// Symlinks followed so far, against loops (the kernel's limit is 40 too).
+const MAX_LINKS: usize = 40;
+
+fn ensure_dir_following(root: &File, path: &Path, links: usize) -> Result<OwnedFd> {
+    let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
+    if let Ok(fd) = open_in_root(root, path, dir_flags) {
+        return Ok(fd);
     }
-    Ok(fd)
+    let mut parent: OwnedFd = root.try_clone()?.into();
+    let mut prefix = PathBuf::new();
+    for component in path.components() {
+        prefix.push(component);
+        match open_in_root(root, &prefix, dir_flags) {
+            Ok(fd) => parent = fd,
+            Err(Errno::ENOENT | Errno::ENOTDIR) => {
+                let c_name = CString::new(component.as_os_str().as_bytes())?;
+                if is_symlink_at(&parent, &c_name) {
+                    // A link to a directory this layer has not made yet: make it
+                    // where the link points — inside the layer, as if its root were /.
+                    if links >= MAX_LINKS {
+                        bail!("too many levels of symlinks at {}", prefix.display());
+                    }
+                    let target = read_link_at(&parent, &c_name)?;
+                    let base = if target.is_absolute() {
+                        PathBuf::new()
+                    } else {
+                        prefix.parent().unwrap_or(Path::new("")).to_path_buf()
+                    };
+                    parent = ensure_dir_following(root, &clamp(&base.join(target)), links + 1)?;
+                    continue;
+                }
+                remove_at(&parent, &c_name)?; // a regular file in the way
+                errno(unsafe { libc::mkdirat(parent.as_raw_fd(), c_name.as_ptr(), 0o755) })?;
+                parent = open_at(&parent, &c_name, dir_flags | libc::O_NOFOLLOW)?;
+            }
+            Err(e) => bail!("cannot resolve {} inside the layer: {e}", prefix.display()),
+        }
+    }
+    Ok(parent)
+}
+
+fn read_link_at(dir: &OwnedFd, name: &CString) -> Result<PathBuf> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    let n = unsafe {
+        libc::readlinkat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(Errno::last().into());
+    }
+    buf.truncate(n as usize);
+    Ok(PathBuf::from(OsStr::from_bytes(&buf)))
+}
+
+/// A path made relative to the layer root, with `..` clamped at the root.
+fn clamp(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn is_symlink_at(dir: &OwnedFd, name: &CString) -> bool {
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let ret = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
 }
 
 fn is_dir_at(dir: &OwnedFd, name: &CString) -> bool {
