@@ -19,8 +19,16 @@ pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
 
 /// Stack the layers: `lowers` (top first, read-only) under `upper`, where the
 /// container's writes go; `work` is overlayfs's scratch space on upper's filesystem.
-pub fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// In a user namespace overlayfs may not use trusted.* xattrs: add the option
+/// `userxattr` so it keeps its metadata (opaque dirs) in user.overlay.*.
+pub fn mount_overlay(
+    lowers: &[String],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    in_user_namespace: bool,
+) -> Result<()> {
     // TODO(ch10): mount("overlay", target, "overlay", no flags,
-    //   "lowerdir=L1:L2:…,upperdir=UPPER,workdir=WORK").
+    //   "lowerdir=L1:L2:…,upperdir=UPPER,workdir=WORK"), plus ",userxattr" if in_user_namespace.
     todo!("mount the overlay")
 }

@@ -25,13 +25,24 @@ pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
 
 /// Stack the layers: `lowers` (top first, read-only) under `upper`, where the
 /// container's writes go; `work` is overlayfs's scratch space on upper's filesystem.
-pub fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    let options = format!(
+/// In a user namespace overlayfs may not use trusted.* xattrs: add the option
+/// `userxattr` so it keeps its metadata (opaque dirs) in user.overlay.*.
+pub fn mount_overlay(
+    lowers: &[String],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    in_user_namespace: bool,
+) -> Result<()> {
+    let mut options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
         upper.display(),
         work.display()
     );
+    if in_user_namespace {
+        options.push_str(",userxattr");
+    }
     mount(
         Some("overlay"),
         target,

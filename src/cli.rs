@@ -348,7 +348,7 @@ fn launch(
         target,
         state_dir,
         container_dir.as_ref(),
-        userns.is_some(),
+        userns.as_ref(),
     )?;
     if let Some(dir) = &container_dir {
         dir.settle(prepared.keep, prepared.name.as_deref())?;

@@ -147,6 +147,15 @@ pub fn select_manifest<'a>(
 pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
     pick!(10, ch10_layers::whiteout(name))
 }
-pub fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    pick!(10, ch10_layers::mount_overlay(lowers, upper, work, target))
+pub fn mount_overlay(
+    lowers: &[String],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    in_user_namespace: bool,
+) -> Result<()> {
+    pick!(
+        10,
+        ch10_layers::mount_overlay(lowers, upper, work, target, in_user_namespace)
+    )
 }

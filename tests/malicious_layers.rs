@@ -32,6 +32,7 @@ fn reference() {
 const CAPS: Caps = Caps {
     max_bytes: 1 << 30,
     max_entries: 100_000,
+    shift: None,
 };
 
 /// A fresh directory per test, removed (without following symlinks) on drop.
@@ -963,6 +964,7 @@ fn gzip_bomb_is_stopped_at_the_byte_cap() {
     let caps = Caps {
         max_bytes: 16 << 20,
         max_entries: 1000,
+        shift: None,
     };
     let err = expect_err(
         unpack_archive(&archive, &dest, caps),
@@ -991,6 +993,7 @@ fn entry_count_bomb_is_stopped() {
     let caps = Caps {
         max_bytes: 1 << 30,
         max_entries: 1000,
+        shift: None,
     };
     let err = expect_err(
         unpack_archive(&archive, &dest, caps),

@@ -357,3 +357,61 @@ fn run_it_gives_a_terminal_where_ctrl_c_works() {
     assert_eq!(status.code(), Some(3));
     HostSnapshot::assert_clean_since(&before, "run -it");
 }
+
+/// `run --userns IMAGE`: layers unpacked with shifted owners (userns-remap),
+/// so container root owns the image's files, can write, and is 100000 outside;
+/// whiteouts and opaque dirs still work (overlay's userxattr).
+#[test]
+fn run_with_userns_remaps_the_image() {
+    use std::os::unix::fs::MetadataExt;
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let lower = vec![
+        dir("data"),
+        file("data/keep", "k"),
+        file("data/gone", "g"),
+        dir("opaque"),
+        file("opaque/old", "o"),
+    ];
+    let upper = vec![
+        file("data/.wh.gone", ""),
+        dir("opaque"),
+        file("opaque/.wh..wh..opq", ""),
+        file("opaque/new", "n"),
+    ];
+    let layout = build_image(
+        &[busybox_layer().unwrap(), lower, upper],
+        serde_json::json!({}),
+    )
+    .unwrap();
+    registry
+        .push(&layout.dir, "single", "run/userns:1", None)
+        .unwrap();
+    let state = StateDir::new("runuserns");
+    let image = format!("{}/run/userns:1", registry.address());
+    let before = HostSnapshot::take();
+    let script = "id -u; stat -c %u:%g /bin/busybox; echo hi > /data/new; cat /data/new; ls /data; ls -a /opaque";
+    let out = run(
+        &state,
+        &["--userns", "--name", "remapped", &image, "sh", "-c", script],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "0\n0:0\nhi\nkeep\nnew\n.\n..\nnew\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    let containers: Vec<_> = fs::read_dir(state.path().join("containers"))
+        .unwrap()
+        .flatten()
+        .collect();
+    let written = containers[0].path().join("upper/data/new");
+    assert_eq!(
+        fs::metadata(&written).unwrap().uid(),
+        100_000,
+        "container root is uid 100000 on the host"
+    );
+    HostSnapshot::assert_clean_since(&before, "run --userns");
+}

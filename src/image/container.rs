@@ -65,6 +65,7 @@ pub fn prepare(
     state_dir: &Path,
     image: &ImageRecord,
     container_dir: &Path,
+    shift: Option<layer::IdShift>,
 ) -> Result<(Overlay, ImageConfig)> {
     let store = Store::open(state_dir)?;
     let (config, diff_ids) = image_config(&store, image)?;
@@ -77,7 +78,10 @@ pub fn prepare(
     }
     let layers_dir = layer::layers_dir(state_dir);
     fs::create_dir_all(layers_dir.join("l"))?;
-    let caps = Caps::from_env();
+    let caps = Caps {
+        shift,
+        ..Caps::from_env()
+    };
     let mut lowers = Vec::new();
     for (descriptor, diff_id) in image.layers.iter().zip(&diff_ids) {
         let dir = layer::unpack(
@@ -93,6 +97,17 @@ pub fn prepare(
     lowers.reverse(); // overlayfs wants the top layer first
     for sub in ["upper", "work", "merged"] {
         fs::create_dir_all(container_dir.join(sub)).with_context(|| format!("create {sub} dir"))?;
+        if let Some(s) = shift {
+            // The container's root (host uid s.uid) writes here.
+            std::os::unix::fs::chown(container_dir.join(sub), Some(s.uid), Some(s.gid))?;
+        }
+    }
+    if shift.is_some() {
+        // Its mapped root must reach upper/work through this directory.
+        fs::set_permissions(
+            container_dir,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
     }
     let overlay = Overlay {
         layers_dir,
@@ -108,7 +123,12 @@ pub fn prepare(
 /// full paths of many layers would not fit (docker's overlay2 does the same).
 fn short_link(layers_dir: &Path, dir: &Path) -> Result<String> {
     let name = dir.file_name().context("layer dir")?.to_string_lossy();
-    let short = format!("l/{}", &name[..12.min(name.len())]);
+    // 12 hex digits of the diff_id, and the id shift if any (`-u100000`).
+    let suffix = name
+        .split_once('-')
+        .map(|(_, s)| format!("-{s}"))
+        .unwrap_or_default();
+    let short = format!("l/{}{suffix}", &name[..12.min(name.len())]);
     let link = layers_dir.join(&short);
     if fs::symlink_metadata(&link).is_err() {
         let temp = layers_dir.join(format!(

@@ -33,6 +33,16 @@ use crate::steps;
 pub struct Caps {
     pub max_bytes: u64,
     pub max_entries: u64,
+    /// `--userns`: owners moved into the user namespace's range (docker's userns-remap).
+    pub shift: Option<IdShift>,
+}
+
+/// Container ids 0..count are host ids uid.. / gid.. .
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdShift {
+    pub uid: u32,
+    pub gid: u32,
+    pub count: u32,
 }
 
 impl Caps {
@@ -46,6 +56,27 @@ impl Caps {
         Caps {
             max_bytes: read("MINI_DOCKER_MAX_LAYER_BYTES", 16 << 30),
             max_entries: read("MINI_DOCKER_MAX_LAYER_ENTRIES", 1_000_000),
+            shift: None,
+        }
+    }
+
+    /// The host owner of a file the layer says belongs to uid:gid.
+    fn owner(&self, uid: u32, gid: u32) -> Result<(u32, u32)> {
+        match self.shift {
+            None => Ok((uid, gid)),
+            Some(s) if uid < s.count && gid < s.count => Ok((s.uid + uid, s.gid + gid)),
+            Some(s) => bail!(
+                "owner {uid}:{gid} is outside the user namespace's {} ids",
+                s.count
+            ),
+        }
+    }
+
+    /// Inside a user namespace overlayfs keeps its metadata in user.overlay.* (option userxattr).
+    fn opaque_xattr(&self) -> &'static std::ffi::CStr {
+        match self.shift {
+            None => c"trusted.overlay.opaque",
+            Some(_) => c"user.overlay.opaque",
         }
     }
 }
@@ -63,9 +94,13 @@ pub fn layers_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("layers")
 }
 
-/// The unpacked directory of the layer with this diff_id.
-pub fn unpacked(state_dir: &Path, diff_id: &str) -> PathBuf {
-    layers_dir(state_dir).join(diff_id.trim_start_matches("sha256:"))
+/// The unpacked directory of the layer with this diff_id (a separate copy per id shift).
+pub fn unpacked(state_dir: &Path, diff_id: &str, shift: Option<IdShift>) -> PathBuf {
+    let hex = diff_id.trim_start_matches("sha256:");
+    match shift {
+        None => layers_dir(state_dir).join(hex),
+        Some(s) => layers_dir(state_dir).join(format!("{hex}-u{}", s.uid)),
+    }
 }
 
 /// Unpack `blob` (compressed as `media_type` or by its magic bytes) unless
@@ -78,7 +113,7 @@ pub fn unpack(
     diff_id: &str,
     caps: Caps,
 ) -> Result<PathBuf> {
-    let target = unpacked(state_dir, diff_id);
+    let target = unpacked(state_dir, diff_id, caps.shift);
     if target.is_dir() {
         return Ok(target);
     }
@@ -90,6 +125,9 @@ pub fn unpack(
     let temp = Partial::create(
         layers_dir(state_dir).join(format!(".partial-{hex}-{}", std::process::id())),
     )?;
+    if let Some(s) = caps.shift {
+        std::os::unix::fs::chown(&temp.0, Some(s.uid), Some(s.gid))?; // the layer's root dir, too
+    }
     let file = File::open(store.blob_path(blob_digest))
         .with_context(|| format!("open layer {blob_digest}"))?;
     let actual = extract(decompress(file, media_type)?, &temp.0, caps, blob_digest)?;
@@ -209,7 +247,7 @@ fn extract(stream: Box<dyn Read>, root: &Path, caps: Caps, name: &str) -> Result
         }
         let path = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&path).into_owned();
-        place(&root_fd, &mut entry, &path, &mut dir_times)
+        place(&root_fd, &mut entry, &path, &mut dir_times, &caps)
             .with_context(|| format!("layer {name}: entry {shown:?}"))?;
     }
     let mut metered = archive.into_inner();
@@ -241,6 +279,7 @@ fn place<R: Read>(
     entry: &mut tar::Entry<R>,
     raw: &[u8],
     dir_times: &mut Vec<(PathBuf, u64)>,
+    caps: &Caps,
 ) -> Result<()> {
     let path = clean(raw)?;
     let kind = entry.header().entry_type();
@@ -252,13 +291,13 @@ fn place<R: Read>(
     };
     let parent = path.parent().unwrap_or(Path::new(""));
     if let Some(whiteout) = steps::whiteout(&name.to_string_lossy())? {
-        return apply_whiteout(root, parent, whiteout);
+        return apply_whiteout(root, parent, whiteout, caps);
     }
-    let parent_fd = ensure_dir(root, parent)?;
+    let parent_fd = ensure_dir(root, parent, caps.owner(0, 0)?)?;
     let c_name = CString::new(name.as_bytes())?;
     let header = entry.header().clone();
     let mode = header.mode()? & 0o7777;
-    let (uid, gid) = (header.uid()? as u32, header.gid()? as u32);
+    let (uid, gid) = caps.owner(header.uid()? as u32, header.gid()? as u32)?;
     let mtime = header.mtime().unwrap_or(0);
     if kind.is_dir() {
         if !is_dir_at(&parent_fd, &c_name) {
@@ -405,12 +444,13 @@ fn set_times_fd_path(fd: &OwnedFd, mtime: u64) {
     }
 }
 
-fn apply_whiteout(root: &File, parent: &Path, whiteout: Whiteout) -> Result<()> {
-    let parent_fd = ensure_dir(root, parent)?;
+fn apply_whiteout(root: &File, parent: &Path, whiteout: Whiteout, caps: &Caps) -> Result<()> {
+    let parent_fd = ensure_dir(root, parent, caps.owner(0, 0)?)?;
+    let opaque_xattr = caps.opaque_xattr();
     match whiteout {
         Whiteout::Opaque => {
             let path = CString::new(format!("/proc/self/fd/{}", parent_fd.as_raw_fd()))?;
-            let (key, value) = (c"trusted.overlay.opaque", b"y");
+            let (key, value) = (opaque_xattr, b"y");
             errno(unsafe {
                 libc::setxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), 1, 0)
             })?;
@@ -479,14 +519,20 @@ fn open_at(dir: &OwnedFd, name: &CString, flags: i32) -> Result<OwnedFd> {
 /// is followed *as if the layer root were /*), with missing parts made (0755,
 /// like tar). A regular file in the way is replaced; a link that points
 /// nowhere inside the layer is refused.
-fn ensure_dir(root: &File, path: &Path) -> Result<OwnedFd> {
-    ensure_dir_following(root, path, 0)
+/// `owner`: who directories made here belong to (the layer's root, shifted for --userns).
+fn ensure_dir(root: &File, path: &Path, owner: (u32, u32)) -> Result<OwnedFd> {
+    ensure_dir_following(root, path, owner, 0)
 }
 
 /// Symlinks followed so far, against loops (the kernel's limit is 40 too).
 const MAX_LINKS: usize = 40;
 
-fn ensure_dir_following(root: &File, path: &Path, links: usize) -> Result<OwnedFd> {
+fn ensure_dir_following(
+    root: &File,
+    path: &Path,
+    owner: (u32, u32),
+    links: usize,
+) -> Result<OwnedFd> {
     let dir_flags = libc::O_PATH | libc::O_DIRECTORY;
     if let Ok(fd) = open_in_root(root, path, dir_flags) {
         return Ok(fd);
@@ -511,12 +557,14 @@ fn ensure_dir_following(root: &File, path: &Path, links: usize) -> Result<OwnedF
                     } else {
                         prefix.parent().unwrap_or(Path::new("")).to_path_buf()
                     };
-                    parent = ensure_dir_following(root, &clamp(&base.join(target)), links + 1)?;
+                    parent =
+                        ensure_dir_following(root, &clamp(&base.join(target)), owner, links + 1)?;
                     continue;
                 }
                 remove_at(&parent, &c_name)?; // a regular file in the way
                 errno(unsafe { libc::mkdirat(parent.as_raw_fd(), c_name.as_ptr(), 0o755) })?;
                 parent = open_at(&parent, &c_name, dir_flags | libc::O_NOFOLLOW)?;
+                chown_chmod_path(&parent, owner.0, owner.1, 0o755)?;
             }
             Err(e) => bail!("cannot resolve {} inside the layer: {e}", prefix.display()),
         }

@@ -148,11 +148,13 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
         );
         // The lowerdir paths are short and relative to the layers dir: mount options fit in a page.
         nix::unistd::chdir(&overlay.layers_dir).context("chdir to the layers")?;
+        let in_userns = config.userns.is_some();
         steps::mount_overlay(
             &overlay.lowers,
             &overlay.upper,
             &overlay.work,
             &overlay.merged,
+            in_userns,
         )?;
         nix::unistd::chdir("/").context("chdir(/)")?;
     }

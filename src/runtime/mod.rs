@@ -329,7 +329,7 @@ pub fn prepare_root(
     target: Target,
     state_dir: &std::path::Path,
     container_dir: Option<&ContainerDir>,
-    userns: bool,
+    userns: Option<&IdMap>,
 ) -> anyhow::Result<Prepared> {
     use anyhow::{bail, Context};
     match target {
@@ -364,13 +364,16 @@ pub fn prepare_root(
             command,
             options,
         } => {
-            if userns {
-                bail!("--userns with an image is not supported yet: its layers belong to the host's root");
-            }
             let record = find_or_pull(state_dir, &image, options.platform.clone())?;
             let dir = container_dir.context("an image needs a container directory")?;
+            // --userns: layers unpacked with owners in the namespace's range (docker's userns-remap).
+            let shift = userns.map(|m| crate::image::layer::IdShift {
+                uid: m.host_uid,
+                gid: m.host_gid,
+                count: m.count,
+            });
             let (overlay, config) =
-                crate::image::container::prepare(state_dir, &record, dir.path())?;
+                crate::image::container::prepare(state_dir, &record, dir.path(), shift)?;
             let mut argv = config.entrypoint.clone();
             argv.extend(if command.is_empty() {
                 config.cmd.clone()
