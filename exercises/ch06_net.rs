@@ -14,22 +14,23 @@ pub fn namespaces() -> CloneFlags {
 }
 
 /// Host side, right after clone: plug the container into the bridge with a
-/// veth pair — two interfaces joined by a virtual cable.
+/// veth pair — two interfaces joined by a virtual cable. One end is created
+/// straight inside the container's namespace, already named eth0.
 pub fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()> {
     // TODO(ch06): with the methods of `host` (src/net/netlink.rs):
-    //   1. create_veth(link.host_end, link.container_end)
+    //   1. create_veth_into(link.host_end, link.container_end, container)
+    //      — the container's end is born inside its namespace, named eth0
     //   2. set_master(link.host_end, link.bridge)   — make it a port of the bridge
     //   3. set_up(link.host_end)
-    //   4. move_to_netns(link.container_end, container)
-    todo!("create the veth pair, attach it to the bridge, move one end inside")
+    todo!("create the veth pair into the container, attach it to the bridge")
 }
 
 /// Container side (a netlink socket inside the container's namespace):
-/// bring up loopback; with a bridge, name the interface eth0, address it and
-/// send everything else to the bridge.
+/// bring up loopback; with a bridge, address eth0 and send everything else
+/// to the bridge.
 pub fn configure_inside(inside: &Netlink, link: Option<&Attachment>) -> Result<()> {
     // TODO(ch06): set_up("lo") always; then, if there is a link:
-    //   rename(container_end, "eth0"), add_address("eth0", address, prefix),
-    //   set_up("eth0"), add_default_route(gateway) — in that order.
+    //   add_address(container_end, address, prefix), set_up(container_end),
+    //   add_default_route(gateway) — in that order.
     todo!("bring up lo, then eth0 with its address and default route")
 }

@@ -97,6 +97,9 @@ struct PullArgs {
     /// os/arch[/variant] to pick from a multi-platform image [default: this host]
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<image::platform::Platform>,
+    /// Also unpack the layers now (what `run` does on first use)
+    #[arg(long)]
+    unpack: bool,
 }
 
 #[derive(clap::Args)]
@@ -509,6 +512,9 @@ fn at_least_chapter(number: &str, from: u8) -> Result<()> {
 
 fn pull_command(state_dir: &Path, args: PullArgs) -> Result<i32> {
     let record = image::pull::pull(state_dir, &args.image, args.platform)?;
+    if args.unpack {
+        image::container::unpack_layers(state_dir, &record, None)?;
+    }
     println!(
         "{} {} ({}, {})",
         record.key(),

@@ -22,7 +22,7 @@ pub fn checks() -> Vec<Check> {
         Check { id: "6.2", title: "--network none: only lo, and lo is up", points: 2,
             hint: "configure_inside: inside.set_up(\"lo\") — a new network namespace's lo starts down", run: none_has_only_lo },
         Check { id: "6.3", title: "bridge: eth0 has an address in 10.88.0.0/16, a default route via 10.88.0.1, its peer is a port of mdk0", points: 3,
-            hint: "connect_to_bridge: create_veth, set_master, set_up, move_to_netns; configure_inside: rename to eth0, add_address, set_up, add_default_route", run: bridge_eth0 },
+                        hint: "connect_to_bridge: create_veth_into, set_master, set_up; configure_inside: add_address, set_up, add_default_route", run: bridge_eth0 },
         Check { id: "6.4", title: "the container reaches the bridge address (ping)", points: 1,
             hint: "both veth ends must be up, and the host end a port of the bridge", run: ping_bridge },
         Check { id: "6.5", title: "/etc/hosts names the container, /etc/resolv.conf has a nameserver", points: 1,
@@ -32,7 +32,7 @@ pub fn checks() -> Vec<Check> {
         Check { id: "6.7", title: "-p HOSTPORT:80 serves busybox httpd's file to a host client on 127.0.0.1", points: 2,
             hint: "the proxy forwards to the container's eth0 address: eth0 needs that address and must be up", run: publish_port },
         Check { id: "6.8", title: "after exit: no veth, no lease, no container dir left", points: 2,
-            hint: "the scaffold deletes the host end on exit; the container end must be *moved* (move_to_netns), not left on the host", run: nothing_left },
+                        hint: "create the container's end inside its namespace (create_veth_into): the pair then dies with the namespace", run: nothing_left },
     ]
 }
 
@@ -205,8 +205,17 @@ fn nothing_left(ctx: &Ctx) -> Result<()> {
     eth0(&interfaces_in(pid)?)?;
     let peer = host_peer(pid)?;
     running.finish()?;
-    if Path::new("/sys/class/net").join(&peer).exists() {
-        bail!("the host end {peer} of the veth is still there");
+    // The kernel deletes the pair when the container's network namespace dies,
+    // in its own worker: give it a moment.
+    let gone = (0..40).any(|_| {
+        let gone = !Path::new("/sys/class/net").join(&peer).exists();
+        if !gone {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        gone
+    });
+    if !gone {
+        bail!("the host end {peer} of the veth is still there 2 s after the container ended");
     }
     let leases = fs::read_dir(leases_dir(&ctx.state_dir))
         .map(|d| d.count())

@@ -59,14 +59,13 @@ pub fn image_config(store: &Store, image: &ImageRecord) -> Result<(ImageConfig, 
     Ok((parsed, strings(&config["rootfs"]["diff_ids"])))
 }
 
-/// Unpack the image's layers (verified against the config's diff_ids) and
-/// make the container's upper/work/merged directories under `container_dir`.
-pub fn prepare(
+/// Unpack every layer of `image` (once: present ones are skipped); returns
+/// the short lower paths, top layer first, and the image config.
+pub fn unpack_layers(
     state_dir: &Path,
     image: &ImageRecord,
-    container_dir: &Path,
     shift: Option<layer::IdShift>,
-) -> Result<(Overlay, ImageConfig)> {
+) -> Result<(Vec<String>, ImageConfig)> {
     let store = Store::open(state_dir)?;
     let (config, diff_ids) = image_config(&store, image)?;
     if diff_ids.len() != image.layers.len() {
@@ -95,6 +94,19 @@ pub fn prepare(
         lowers.push(short_link(&layers_dir, &dir)?);
     }
     lowers.reverse(); // overlayfs wants the top layer first
+    Ok((lowers, config))
+}
+
+/// Unpack the image's layers (verified against the config's diff_ids) and
+/// make the container's upper/work/merged directories under `container_dir`.
+pub fn prepare(
+    state_dir: &Path,
+    image: &ImageRecord,
+    container_dir: &Path,
+    shift: Option<layer::IdShift>,
+) -> Result<(Overlay, ImageConfig)> {
+    let (lowers, config) = unpack_layers(state_dir, image, shift)?;
+    let layers_dir = layer::layers_dir(state_dir);
     for sub in ["upper", "work", "merged"] {
         fs::create_dir_all(container_dir.join(sub)).with_context(|| format!("create {sub} dir"))?;
         if let Some(s) = shift {

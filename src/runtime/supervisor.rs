@@ -200,7 +200,7 @@ fn prepare_from_host(
                 config.explain,
                 6,
                 &format!(
-                    "veth {} <-> {} on {}",
+                    "veth {} <-> {} (inside) on {}",
                     link.host_end, link.container_end, link.bridge
                 ),
                 "a virtual cable from the bridge into the container",

@@ -149,7 +149,10 @@ impl HostSnapshot {
     pub fn assert_clean_since(before: &HostSnapshot, what: &str) {
         let mut after = HostSnapshot::take();
         for _ in 0..20 {
-            if after.foreign_processes.is_subset(&before.foreign_processes) {
+            // Processes are reaped, and veths of dead namespaces deleted, by the kernel: in a moment.
+            if after.foreign_processes.is_subset(&before.foreign_processes)
+                && after.interfaces.is_subset(&before.interfaces)
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
