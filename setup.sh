@@ -34,7 +34,9 @@ as_root() {
 packages=(busybox-static gcc libc6-dev iproute2 nftables docker-registry skopeo ca-certificates curl)
 if [ "$ci" = yes ]; then
     # The test-suite also boots Debian's kernel under qemu to prove chapter 8 on cgroup v2.
-    packages+=(shellcheck vagrant sudo cpio linux-image-amd64 qemu-system-x86)
+        packages+=(shellcheck vagrant sudo cpio linux-image-amd64 qemu-system-x86)
+    # The benchmark compares with these (bench/run.sh).
+    packages+=(crun runc umoci hyperfine)
 fi
 
 missing=()

@@ -444,7 +444,7 @@ fn cgroup_for(
         }
         return Ok(None);
     }
-    let cgroup = cgroups::ContainerCgroup::create(id)?;
+    let cgroup = cgroups::ContainerCgroup::create(id, limits)?;
     cgroup.apply(limits)?;
     Ok(Some(cgroup))
 }

@@ -16,6 +16,8 @@ struct Options {
     runs: usize,
     warmup: usize,
     concurrent: usize,
+    /// Bytes per layer of the pull benchmark's 4-layer image.
+    layer_bytes: usize,
 }
 
 fn options() -> Options {
@@ -31,6 +33,7 @@ fn options() -> Options {
         runs: value("--runs", if quick { 3 } else { 30 }),
         warmup: value("--warmup", if quick { 1 } else { 3 }),
         concurrent: value("--concurrent", if quick { 5 } else { 50 }),
+        layer_bytes: if quick { 1 << 20 } else { 14 << 20 },
     }
 }
 
@@ -269,7 +272,7 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
         .map(|i| {
             vec![(
                 format!("data/blob{i}"),
-                LayerEntry::File(data(14 << 20, 7 + i), 0o644),
+                LayerEntry::File(data(opts.layer_bytes, 7 + i), 0o644),
             )]
         })
         .collect();
@@ -310,7 +313,10 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
         &reset,
     )?;
     reset();
-    println!("\npull + unpack, 4 layers, 56 MiB uncompressed, empty store, median of {pull_runs}");
+    println!(
+        "\npull + unpack, 4 layers, {} MiB uncompressed, empty store, median of {pull_runs}",
+        4 * opts.layer_bytes >> 20
+    );
     println!(
         "{:<44} {:>7.0} ms",
         "mini-docker pull --unpack",

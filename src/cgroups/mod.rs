@@ -96,10 +96,10 @@ pub fn detect() -> Result<Mode> {
 pub struct ContainerCgroup(Box<dyn Cgroup>);
 
 impl ContainerCgroup {
-    pub fn create(id: &str) -> Result<ContainerCgroup> {
+    pub fn create(id: &str, limits: &Limits) -> Result<ContainerCgroup> {
         let cgroup: Box<dyn Cgroup> = match detect()? {
             Mode::V2 => Box::new(v2::CgroupV2::create(id)?),
-            Mode::V1 { .. } => Box::new(v1::CgroupV1::create(id)?),
+            Mode::V1 { .. } => Box::new(v1::CgroupV1::create(id, limits.cpus.is_some())?),
         };
         Ok(ContainerCgroup(cgroup))
     }

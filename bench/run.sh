@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The benchmark: start latency against crun, runc and the unshare floor; pull +
+# unpack against skopeo + umoci; 50 containers at once. Prints one table.
+#   bench/run.sh             30 runs per measurement (after 3 warm-up runs)
+#   bench/run.sh --quick     a few runs: does it work?
+# Needs: ./setup.sh --ci (crun, runc, umoci, skopeo, docker-registry).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+if [ "$(id -u)" = 0 ]; then
+    exec target/release/mini-docker-bench "$@"
+fi
+exec sudo target/release/mini-docker-bench "$@"
