@@ -315,7 +315,7 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     reset();
     println!(
         "\npull + unpack, 4 layers, {} MiB uncompressed, empty store, median of {pull_runs}",
-        4 * opts.layer_bytes >> 20
+        (4 * opts.layer_bytes) >> 20
     );
     println!(
         "{:<44} {:>7.0} ms",
