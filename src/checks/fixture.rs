@@ -306,9 +306,12 @@ pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
         .iter()
         .find(|p| Path::new(p).exists())
         .context("busybox-static")?;
-    let base = layer(&[
-        ("bin/busybox", Entry::File(fs::read(busybox)?, 0o755)),
-        ("bin/sh", Entry::Link("busybox")),
+    let base = custom_layer(&[
+        (
+            "bin/busybox".to_string(),
+            LayerEntry::File(fs::read(busybox)?, 0o755),
+        ),
+        ("bin/sh".to_string(), LayerEntry::Symlink("busybox".into())),
     ])?;
     let mut manifests = BTreeMap::new();
     let mut index_entries = Vec::new();
@@ -316,9 +319,16 @@ pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
     let mut first_layers = Vec::new();
     for (i, platform) in platforms.iter().enumerate() {
         let parts: Vec<&str> = platform.split('/').collect();
-        let own = layer(&[(
-            "etc/platform",
-            Entry::File(format!("{platform}\n").into_bytes(), 0o644),
+        let own = custom_layer(&[(
+            "etc/platform".to_string(),
+            LayerEntry::File(
+                format!(
+                    "{platform}
+"
+                )
+                .into_bytes(),
+                0o644,
+            ),
         )])?;
         let mut layer_descriptors = Vec::new();
         let mut diff_ids = Vec::new();
@@ -371,42 +381,6 @@ pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
         first_image_blobs,
         first_layers,
     })
-}
-
-enum Entry {
-    File(Vec<u8>, u32),
-    Link(&'static str),
-}
-
-/// A gzipped tar (and the tar itself, for the diff_id), deterministic: same input, same digest.
-fn layer(entries: &[(&str, Entry)]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, entry) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
-        match entry {
-            Entry::File(bytes, mode) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(*mode);
-                header.set_size(bytes.len() as u64);
-                builder.append_data(&mut header, path, bytes.as_slice())?;
-            }
-            Entry::Link(target) => {
-                header.set_entry_type(tar::EntryType::Symlink);
-                header.set_mode(0o777);
-                header.set_size(0);
-                builder.append_link(&mut header, path, target)?;
-            }
-        }
-    }
-    let tar = builder.into_inner()?;
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&tar)?;
-    Ok((gz.finish()?, tar))
 }
 
 /// One entry of a custom test layer.

@@ -16,7 +16,7 @@
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -481,23 +481,7 @@ fn open_in_root(root: &File, path: &Path, flags: i32) -> Result<OwnedFd, Errno> 
             .map(OwnedFd::from)
             .map_err(|_| Errno::EBADF);
     }
-    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c_path.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    crate::runtime::inroot::openat2(root.as_raw_fd(), path, flags)
 }
 
 fn open_at(dir: &OwnedFd, name: &CString, flags: i32) -> Result<OwnedFd> {
@@ -604,7 +588,8 @@ fn clamp(path: &Path) -> PathBuf {
     out
 }
 
-fn is_symlink_at(dir: &OwnedFd, name: &CString) -> bool {
+/// The file type (S_IFDIR, S_IFLNK, ...) of dir/name, not following a link.
+fn type_at(dir: &OwnedFd, name: &CString) -> Option<libc::mode_t> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let ret = unsafe {
         libc::fstatat(
@@ -614,20 +599,15 @@ fn is_symlink_at(dir: &OwnedFd, name: &CString) -> bool {
             libc::AT_SYMLINK_NOFOLLOW,
         )
     };
-    ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+    (ret == 0).then_some(st.st_mode & libc::S_IFMT)
+}
+
+fn is_symlink_at(dir: &OwnedFd, name: &CString) -> bool {
+    type_at(dir, name) == Some(libc::S_IFLNK)
 }
 
 fn is_dir_at(dir: &OwnedFd, name: &CString) -> bool {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let ret = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    ret == 0 && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+    type_at(dir, name) == Some(libc::S_IFDIR)
 }
 
 /// Remove whatever is at dir/name (a directory with its contents); absent is fine.

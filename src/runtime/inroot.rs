@@ -20,7 +20,8 @@ pub enum Kind {
     File,
 }
 
-fn openat2(dirfd: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+/// openat2(2) with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, close-on-exec.
+pub fn openat2(dirfd: RawFd, path: &Path, flags: i32) -> Result<OwnedFd, Errno> {
     let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
     // SAFETY: open_how is plain data; zeroed then filled.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
