@@ -384,3 +384,51 @@ fn explain_narrates_each_step_without_touching_stdout() {
         );
     }
 }
+
+/// Both ways of starting the init work: run in the forked child when mini-docker
+/// is single-threaded (the usual, faster case) and re-exec'd when forced (as when
+/// threads exist): PID 1, the user namespace switch, the pipes.
+#[test]
+fn the_init_runs_in_place_and_re_executed() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("reexec");
+    for reexec in [false, true] {
+        let mut command = Command::new(BIN);
+        command
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .args(["--reference", "--state-dir"])
+            .arg(state.path());
+        if reexec {
+            command.env("MINI_DOCKER_REEXEC", "1");
+        } else {
+            command.env_remove("MINI_DOCKER_REEXEC");
+        }
+        let out = command
+            .args([
+                "chapter",
+                "7",
+                "run",
+                "--userns",
+                "--network",
+                "none",
+                "--",
+                "sh",
+                "-c",
+                "echo $$; id -u; exit 5",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "reexec={reexec}: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "1\n0\n",
+            "reexec={reexec}"
+        );
+    }
+}
