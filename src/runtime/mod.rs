@@ -3,12 +3,14 @@
 //! Two processes matter:
 //! - the **supervisor** (this process, on the host) clones the container's first
 //!   process, forwards stop signals to it and waits for it (`supervisor.rs`);
-//! - the **init** (the clone, re-executed as `/proc/self/exe __init`) builds the
-//!   container from the inside, chapter by chapter, then execs the command (`init.rs`).
+//! - the **init** (the clone) builds the container from the inside, chapter by
+//!   chapter, then execs the command (`init.rs`).
 //!
-//! Why re-exec: the supervisor may have threads (signal forwarding now, HTTP and
-//! progress bars later); a forked copy of a threaded process may deadlock on a lock
-//! held by a thread that no longer exists. A fresh exec starts single-threaded.
+//! The clone runs the init code directly when mini-docker is single-threaded at
+//! that moment (the usual case). If threads exist (HTTP, progress bars, the
+//! port proxy), it re-executes `/proc/self/exe __init` instead: a forked copy of
+//! a threaded process may deadlock on a lock held by a thread that does not
+//! exist in the copy; a fresh exec starts single-threaded (spawn.rs).
 
 pub mod dev;
 pub mod explain;

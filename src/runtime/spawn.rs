@@ -45,8 +45,9 @@ pub fn clone_init(
         None => None,
     };
 
-    // Everything the child touches is prepared *before* clone: between clone
-    // and exec the child may only make async-signal-safe calls (no malloc).
+    // Everything the child touches before it execs is prepared *before*
+    // clone: in a copy of a threaded process only async-signal-safe calls are
+    // allowed (no malloc). Single-threaded, the child may run the init itself.
     let exe = CString::new("/proc/self/exe")?;
     let args = [
         CString::new("mini-docker")?,

@@ -268,9 +268,9 @@ fn flag_names(flags: CloneFlags) -> String {
 
 fn clone_why(config: &ContainerConfig) -> &'static str {
     if config.has(3) {
-        "a child in new namespaces, re-exec'd as mini-docker __init"
+        "a child in new namespaces: it becomes the container's init"
     } else {
-        "a child process (like fork), re-exec'd as mini-docker __init"
+        "a child process (like fork): it becomes the container's init"
     }
 }
 
