@@ -37,6 +37,40 @@ pub struct Registry {
     creds: Option<String>,
 }
 
+/// Ready when /v2/ answers as a registry (its API version header) — not merely
+/// when something accepts connections on the port. false: the process exited.
+fn wait_ready(child: &mut Child, port: u16) -> Result<bool> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait()?.is_some() {
+            return Ok(false);
+        }
+        if is_registry(port) {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("docker-registry did not answer on 127.0.0.1:{port} within 10 s")
+}
+
+fn is_registry(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream
+        .write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+    answer
+        .to_ascii_lowercase()
+        .contains("docker-distribution-api-version")
+}
+
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -45,7 +79,6 @@ impl Registry {
     pub fn start(auth: Auth) -> Result<Registry> {
         let dir = std::env::temp_dir().join(format!("mini-docker-registry-{}", random_hex(6)));
         fs::create_dir_all(dir.join("storage"))?;
-        let port = free_port()?;
         let (auth_yaml, token, creds) = match auth {
             Auth::Token => {
                 let server = TokenServer::start(&dir)?;
@@ -67,44 +100,39 @@ impl Registry {
                 (yaml, None, Some(format!("{user}:{password}")))
             }
         };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
-            dir.join("storage").display()
-        );
-        fs::write(dir.join("config.yml"), config)?;
-        // The registry reads every REGISTRY_* variable as configuration: give it none.
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start docker-registry (apt-get install docker-registry; ./setup.sh --ci installs it)")?;
-        let registry = Registry {
-            port,
-            dir,
-            child,
-            _token: token,
-            creds,
-        };
-        registry.wait_ready()?;
-        Ok(registry)
-    }
-
-    fn wait_ready(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
+        // A free port is only free until someone else binds it (tests run in
+        // parallel): if the registry cannot have it, it exits — try another.
+        for _ in 0..5 {
+            let port = free_port()?;
+            let config = format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth_yaml}",
+                dir.join("storage").display()
+            );
+            fs::write(dir.join("config.yml"), config)?;
+            // The registry reads every REGISTRY_* variable as configuration: give it none.
+            let mut child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.join("config.yml"))
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("start docker-registry (apt-get install docker-registry; ./setup.sh --ci installs it)")?;
+            if wait_ready(&mut child, port)? {
+                return Ok(Registry {
+                    port,
+                    dir,
+                    child,
+                    _token: token,
+                    creds,
+                });
             }
-            std::thread::sleep(Duration::from_millis(50));
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        bail!(
-            "docker-registry did not listen on 127.0.0.1:{} within 10 s",
-            self.port
-        )
+        let _ = fs::remove_dir_all(&dir);
+        bail!("docker-registry could not start on 127.0.0.1 (5 ports tried)")
     }
 
     pub fn address(&self) -> String {
