@@ -8,7 +8,9 @@ mod common;
 use std::fs;
 
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, LayerEntry, Registry};
+use mini_docker::checks::fixture::{
+    build_image, busybox_layer, whiteout_layers, Auth, LayerEntry, Registry,
+};
 
 fn file(path: &str, text: &str) -> (String, LayerEntry) {
     (
@@ -367,24 +369,9 @@ fn run_with_userns_remaps_the_image() {
     require_root();
     let _serial = serial();
     let registry = Registry::start(Auth::Token).unwrap();
-    let lower = vec![
-        dir("data"),
-        file("data/keep", "k"),
-        file("data/gone", "g"),
-        dir("opaque"),
-        file("opaque/old", "o"),
-    ];
-    let upper = vec![
-        file("data/.wh.gone", ""),
-        dir("opaque"),
-        file("opaque/.wh..wh..opq", ""),
-        file("opaque/new", "n"),
-    ];
-    let layout = build_image(
-        &[busybox_layer().unwrap(), lower, upper],
-        serde_json::json!({}),
-    )
-    .unwrap();
+    let mut layers = vec![busybox_layer().unwrap()];
+    layers.extend(whiteout_layers());
+    let layout = build_image(&layers, serde_json::json!({})).unwrap();
     registry
         .push(&layout.dir, "single", "run/userns:1", None)
         .unwrap();

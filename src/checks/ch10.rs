@@ -5,7 +5,9 @@ use std::fs;
 
 use anyhow::{bail, Result};
 
-use super::fixture::{build_image, busybox_layer, Auth, LayerEntry, Layout, Registry};
+use super::fixture::{
+    build_image, busybox_layer, whiteout_layers, Auth, LayerEntry, Layout, Registry,
+};
 use super::probe::mountinfo;
 use super::{random_hex, status_text, stderr_suffix, Check, Ctx};
 
@@ -27,10 +29,6 @@ fn file(path: &str, text: &str) -> (String, LayerEntry) {
         path.to_string(),
         LayerEntry::File(text.as_bytes().to_vec(), 0o644),
     )
-}
-
-fn dir(path: &str) -> (String, LayerEntry) {
-    (path.to_string(), LayerEntry::Dir(0o755))
 }
 
 /// A registry with one image pushed; both live while the returned pair lives.
@@ -90,20 +88,7 @@ fn overlay_root(ctx: &Ctx) -> Result<()> {
 }
 
 fn whiteouts(ctx: &Ctx) -> Result<()> {
-    let lower = vec![
-        dir("data"),
-        file("data/keep", "k"),
-        file("data/gone", "g"),
-        dir("opaque"),
-        file("opaque/old", "o"),
-    ];
-    let upper = vec![
-        file("data/.wh.gone", ""),
-        dir("opaque"),
-        file("opaque/.wh..wh..opq", ""),
-        file("opaque/new", "n"),
-    ];
-    let (_registry, _layout, image) = serve(vec![lower, upper])?;
+    let (_registry, _layout, image) = serve(whiteout_layers())?;
     let o = ctx.output(
         10,
         &run_args(&image, "ls -a /data; echo --; ls -a /opaque")[..3],

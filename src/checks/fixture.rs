@@ -316,20 +316,29 @@ impl Drop for Layout {
     }
 }
 
-/// Layout refs: "multi" (the index), and "single" (the first platform's image alone).
-pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
+/// An empty OCI image layout directory.
+fn new_layout_dir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("mini-docker-layout-{}", random_hex(6)));
     fs::create_dir_all(dir.join("blobs/sha256"))?;
     fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    let put = |bytes: &[u8]| -> Result<(String, usize)> {
-        let digest = sha256_digest(bytes);
-        fs::write(
-            dir.join("blobs/sha256")
-                .join(digest.trim_start_matches("sha256:")),
-            bytes,
-        )?;
-        Ok((digest, bytes.len()))
-    };
+    Ok(dir)
+}
+
+/// Store `bytes` as a blob of the layout; returns (digest, size).
+fn put_blob(dir: &Path, bytes: &[u8]) -> Result<(String, usize)> {
+    let digest = sha256_digest(bytes);
+    fs::write(
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+        bytes,
+    )?;
+    Ok((digest, bytes.len()))
+}
+
+/// Layout refs: "multi" (the index), and "single" (the first platform's image alone).
+pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
+    let dir = new_layout_dir()?;
+    let put = |bytes: &[u8]| put_blob(&dir, bytes);
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .iter()
         .find(|p| Path::new(p).exists())
@@ -424,18 +433,8 @@ pub fn build_image(
     layers: &[Vec<(String, LayerEntry)>],
     config: serde_json::Value,
 ) -> Result<Layout> {
-    let dir = std::env::temp_dir().join(format!("mini-docker-layout-{}", random_hex(6)));
-    fs::create_dir_all(dir.join("blobs/sha256"))?;
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
-    let put = |bytes: &[u8]| -> Result<(String, usize)> {
-        let digest = sha256_digest(bytes);
-        fs::write(
-            dir.join("blobs/sha256")
-                .join(digest.trim_start_matches("sha256:")),
-            bytes,
-        )?;
-        Ok((digest, bytes.len()))
-    };
+    let dir = new_layout_dir()?;
+    let put = |bytes: &[u8]| put_blob(&dir, bytes);
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
     let mut layer_digests = Vec::new();
@@ -548,4 +547,31 @@ fn custom_layer(entries: &[(String, LayerEntry)]) -> Result<(Vec<u8>, Vec<u8>)> 
         .write(Vec::new(), flate2::Compression::fast());
     gz.write_all(&tar)?;
     Ok((gz.finish()?, tar))
+}
+
+/// Two layers over busybox: the lower has data/{keep,gone} and opaque/old;
+/// the upper whites out data/gone and makes opaque/ opaque, adding opaque/new.
+pub fn whiteout_layers() -> Vec<Vec<(String, LayerEntry)>> {
+    let file = |p: &str, t: &str| {
+        (
+            p.to_string(),
+            LayerEntry::File(t.as_bytes().to_vec(), 0o644),
+        )
+    };
+    let dir = |p: &str| (p.to_string(), LayerEntry::Dir(0o755));
+    vec![
+        vec![
+            dir("data"),
+            file("data/keep", "k"),
+            file("data/gone", "g"),
+            dir("opaque"),
+            file("opaque/old", "o"),
+        ],
+        vec![
+            file("data/.wh.gone", ""),
+            dir("opaque"),
+            file("opaque/.wh..wh..opq", ""),
+            file("opaque/new", "n"),
+        ],
+    ]
 }
