@@ -35,8 +35,8 @@ packages=(busybox-static gcc libc6-dev iproute2 nftables docker-registry skopeo 
 if [ "$ci" = yes ]; then
     # The test-suite also boots Debian's kernel under qemu to prove chapter 8 on cgroup v2.
         packages+=(shellcheck vagrant sudo cpio linux-image-amd64 qemu-system-x86)
-    # The benchmark compares with these (bench/run.sh).
-    packages+=(crun runc umoci hyperfine)
+    # The benchmark compares with these (bench/run.sh); bpftrace: bench/profile.sh.
+    packages+=(crun runc umoci hyperfine bpftrace)
 fi
 
 missing=()
@@ -81,21 +81,29 @@ fi
 if [ "$ci" = yes ] && command -v rustup >/dev/null 2>&1; then
     rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
+# .cargo/config.toml builds for "host-tuple" (cargo 1.91+): older distro cargos cannot.
+rust_minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+if [ "${rust_minor:-0}" -lt 91 ]; then
+    echo "setup.sh: $(rustc --version) is too old: mini-docker needs Rust 1.91 or later (rustup update, or https://rustup.rs)" >&2
+    exit 1
+fi
 
 say "building mini-docker (release)"
 cargo build --release --quiet
+# .cargo/config.toml builds for the host's own target tuple: the binary lands in target/<tuple>/.
+bin="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/release/mini-docker"
 
 say "putting mini-docker on PATH (/usr/local/bin/mini-docker)"
-as_root ln -sf "$PWD/target/release/mini-docker" /usr/local/bin/mini-docker
+as_root ln -sf "$bin" /usr/local/bin/mini-docker
 
 say "making the starter rootfs"
-as_root target/release/mini-docker rootfs
+as_root "$bin" rootfs
 
 say "chapter 1, the reference solution: a child process"
-as_root target/release/mini-docker --reference chapter 1 run -- /bin/echo "hello from chapter 1"
+as_root "$bin" --reference chapter 1 run -- /bin/echo "hello from chapter 1"
 say "chapter 5, the reference solution: a command in the starter rootfs"
 # shellcheck disable=SC2016  # expanded inside the container, not here
-as_root target/release/mini-docker --reference chapter 5 run --hostname box -- \
+as_root "$bin" --reference chapter 5 run --hostname box -- \
     /bin/sh -c 'echo "hello from $(hostname), PID $$, in $(head -n 1 /etc/os-release)"'
 
 say "ready. Your turn: mini-docker chapter 1 (lesson: chapters/01-process.md)"

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
+bench="target/$(rustc -vV | sed -n 's/^host: //p')/release/mini-docker-bench"
 if [ "$(id -u)" = 0 ]; then
-    exec target/release/mini-docker-bench "$@"
+    exec "$bench" "$@"
 fi
-exec sudo target/release/mini-docker-bench "$@"
+exec sudo "$bench" "$@"

@@ -34,3 +34,38 @@ fn the_benchmark_runs_and_prints_its_table() {
     assert!(text.contains(" 0 failed"), "{text}");
     HostSnapshot::assert_clean_since(&before, "the benchmark");
 }
+
+/// bench/profile.sh traces a few starts with bpftrace and prints a median per
+/// phase. Its numbers are not asserted either; that every phase was seen is.
+#[test]
+fn the_profile_traces_every_phase_of_a_start() {
+    require_root();
+    let _serial = serial();
+    let before = HostSnapshot::take();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mini-docker"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = std::process::Command::new("bench/profile.sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["--runs", "3"])
+        .env("MINI_DOCKER_BIN_DIR", &bin_dir)
+        .output()
+        .expect("run bench/profile.sh (apt-get install bpftrace)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("median of 3 starts"), "{text}");
+    for phase in ["clone: the new namespaces", "mounts:", "cleanup:"] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(phase))
+            .unwrap_or_else(|| panic!("no {phase:?} line in:\n{text}"));
+        let value: i64 = line.split_whitespace().last().unwrap().parse().unwrap();
+        assert!(value > 0, "{phase} took {value} µs?\n{text}");
+    }
+    HostSnapshot::assert_clean_since(&before, "bench/profile.sh");
+}

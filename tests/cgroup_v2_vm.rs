@@ -1,6 +1,6 @@
 //! Chapter 8 on a real cgroup v2 kernel. This host is v1 hybrid; workshop VMs
 //! are v2. So: boot Debian's kernel under qemu (TCG, software emulation — no
-//! KVM needed) from an initramfs holding mini-docker, its libraries and
+//! KVM needed) from an initramfs holding mini-docker (and its libraries, if any) and
 //! busybox; the VM mounts cgroup2 with every controller, runs `mini-docker
 //! check 8` and prints the JSON report on the serial console, which we read.
 
@@ -76,9 +76,10 @@ fn install(root: &Path, file: &Path) {
     fs::copy(file, &target).unwrap_or_else(|e| panic!("copy {}: {e}", file.display()));
 }
 
-/// The shared libraries a binary needs, from ldd.
+/// The shared libraries a binary needs, from ldd (none for the usual static
+/// build: ldd then says "not a dynamic executable" and fails).
 fn libraries(binary: &Path) -> Vec<PathBuf> {
-    let out = run(Command::new("ldd").arg(binary));
+    let out = Command::new("ldd").arg(binary).output().expect("ldd");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .filter(|w| w.starts_with('/'))
@@ -88,7 +89,9 @@ fn libraries(binary: &Path) -> Vec<PathBuf> {
 
 fn build_initramfs(dir: &Path) -> PathBuf {
     let root = dir.join("root");
-    fs::create_dir_all(root.join("bin")).unwrap();
+    for sub in ["bin", "lib", "lib64"] {
+        fs::create_dir_all(root.join(sub)).unwrap(); // INIT copies all three
+    }
     // A stripped copy: the debug build's symbols would make the image ~60 MB.
     run(Command::new("strip")
         .arg("-o")

@@ -122,7 +122,13 @@ fn scripts_pass_shellcheck() {
     tool("shellcheck", "apt-get install shellcheck");
     let out = Command::new("shellcheck")
         .current_dir(ROOT)
-        .args(["setup.sh", ".ci/run", "scripts/as-root", "bench/run.sh"])
+        .args([
+            "setup.sh",
+            ".ci/run",
+            "scripts/as-root",
+            "bench/run.sh",
+            "bench/profile.sh",
+        ])
         .output()
         .unwrap();
     assert!(

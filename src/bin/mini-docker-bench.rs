@@ -12,29 +12,67 @@ use anyhow::{bail, Context, Result};
 use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, LayerEntry, Registry};
 use mini_docker::checks::random_hex;
 
+/// Container start latency against crun, runc and the unshare floor; pull +
+/// unpack against skopeo + umoci; N containers at once. Prints one table.
+#[derive(clap::Parser)]
+#[command(name = "mini-docker-bench")]
 struct Options {
-    runs: usize,
-    warmup: usize,
-    concurrent: usize,
-    /// Bytes per layer of the pull benchmark's 4-layer image.
-    layer_bytes: usize,
+    /// A few runs of everything: does the benchmark work? (the test suite's smoke test)
+    #[arg(long)]
+    quick: bool,
+    /// Measured runs per start-latency row (default 30; 3 with --quick)
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Unmeasured runs before them (default 3; 1 with --quick)
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Containers started at once (default 50; 5 with --quick)
+    #[arg(long)]
+    concurrent: Option<usize>,
+    /// Only pull the benchmark's busybox image into DIR/state, print the `run` command
+    /// to profile (strace, perf) and leave DIR in place
+    #[arg(long, value_name = "DIR")]
+    prepare: Option<PathBuf>,
 }
 
-fn options() -> Options {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str, default: usize| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1)?.parse().ok())
-            .unwrap_or(default)
-    };
-    let quick = args.iter().any(|a| a == "--quick");
-    Options {
-        runs: value("--runs", if quick { 3 } else { 30 }),
-        warmup: value("--warmup", if quick { 1 } else { 3 }),
-        concurrent: value("--concurrent", if quick { 5 } else { 50 }),
-        layer_bytes: if quick { 1 << 20 } else { 14 << 20 },
+impl Options {
+    fn runs(&self) -> usize {
+        self.runs.unwrap_or(if self.quick { 3 } else { 30 })
     }
+    fn warmup(&self) -> usize {
+        self.warmup.unwrap_or(if self.quick { 1 } else { 3 })
+    }
+    fn concurrent(&self) -> usize {
+        self.concurrent.unwrap_or(if self.quick { 5 } else { 50 })
+    }
+    /// Bytes per layer of the pull benchmark's 4-layer image.
+    fn layer_bytes(&self) -> usize {
+        if self.quick {
+            1 << 20
+        } else {
+            14 << 20
+        }
+    }
+}
+
+/// Run `argv` once; its wall time.
+fn time_once(argv: &[String]) -> Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    let took = started.elapsed();
+    if !out.status.success() {
+        bail!(
+            "`{}` failed: {}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(took)
 }
 
 /// Run `argv` `runs` times after `warmup` unmeasured runs; the median wall time.
@@ -42,27 +80,32 @@ fn median(argv: &[String], runs: usize, warmup: usize, before_each: &dyn Fn()) -
     let mut times = Vec::new();
     for i in 0..warmup + runs {
         before_each();
-        let started = Instant::now();
-        let status = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()?;
-        let took = started.elapsed();
-        if !status.status.success() {
-            bail!(
-                "`{}` failed: {}",
-                argv.join(" "),
-                String::from_utf8_lossy(&status.stderr).trim()
-            );
-        }
+        let took = time_once(argv)?;
         if i >= warmup {
             times.push(took);
         }
     }
+    Ok(middle(times))
+}
+
+/// Medians of several commands, run in turns (a, b, c, a, b, c, …): a slow
+/// spell of this noisy VM then hits every command alike, not just one row.
+fn medians_in_turns(argvs: &[Vec<String>], runs: usize, warmup: usize) -> Result<Vec<Duration>> {
+    let mut times = vec![Vec::new(); argvs.len()];
+    for i in 0..warmup + runs {
+        for (argv, times) in argvs.iter().zip(&mut times) {
+            let took = time_once(argv)?;
+            if i >= warmup {
+                times.push(took);
+            }
+        }
+    }
+    Ok(times.into_iter().map(middle).collect())
+}
+
+fn middle(mut times: Vec<Duration>) -> Duration {
     times.sort();
-    Ok(times[times.len() / 2])
+    times[times.len() / 2]
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -129,15 +172,28 @@ fn du_kib(path: &Path) -> u64 {
     .unwrap_or(0)
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    let opts = <Options as clap::Parser>::parse();
+    match bench(&opts) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mini-docker-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(opts: &Options) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("the benchmark starts containers: run it as root (bench/run.sh uses sudo)");
     }
-    let opts = options();
     let exe = std::env::current_exe()?.with_file_name("mini-docker");
+    if let Some(dir) = &opts.prepare {
+        return prepare(&exe, dir);
+    }
     let work = std::env::temp_dir().join(format!("mini-docker-bench-{}", random_hex(4)));
     fs::create_dir_all(&work)?;
-    let result = run_all(&opts, &exe, &work);
+    let result = run_all(opts, &exe, &work);
     let _ = Command::new(&exe)
         .args(["--state-dir"])
         .arg(work.join("state"))
@@ -147,34 +203,81 @@ fn main() -> Result<()> {
     result
 }
 
-fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
-    let registry = Registry::start(Auth::Token)?;
+/// The image every start row runs, pulled from the local registry into `state`.
+/// The registry may stop afterwards: `run` finds the image in the store.
+fn pull_busybox(registry: &Registry, md: &Mini) -> Result<String> {
     let small = build_image(&[busybox_layer()?], serde_json::json!({}))?;
     registry.push(&small.dir, "single", "bench/busybox:1", None)?;
     let image = format!("{}/bench/busybox:1", registry.address());
-    let state = work.join("state");
-    let md = |args: &[&str]| -> Vec<String> {
-        let mut v = vec![
-            exe.display().to_string(),
-            "--reference".into(),
-            "--state-dir".into(),
-            state.display().to_string(),
-        ];
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
-    };
-    let pulled = Command::new(&md(&[])[0])
-        .args(&md(&["pull", "--unpack", &image])[1..])
-        .output()?;
+    let pulled = md.command(&["pull", "--unpack", &image]).output()?;
     if !pulled.status.success() {
         bail!("pull: {}", String::from_utf8_lossy(&pulled.stderr));
     }
-    // The same busybox tree for everybody: the unpacked layer.
-    let layer = fs::read_dir(state.join("layers"))?
+    Ok(image)
+}
+
+/// `--prepare DIR`: the image pulled into DIR/state, and the command to profile.
+fn prepare(exe: &Path, dir: &Path) -> Result<()> {
+    let md = Mini::new(exe, &dir.join("state"));
+    let registry = Registry::start(Auth::Token)?;
+    let image = pull_busybox(&registry, &md)?;
+    let argv = md.argv(&["run", "--rm", "--network", "none", &image, "/bin/true"]);
+    println!("{}", argv.join(" "));
+    Ok(())
+}
+
+/// `mini-docker --reference --state-dir STATE …`
+struct Mini {
+    prefix: Vec<String>,
+}
+
+impl Mini {
+    fn new(exe: &Path, state: &Path) -> Mini {
+        let prefix = [
+            exe,
+            Path::new("--reference"),
+            Path::new("--state-dir"),
+            state,
+        ];
+        Mini {
+            prefix: prefix.iter().map(|p| p.display().to_string()).collect(),
+        }
+    }
+    fn argv(&self, args: &[&str]) -> Vec<String> {
+        let mut v = self.prefix.clone();
+        v.extend(strings(args));
+        v
+    }
+    fn command(&self, args: &[&str]) -> Command {
+        let argv = self.argv(args);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        cmd
+    }
+}
+
+fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
+    let registry = Registry::start(Auth::Token)?;
+    let state = work.join("state");
+    let md = Mini::new(exe, &state);
+    let image = pull_busybox(&registry, &md)?;
+    let layer = start_latency(opts, &md, &image, work)?;
+    pull_and_unpack(opts, exe, &registry, work)?;
+    concurrent(opts, &md, &image, &state, &layer)
+}
+
+/// The unpacked busybox layer in `state`: the same tree for every runtime.
+fn unpacked_layer(state: &Path) -> Result<PathBuf> {
+    fs::read_dir(state.join("layers"))?
         .flatten()
         .map(|e| e.path())
         .find(|p| p.is_dir() && !p.ends_with("l"))
-        .context("unpacked layer")?;
+        .context("unpacked layer")
+}
+
+/// Table 1: start latency of every runtime, measured in turns.
+fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<PathBuf> {
+    let layer = unpacked_layer(&work.join("state"))?;
     let rootfs = work.join("rootfs");
     Command::new("cp")
         .arg("-a")
@@ -185,18 +288,6 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     let runc_bundle = work.join("runc");
     bundle(&crun_bundle, &rootfs)?;
     bundle(&runc_bundle, &rootfs)?;
-    let (runs, warmup) = (opts.runs, opts.warmup);
-    let nothing = || {};
-
-    println!(
-        "start latency: median of {runs} runs after {warmup} warm-up, /bin/true, this machine"
-    );
-    let ours = median(
-        &md(&["run", "--rm", "--network", "none", &image, "/bin/true"]),
-        runs,
-        warmup,
-        &nothing,
-    )?;
     // On a hybrid cgroup host crun refuses to start unless cgroup2 at unified/ is out of sight (the recipe).
     let wrap = |cmd: &str| {
         strings(&[
@@ -209,30 +300,17 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
             &format!("umount /sys/fs/cgroup/unified 2>/dev/null; exec {cmd}"),
         ])
     };
-    let crun = median(
-        &wrap(&format!(
+    let rootfs = rootfs.display().to_string();
+    let runc_bundle = runc_bundle.display().to_string();
+    let rows = [
+        md.argv(&["run", "--rm", "--network", "none", image, "/bin/true"]),
+        wrap(&format!(
             "crun run --bundle {} bench-crun",
             crun_bundle.display()
         )),
-        runs,
-        warmup,
-        &nothing,
-    )?;
-    let wrapper = median(&wrap("/bin/true"), runs, warmup, &nothing)?;
-    let runc = median(
-        &strings(&[
-            "runc",
-            "run",
-            "--bundle",
-            &runc_bundle.display().to_string(),
-            "bench-runc",
-        ]),
-        runs,
-        warmup,
-        &nothing,
-    )?;
-    let floor = median(
-        &strings(&[
+        wrap("/bin/true"),
+        strings(&["runc", "run", "--bundle", &runc_bundle, "bench-runc"]),
+        strings(&[
             "unshare",
             "--pid",
             "--fork",
@@ -241,38 +319,41 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
             "--ipc",
             "--net",
             "chroot",
-            &rootfs.display().to_string(),
+            &rootfs,
             "/bin/true",
         ]),
-        runs,
-        warmup,
-        &nothing,
-    )?;
-    let bridge = median(
-        &md(&["run", "--rm", &image, "/bin/true"]),
-        runs,
-        warmup,
-        &nothing,
-    )?;
-    let crun_net = crun.saturating_sub(wrapper);
+        md.argv(&["run", "--rm", image, "/bin/true"]),
+    ];
+    let (runs, warmup) = (opts.runs(), opts.warmup());
+    let t = medians_in_turns(&rows, runs, warmup)?;
+    let (ours, crun, wrapper, runc, floor, bridge) = (t[0], t[1], t[2], t[3], t[4], t[5]);
+    println!(
+        "start latency: median of {runs} runs after {warmup} warm-up, in turns, /bin/true, this machine"
+    );
     println!("{:<44} {:>9} {:>16}", "", "median", "ratio to ours");
     for (name, d) in [
         ("mini-docker run --rm --network none", ours),
         ("crun run (incl. unshare+umount wrapper)", crun),
-        ("crun run (wrapper subtracted)", crun_net),
+        (
+            "crun run (wrapper subtracted)",
+            crun.saturating_sub(wrapper),
+        ),
         ("runc run", runc),
         ("unshare --pid --mount ... chroot (floor)", floor),
         ("mini-docker run --rm (--network bridge)", bridge),
     ] {
         println!("{name:<44} {:>7.2} ms {:>15.2}x", ms(d), ms(d) / ms(ours));
     }
+    Ok(layer)
+}
 
-    // Pull + unpack of a 4-layer image, ~56 MiB uncompressed, into an empty store.
+/// Table 2: pull + unpack of a 4-layer image into an empty store.
+fn pull_and_unpack(opts: &Options, exe: &Path, registry: &Registry, work: &Path) -> Result<()> {
     let layers: Vec<Vec<(String, LayerEntry)>> = (0..4)
         .map(|i| {
             vec![(
                 format!("data/blob{i}"),
-                LayerEntry::File(data(opts.layer_bytes, 7 + i), 0o644),
+                LayerEntry::File(data(opts.layer_bytes(), 7 + i), 0o644),
             )]
         })
         .collect();
@@ -283,72 +364,48 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     let reset = || {
         let _ = fs::remove_dir_all(&fresh);
     };
-    let pull_runs = runs.min(30);
-    let ours_pull = median(
-        &strings(&[
-            &exe.display().to_string(),
-            "--reference",
-            "--state-dir",
-            &fresh.display().to_string(),
-            "pull",
-            "--unpack",
-            &big_image,
-        ]),
-        pull_runs,
-        1,
-        &reset,
-    )?;
+    let pull_runs = opts.runs().min(30);
+    let ours = Mini::new(exe, &fresh).argv(&["pull", "--unpack", &big_image]);
+    let ours = median(&ours, pull_runs, 1, &reset)?;
     let script = format!(
-        "skopeo --insecure-policy copy --quiet --src-tls-verify=false docker://{big_image} oci:{0}/oci:big && umoci unpack --image {0}/oci:big {0}/bundle >/dev/null",
+        "mkdir -p {0} && skopeo --insecure-policy copy --quiet --src-tls-verify=false docker://{big_image} oci:{0}/oci:big && umoci unpack --image {0}/oci:big {0}/bundle >/dev/null",
         fresh.display()
     );
-    let theirs_pull = median(
-        &strings(&[
-            "sh",
-            "-c",
-            &format!("mkdir -p {} && {script}", fresh.display()),
-        ]),
-        pull_runs,
-        1,
-        &reset,
-    )?;
+    let theirs = median(&strings(&["sh", "-c", &script]), pull_runs, 1, &reset)?;
     reset();
     println!(
         "\npull + unpack, 4 layers, {} MiB uncompressed, empty store, median of {pull_runs}",
-        (4 * opts.layer_bytes) >> 20
+        (4 * opts.layer_bytes()) >> 20
     );
-    println!(
-        "{:<44} {:>7.0} ms",
-        "mini-docker pull --unpack",
-        ms(ours_pull)
-    );
+    println!("{:<44} {:>7.0} ms", "mini-docker pull --unpack", ms(ours));
     println!(
         "{:<44} {:>7.0} ms {:>9.2}x slower",
         "skopeo copy + umoci unpack",
-        ms(theirs_pull),
-        ms(theirs_pull) / ms(ours_pull)
+        ms(theirs),
+        ms(theirs) / ms(ours)
     );
+    Ok(())
+}
 
-    // N containers at once; their disk use.
-    let n = opts.concurrent;
+/// Table 3: N containers started at once; the disk each one uses.
+fn concurrent(opts: &Options, md: &Mini, image: &str, state: &Path, layer: &Path) -> Result<()> {
+    let n = opts.concurrent();
     let started = Instant::now();
     let children: Vec<_> = (0..n)
         .map(|i| {
-            Command::new(&md(&[])[0])
-                .args(
-                    &md(&[
-                        "run",
-                        "--name",
-                        &format!("bench-{i}"),
-                        "--network",
-                        "none",
-                        &image,
-                        "/bin/true",
-                    ])[1..],
-                )
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
+            let name = format!("bench-{i}");
+            md.command(&[
+                "run",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                image,
+                "/bin/true",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
         })
         .collect::<Result<_, _>>()?;
     let mut failed = 0;
@@ -359,10 +416,9 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     }
     let total = started.elapsed();
     let per_container = du_kib(&state.join("containers")) as f64 / n as f64;
-    let image_kib = du_kib(&layer);
+    let image_kib = du_kib(layer);
     println!("\n{n} containers at once: {:.0} ms in all, {failed} failed; {per_container:.0} KiB on disk each (image: {image_kib} KiB, shared)", ms(total));
     let _ = fs::remove_dir_all(state.join("containers"));
     let _ = fs::remove_dir_all(state.join("names"));
-    let _: Option<PathBuf> = None;
     Ok(())
 }

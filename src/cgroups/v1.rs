@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 
-use super::{keyed_value, remove_dir_retrying, write_file, Cgroup, Limits, PARENT};
+use super::{
+    keyed_value, open_for_entry, remove_dir_retrying, write_file, Cgroup, FastEntry, Limits, PARENT,
+};
 use crate::steps;
 
 /// Always: memory (limit, OOM accounting) and pids. cpu and cpuacct only with
@@ -27,8 +29,9 @@ impl CgroupV1 {
         let wanted = ALWAYS
             .iter()
             .chain(if cpu { FOR_CPU.iter() } else { [].iter() });
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")?; // read once for all
         for &controller in wanted {
-            let mount = mount_point(controller)?;
+            let mount = mount_point_in(&mountinfo, controller)?;
             let dir = mount.join(PARENT).join(id);
             if !dirs.iter().any(|(_, d)| d == &dir) {
                 fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -66,7 +69,10 @@ impl CgroupV1 {
 
 /// Where the v1 hierarchy holding `controller` is mounted (from mountinfo).
 pub fn mount_point(controller: &str) -> Result<PathBuf> {
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    mount_point_in(&fs::read_to_string("/proc/self/mountinfo")?, controller)
+}
+
+fn mount_point_in(mountinfo: &str, controller: &str) -> Result<PathBuf> {
     for line in mountinfo.lines() {
         let Some((left, right)) = line.split_once(" - ") else {
             continue;
@@ -99,6 +105,15 @@ impl Cgroup for CgroupV1 {
             write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
         Ok(())
+    }
+
+    /// The child writes "0" to `tasks` in each hierarchy: ~30 µs, not 5-13 ms.
+    fn fast_entry(&self) -> Result<FastEntry> {
+        let files = self.unique_dirs().into_iter().map(|dir| dir.join("tasks"));
+        let fds = files
+            .map(|file| open_for_entry(&file, false))
+            .collect::<Result<_>>()?;
+        Ok(FastEntry::SelfJoin(fds))
     }
 
     fn oom_kills(&self) -> u64 {

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
 
-use super::{keyed_value, remove_dir_retrying, write_file, Cgroup, Limits, PARENT};
+use super::{
+    keyed_value, open_for_entry, remove_dir_retrying, write_file, Cgroup, FastEntry, Limits, PARENT,
+};
 use crate::steps;
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -68,6 +70,11 @@ impl Cgroup for CgroupV2 {
 
     fn add_process(&self, pid: Pid) -> Result<()> {
         self.write("cgroup.procs", &pid.to_string())
+    }
+
+    /// clone3(CLONE_INTO_CGROUP): the child is born here.
+    fn fast_entry(&self) -> Result<FastEntry> {
+        Ok(FastEntry::BornInto(open_for_entry(&self.dir, true)?))
     }
 
     fn oom_kills(&self) -> u64 {

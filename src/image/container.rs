@@ -18,7 +18,8 @@ use super::store::{ImageRecord, Store};
 pub struct Overlay {
     /// The directory the short lower paths are relative to (the init chdirs there).
     pub layers_dir: PathBuf,
-    /// `l/<id>` per layer, top layer first (overlayfs's order).
+    /// `l/<id>` per layer, top layer first (overlayfs's order), under the
+    /// init layer (`init-<id>`, see init_layer.rs).
     pub lowers: Vec<String>,
     pub upper: PathBuf,
     pub work: PathBuf,
@@ -105,8 +106,11 @@ pub fn prepare(
     container_dir: &Path,
     shift: Option<layer::IdShift>,
 ) -> Result<(Overlay, ImageConfig)> {
-    let (lowers, config) = unpack_layers(state_dir, image, shift)?;
+    let (mut lowers, config) = unpack_layers(state_dir, image, shift)?;
     let layers_dir = layer::layers_dir(state_dir);
+    // The mount points the image lacks, in a shared layer on top: the
+    // container's own writable layer starts (and, for /bin/true, stays) empty.
+    lowers.insert(0, super::init_layer::ensure(&layers_dir, &lowers, shift)?);
     for sub in ["upper", "work", "merged"] {
         fs::create_dir_all(container_dir.join(sub)).with_context(|| format!("create {sub} dir"))?;
         if let Some(s) = shift {

@@ -72,12 +72,17 @@ impl Caps {
         }
     }
 
-    /// Inside a user namespace overlayfs keeps its metadata in user.overlay.* (option userxattr).
     fn opaque_xattr(&self) -> &'static std::ffi::CStr {
-        match self.shift {
-            None => c"trusted.overlay.opaque",
-            Some(_) => c"user.overlay.opaque",
-        }
+        opaque_xattr(self.shift)
+    }
+}
+
+/// Inside a user namespace overlayfs keeps its metadata in user.overlay.*
+/// (option userxattr): layers unpacked for one (`shift`) carry that name.
+pub fn opaque_xattr(shift: Option<IdShift>) -> &'static std::ffi::CStr {
+    match shift {
+        None => c"trusted.overlay.opaque",
+        Some(_) => c"user.overlay.opaque",
     }
 }
 

@@ -12,15 +12,27 @@ use nix::unistd::Pid;
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 use tokio::runtime::Runtime;
 
-/// A netlink socket in one network namespace (the one it was opened in).
+/// Netlink (and one plain socket) in one network namespace: the one the
+/// calling thread is in when a call first needs it.
 pub struct Netlink {
-    runtime: Runtime,
-    handle: Handle,
+    /// rtnetlink over a current-thread tokio runtime, made on first use: the
+    /// runtime and socket cost more than a container with `--network none`
+    /// needs, which is just `lo` up (one ioctl, below).
+    rtnl: std::cell::OnceCell<(Runtime, Handle)>,
 }
 
 impl Netlink {
-    /// A socket in this thread's network namespace.
+    /// Nothing is opened yet: see the field.
     pub fn open() -> Result<Netlink> {
+        Ok(Netlink {
+            rtnl: std::cell::OnceCell::new(),
+        })
+    }
+
+    fn rtnl(&self) -> Result<&(Runtime, Handle)> {
+        if let Some(rtnl) = self.rtnl.get() {
+            return Ok(rtnl);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
@@ -29,19 +41,25 @@ impl Netlink {
             .block_on(async { rtnetlink::new_connection() })
             .context("open a netlink socket")?;
         runtime.spawn(connection);
-        Ok(Netlink { runtime, handle })
+        Ok(self.rtnl.get_or_init(|| (runtime, handle)))
+    }
+
+    fn handle(&self) -> Result<&Handle> {
+        Ok(&self.rtnl()?.1)
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> Result<F::Output> {
+        Ok(self.rtnl()?.0.block_on(future))
     }
 
     fn index(&self, name: &str) -> Result<u32> {
         let request = self
-            .handle
+            .handle()?
             .link()
             .get()
             .match_name(name.to_string())
             .execute();
-        let link = self
-            .runtime
-            .block_on(async { Box::pin(request).try_next().await });
+        let link = self.block_on(async { Box::pin(request).try_next().await })?;
         match link {
             Ok(Some(link)) => Ok(link.header.index),
             _ => Err(anyhow!("no network interface named {name}")),
@@ -53,32 +71,29 @@ impl Netlink {
     }
 
     fn set(&self, what: &str, message: netlink_packet_route::link::LinkMessage) -> Result<()> {
-        let request = self.handle.link().set(message).execute();
-        self.runtime
-            .block_on(request)
+        let request = self.handle()?.link().set(message).execute();
+        self.block_on(request)?
             .map_err(|e| anyhow!("netlink: {what}: {e}"))
     }
 
     pub fn create_bridge(&self, name: &str) -> Result<()> {
         let request = self
-            .handle
+            .handle()?
             .link()
             .add(LinkBridge::new(name).build())
             .execute();
-        self.runtime
-            .block_on(request)
+        self.block_on(request)?
             .map_err(|e| anyhow!("netlink: create bridge {name}: {e}"))
     }
 
     /// A veth pair: whatever enters one end leaves the other.
     pub fn create_veth(&self, name: &str, peer: &str) -> Result<()> {
         let request = self
-            .handle
+            .handle()?
             .link()
             .add(LinkVeth::new(name, peer).build())
             .execute();
-        self.runtime
-            .block_on(request)
+        self.block_on(request)?
             .map_err(|e| anyhow!("netlink: create veth {name} <-> {peer}: {e}"))
     }
 
@@ -96,8 +111,8 @@ impl Netlink {
             .name(name.to_string())
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_message)))
             .build();
-        let request = self.handle.link().add(message).execute();
-        self.runtime.block_on(request).map_err(|e| {
+        let request = self.handle()?.link().add(message).execute();
+        self.block_on(request)?.map_err(|e| {
             anyhow!("netlink: create veth {name} <-> {peer} in the namespace of pid {pid}: {e}")
         })
     }
@@ -110,11 +125,37 @@ impl Netlink {
         self.set(&format!("attach {name} to {bridge}"), message)
     }
 
+    /// `ip link set NAME up`. Only a flag: SIOCGIFFLAGS, add IFF_UP,
+    /// SIOCSIFFLAGS on any socket of this namespace — no netlink needed.
     pub fn set_up(&self, name: &str) -> Result<()> {
-        self.set(
-            &format!("set {name} up"),
-            LinkUnspec::new_with_index(self.index(name)?).up().build(),
+        let socket = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Inet,
+            nix::sys::socket::SockType::Datagram,
+            nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
         )
+        .context("socket for interface flags")?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
+        // SAFETY: ifreq is plain data; zeroed is a valid value.
+        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+        if name.is_empty() || name.len() >= request.ifr_name.len() {
+            anyhow::bail!("no network interface named {name}");
+        }
+        for (slot, byte) in request.ifr_name.iter_mut().zip(name.bytes()) {
+            *slot = byte as libc::c_char;
+        }
+        // SAFETY: fd is an open socket; request is a valid ifreq for both calls.
+        unsafe {
+            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut request) != 0 {
+                anyhow::bail!("no network interface named {name}");
+            }
+            request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &request) != 0 {
+                let err = std::io::Error::last_os_error();
+                anyhow::bail!("set {name} up: {err}");
+            }
+        }
+        Ok(())
     }
 
     /// Move `name` into the network namespace of process `pid`.
@@ -138,12 +179,11 @@ impl Netlink {
 
     pub fn add_address(&self, name: &str, address: Ipv4Addr, prefix: u8) -> Result<()> {
         let request = self
-            .handle
+            .handle()?
             .address()
             .add(self.index(name)?, IpAddr::V4(address), prefix)
             .execute();
-        self.runtime
-            .block_on(request)
+        self.block_on(request)?
             .map_err(|e| anyhow!("netlink: add {address}/{prefix} to {name}: {e}"))
     }
 
@@ -152,9 +192,8 @@ impl Netlink {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gateway)
             .build();
-        let request = self.handle.route().add(route).execute();
-        self.runtime
-            .block_on(request)
+        let request = self.handle()?.route().add(route).execute();
+        self.block_on(request)?
             .map_err(|e| anyhow!("netlink: default route via {gateway}: {e}"))
     }
 
@@ -170,9 +209,8 @@ impl Netlink {
 
     /// Delete an interface (for a veth: both ends).
     pub fn delete(&self, name: &str) -> Result<()> {
-        let request = self.handle.link().del(self.index(name)?).execute();
-        self.runtime
-            .block_on(request)
+        let request = self.handle()?.link().del(self.index(name)?).execute();
+        self.block_on(request)?
             .map_err(|e| anyhow!("netlink: delete {name}: {e}"))
     }
 }

@@ -1,7 +1,9 @@
 //! A minimal /dev for the container (what runc and docker give, too).
 //!
-//! We never mknod: bind-mounting the host's device nodes works the same for
-//! root and (chapter 7) inside a user namespace, where mknod is forbidden.
+//! Device nodes are made with mknod(2) in the container's own tmpfs, like
+//! runc does. Inside a user namespace (chapter 7) mknod is forbidden, so
+//! there the host's nodes are bind-mounted instead: the same devices, but six
+//! more mounts to make at start and to tear down at exit.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -17,7 +19,7 @@ pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tt
 
 /// Fill `rootfs/dev`: a tmpfs with device nodes, devpts, shm and the fd links.
 /// Runs in the container's mount namespace, before pivot_root.
-pub fn populate(rootfs: &Path, devpts_gid: Option<u32>) -> Result<()> {
+pub fn populate(rootfs: &Path, devpts_gid: Option<u32>, in_userns: bool) -> Result<()> {
     // Resolve /dev inside the rootfs (it may be a symlink in an image), mount
     // a fresh tmpfs there, then work in that tmpfs: nothing in it can mislead us.
     let under = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
@@ -32,7 +34,11 @@ pub fn populate(rootfs: &Path, devpts_gid: Option<u32>) -> Result<()> {
     let fresh = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
     let dev = inroot::fd_path(&fresh);
     for name in DEVICES {
-        bind_device(&dev, name)?;
+        if in_userns {
+            bind_device(&dev, name)?;
+        } else {
+            make_device(&dev, name)?;
+        }
     }
     // devpts with newinstance: the container's ptys are its own, not the host's.
     let pts = dev.join("pts");
@@ -65,6 +71,31 @@ pub fn populate(rootfs: &Path, devpts_gid: Option<u32>) -> Result<()> {
         symlink(target, dev.join(link)).with_context(|| format!("symlink /dev/{link}"))?;
     }
     Ok(())
+}
+
+/// The (major, minor) numbers of the devices in DEVICES (Documentation/admin-guide/devices.txt).
+fn numbers(name: &str) -> (u64, u64) {
+    match name {
+        "null" => (1, 3),
+        "zero" => (1, 5),
+        "full" => (1, 7),
+        "random" => (1, 8),
+        "urandom" => (1, 9),
+        "tty" => (5, 0),
+        _ => unreachable!("not in DEVICES: {name}"),
+    }
+}
+
+/// mknod(2) a character device, then chmod: mknod's mode passes through the umask.
+fn make_device(dev: &Path, name: &str) -> Result<()> {
+    use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let target = dev.join(name);
+    let (major, minor) = numbers(name);
+    let mode = Mode::from_bits_truncate(0o666);
+    mknod(&target, SFlag::S_IFCHR, mode, makedev(major, minor))
+        .with_context(|| format!("mknod /dev/{name}"))?;
+    fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .with_context(|| format!("chmod /dev/{name}"))
 }
 
 fn bind_device(dev: &Path, name: &str) -> Result<()> {

@@ -33,7 +33,7 @@ pub fn main(config_fd: RawFd, status_fd: RawFd) -> ! {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
     let _ = STATUS_FD.set(status_fd);
-    let failure = match read_config(config_fd).and_then(|config| start(&config)) {
+    let failure = match read_config(config_fd).and_then(|(config, go)| start(&config, go)) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -60,23 +60,41 @@ pub fn is_init() -> bool {
     STATUS_FD.get().is_some()
 }
 
-fn read_config(fd: RawFd) -> Result<ContainerConfig> {
+/// The config (length-prefixed JSON); the pipe stays open for the go-ahead.
+fn read_config(fd: RawFd) -> Result<(ContainerConfig, std::fs::File)> {
     // SAFETY: the supervisor passed us this fd number; we own it from now on.
     let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut json = String::new();
-    pipe.read_to_string(&mut json)
+    let mut length = [0u8; 4];
+    pipe.read_exact(&mut length)
         .context("read container config")?;
-    let config: ContainerConfig = serde_json::from_str(&json).context("parse container config")?;
+    let mut json = vec![0u8; u32::from_le_bytes(length) as usize];
+    pipe.read_exact(&mut json)
+        .context("read container config")?;
+    let config: ContainerConfig =
+        serde_json::from_slice(&json).context("parse container config")?;
     steps::select(config.selection);
-    Ok(config)
+    Ok((config, pipe))
 }
 
-fn start(config: &ContainerConfig) -> Result<Infallible> {
+/// Wait until the supervisor has joined us to our cgroup and plugged in our
+/// network: nothing the command does may escape the cgroup's limits.
+fn wait_for_host(mut go: std::fs::File) -> Result<()> {
+    let mut byte = [0u8; 1];
+    match go.read(&mut byte) {
+        Ok(1) if byte == *super::spawn::GO => Ok(()),
+        _ => anyhow::bail!("the supervisor gave up before the container could start"),
+    }
+}
+
+fn start(config: &ContainerConfig, go: std::fs::File) -> Result<Infallible> {
+    // The filesystem first: it needs nothing from the host side, which the
+    // supervisor is finishing meanwhile (cgroup, veth).
+    build_filesystem_and_names(config)?;
+    wait_for_host(go)?;
     if config.has(6) && config.network != NetworkMode::Host {
         // Inside our own network namespace (which our user namespace owns).
         steps::configure_inside(&Netlink::open()?, config.attachment.as_ref())?;
     }
-    build_filesystem_and_names(config)?;
     enter_workdir_and_stdin(config)?;
     // `run -t`: the pty comes from the container's own devpts, so after the pivot.
     let terminal = config.console_fd.map(tty::open_and_send).transpose()?;
@@ -135,9 +153,11 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
         scaffold_private_mounts()?;
     }
     if let Some(overlay) = &config.overlay {
+        let init_layer = overlay.lowers.iter().any(|l| l.starts_with("init-"));
         let what = format!(
-            "mount overlay: {} layers under {}",
-            overlay.lowers.len(),
+            "mount overlay: {} image layers{} under {}",
+            overlay.lowers.len() - init_layer as usize,
+            if init_layer { " + init layer" } else { "" },
             overlay.upper.display()
         );
         step(
@@ -176,10 +196,10 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
         step(
             say,
             5,
-            "mount tmpfs on rootfs/dev + bind null zero ...",
+            "mount tmpfs on rootfs/dev + mknod null zero ...",
             "host devices are reachable only before the pivot",
         );
-        dev::populate(rootfs, devpts_gid(config))?;
+        dev::populate(rootfs, devpts_gid(config), config.userns.is_some())?;
         bind_volumes_and_files(config, rootfs)?;
         step(
             say,

@@ -145,6 +145,10 @@ pub struct ContainerDir {
     dir: PathBuf,
     keep: std::cell::Cell<bool>,
     name_file: std::cell::RefCell<Option<PathBuf>>,
+    /// flock(2)ed while the container runs: a dir nobody holds a lock on
+    /// belongs to a dead mini-docker (`prune_container_dirs`). The kernel
+    /// drops the lock when we die, even by SIGKILL; no pid file to go stale.
+    _running: nix::fcntl::Flock<std::fs::File>,
 }
 
 impl ContainerDir {
@@ -152,11 +156,16 @@ impl ContainerDir {
         use anyhow::Context;
         let dir = state_dir.join("containers").join(id);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        std::fs::write(dir.join("supervisor.pid"), std::process::id().to_string())?;
+        let running = nix::fcntl::Flock::lock(
+            std::fs::File::open(&dir)?,
+            nix::fcntl::FlockArg::LockExclusiveNonblock,
+        )
+        .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", dir.display()))?;
         Ok(ContainerDir {
             dir,
             keep: std::cell::Cell::new(false),
             name_file: std::cell::RefCell::new(None),
+            _running: running,
         })
     }
 
@@ -221,26 +230,23 @@ impl Drop for ContainerDir {
         if !self.keep.get() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {
-            for transient in ["supervisor.pid", "merged"] {
-                let _ = std::fs::remove_file(self.dir.join(transient));
-                let _ = std::fs::remove_dir(self.dir.join(transient));
-            }
+            let _ = std::fs::remove_dir(self.dir.join("merged")); // only a mount point
         }
     }
 }
 
-/// Remove the dirs of containers whose mini-docker is gone (killed with SIGKILL).
+/// Remove the dirs of containers whose mini-docker is gone (killed with
+/// SIGKILL, or a kept container's): nobody holds their lock.
 pub fn prune_container_dirs(state_dir: &std::path::Path) {
     let Ok(entries) = std::fs::read_dir(state_dir.join("containers")) else {
         return;
     };
     for entry in entries.flatten() {
-        let pid = std::fs::read_to_string(entry.path().join("supervisor.pid"))
-            .ok()
-            .and_then(|p| p.trim().parse::<i32>().ok());
-        let alive = pid
-            .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
-        if !alive {
+        let Ok(dir) = std::fs::File::open(entry.path()) else {
+            continue;
+        };
+        let free = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock);
+        if free.is_ok() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -10,19 +10,25 @@ use nix::sched::CloneFlags;
 use nix::unistd::{pipe2, Pid};
 
 use super::ContainerConfig;
+use crate::cgroups::FastEntry;
 
 /// The child, and the pipes to it.
 pub struct Spawned {
     pub pid: Pid,
-    /// Write end of the config pipe: the init waits on it, so the host side
-    /// (id maps, network) is ready before the container goes on.
+    /// Write end of the config pipe: the config, then (once the cgroup is
+    /// joined and the network plugged in) the go-ahead (`send_go`).
     pub config: OwnedFd,
     /// Read end of the status pipe: EOF once the command was exec'd,
     /// one JSON line if building the container failed.
     pub status: OwnedFd,
     /// With a user namespace: write one byte once uid_map/gid_map are written.
     pub maps_written: Option<OwnedFd>,
+    /// The child is in its cgroup already (born there, or it joins itself).
+    pub in_cgroup: bool,
 }
+
+/// cgroup v1 hierarchies a container may join (memory, pids, cpu, cpuacct).
+const MAX_JOIN: usize = 4;
 
 /// What the child does between clone and exec, decided before clone.
 #[derive(Clone, Copy)]
@@ -33,11 +39,26 @@ pub struct UserNamespaceEntry {
 
 /// clone(2) a child into new namespaces (`flags`) and exec `/proc/self/exe __init`.
 /// `keep_open`: one more fd the init inherits (the console socket of `run -t`).
+/// `cgroup`: how the child gets into its cgroup (`Spawned::in_cgroup` says
+/// whether it did; if not, the supervisor moves it by pid).
 pub fn clone_init(
     flags: CloneFlags,
     userns: Option<UserNamespaceEntry>,
     keep_open: Option<i32>,
+    cgroup: Option<&FastEntry>,
 ) -> Result<Spawned> {
+    let mut join = [-1; MAX_JOIN];
+    if let Some(FastEntry::SelfJoin(files)) = cgroup {
+        if files.len() > MAX_JOIN {
+            bail!(
+                "{} cgroup hierarchies to join (at most {MAX_JOIN})",
+                files.len()
+            );
+        }
+        for (slot, fd) in join.iter_mut().zip(files) {
+            *slot = fd.as_raw_fd();
+        }
+    }
     let (config_r, config_w) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let (status_r, status_w) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let maps_pipe = match userns {
@@ -68,6 +89,7 @@ pub fn clone_init(
         status_fd: status_w.as_raw_fd(),
         maps_written: maps_pipe.as_ref().map(|(r, _)| r.as_raw_fd()),
         userns,
+        join_cgroup: join,
         parent: nix::unistd::getpid().as_raw(),
         run_init_here: single_threaded() && std::env::var_os("MINI_DOCKER_REEXEC").is_none(),
         supervisor_ends: [
@@ -77,10 +99,17 @@ pub fn clone_init(
         ],
     };
 
-    // SAFETY: raw clone with fork semantics (no new stack); the child only
-    // calls async-signal-safe functions before execv or _exit.
-    let flags_arg = flags.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
-    let ret = unsafe { libc::syscall(libc::SYS_clone, flags_arg, 0, 0, 0, 0) };
+    let born_into = match cgroup {
+        Some(FastEntry::BornInto(dir)) => Some(dir.as_raw_fd()),
+        _ => None,
+    };
+    let (ret, in_cgroup) = match born_into.map(|dir| clone3_into_cgroup(flags, dir)) {
+        // Kernels before 5.7 lack clone3: plain clone, the supervisor moves the child.
+        Some(ret) if !(ret < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS) => {
+            (ret, true)
+        }
+        _ => (raw_clone(flags), cgroup.is_some() && born_into.is_none()),
+    };
     if ret < 0 {
         let err = nix::errno::Errno::last();
         bail!("clone({flags:?}): {err} — {}", clone_hint(err));
@@ -95,18 +124,85 @@ pub fn clone_init(
         config: config_w,
         status: status_r,
         maps_written: maps_pipe.map(|(_, w)| w),
+        in_cgroup,
     })
 }
 
-/// Hand the init its config; closing the pipe lets it go on.
-pub fn send_config(pipe: OwnedFd, config: &ContainerConfig) -> Result<()> {
+/// clone(2) with fork semantics (no new stack): the child returns here too.
+fn raw_clone(flags: CloneFlags) -> libc::c_long {
+    let flags_arg = flags.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
+    // SAFETY: the child only calls async-signal-safe functions before execv
+    // or _exit (or runs the init, single-threaded: see ChildPlan).
+    unsafe { libc::syscall(libc::SYS_clone, flags_arg, 0, 0, 0, 0) }
+}
+
+/// struct clone_args of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// clone3(2) with CLONE_INTO_CGROUP: the child is born in the cgroup whose
+/// directory `cgroup_dir` is, with fork semantics (stack 0: our own stack).
+fn clone3_into_cgroup(flags: CloneFlags, cgroup_dir: i32) -> libc::c_long {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_dir as u64,
+        ..Default::default()
+    };
+    // SAFETY: args is a valid clone_args of the size we pass; as raw_clone.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
+}
+
+/// Hand the init its config (length-prefixed JSON). The init starts building
+/// the container's filesystem at once, while we finish the host side.
+pub fn send_config(pipe: &OwnedFd, config: &ContainerConfig) -> Result<()> {
     let json = serde_json::to_vec(config)?;
     if json.len() > 60_000 {
         bail!("container config too large ({} bytes)", json.len());
     }
-    std::fs::File::from(pipe)
-        .write_all(&json)
+    let mut message = (json.len() as u32).to_le_bytes().to_vec();
+    message.extend(json);
+    // A pipe holds 64 KiB: this write never waits for the init.
+    pipe_file(pipe)
+        .write_all(&message)
         .context("write config pipe")
+}
+
+/// The host side is ready (cgroup joined, network plugged in): the init may
+/// configure its network and run the command. One byte, then the pipe closes.
+pub fn send_go(pipe: OwnedFd) -> Result<()> {
+    std::fs::File::from(pipe)
+        .write_all(GO)
+        .context("signal the init")
+}
+
+/// What `send_go` writes; EOF without it means the supervisor gave up.
+pub const GO: &[u8] = b"g";
+
+fn pipe_file(pipe: &OwnedFd) -> std::mem::ManuallyDrop<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: borrowed for one write; ManuallyDrop never closes it.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(pipe.as_raw_fd()) })
 }
 
 /// Tell the child its id maps exist.
@@ -123,6 +219,8 @@ struct ChildPlan<'a> {
     status_fd: i32,
     maps_written: Option<i32>,
     userns: Option<UserNamespaceEntry>,
+    /// v1 `tasks` files to write "0" to (-1: none).
+    join_cgroup: [i32; MAX_JOIN],
     parent: i32,
     /// No other thread exists: the child may run the init code itself
     /// instead of exec'ing /proc/self/exe (saves an exec, ~1.3 ms a start).
@@ -145,6 +243,15 @@ impl ChildPlan<'_> {
     /// become root of the user namespace if there is one, die with the
     /// supervisor, and become `mini-docker __init`.
     unsafe fn exec_init(&self) -> ! {
+        // Into the cgroup before anything else: all we do is counted from here.
+        for fd in self.join_cgroup.into_iter().filter(|&fd| fd >= 0) {
+            if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                let msg = b"{\"code\":125,\"message\":\"cannot join the container's cgroup (writing 0 to a v1 tasks file failed)\"}\n";
+                libc::write(self.status_fd, msg.as_ptr().cast(), msg.len());
+                libc::_exit(125);
+            }
+            libc::close(fd);
+        }
         for fd in self.inherit.into_iter().filter(|&fd| fd >= 0) {
             libc::fcntl(fd, libc::F_SETFD, 0);
         }

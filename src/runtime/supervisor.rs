@@ -12,7 +12,9 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
 
 use super::explain;
-use super::spawn::{clone_init, release_after_maps, send_config, Spawned, UserNamespaceEntry};
+use super::spawn::{
+    clone_init, release_after_maps, send_config, send_go, Spawned, UserNamespaceEntry,
+};
 use super::{tty, ContainerConfig};
 use crate::cgroups::ContainerCgroup;
 use crate::net::{HostNetwork, NetworkMode};
@@ -81,20 +83,42 @@ pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> 
         drop_groups: !map.deny_setgroups,
     });
     let keep_open = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
+    let fast_entry = cgroup.map(|c| c.fast_entry()).transpose()?;
     let Spawned {
         pid,
         config: config_pipe,
         status,
         maps_written,
-    } = clone_init(flags, entry, keep_open)?;
+        in_cgroup,
+    } = clone_init(flags, entry, keep_open, fast_entry.as_ref())?;
+    drop(fast_entry); // the child has its own copies
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
-    let prepared = join_cgroup(config, cgroup, pid)
-        .and_then(|_| prepare_from_host(config, network, pid, maps_written));
-    if let Err(err) = prepared.and_then(|_| send_config(config_pipe, config)) {
+    // The init builds its filesystem while we do the host's part; it waits
+    // for "go" before its network and its command (which must run in the cgroup).
+    let host_side = || {
+        join_cgroup(config, cgroup, pid, in_cgroup)
+            .and_then(|_| connect_network(config, network, pid))
+    };
+    let prepared = write_id_maps(config, pid, maps_written)
+        .and_then(|_| {
+            if config.explain {
+                // Narrated: the host's steps, then the init's; never interleaved.
+                host_side().and_then(|_| send_config(&config_pipe, config))
+            } else {
+                send_config(&config_pipe, config).and_then(|_| host_side())
+            }
+        })
+        .and_then(|_| send_go(config_pipe));
+    if let Err(err) = prepared {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
-        return Err(err);
+        // The init may have failed first (and closed its pipe, failing us):
+        // its own line names the real cause.
+        return Err(match read_start_failure(status) {
+            Some(failure) => failure.into(),
+            None => err,
+        });
     }
 
     let terminal = match console {
@@ -148,17 +172,29 @@ fn attach_terminal(
 
 /// Chapter 8: the container's first process joins its cgroup before it runs
 /// anything, so every process it will ever start is counted and limited.
-fn join_cgroup(config: &ContainerConfig, cgroup: Option<&ContainerCgroup>, pid: Pid) -> Result<()> {
-    if let Some(cgroup) = cgroup {
+fn join_cgroup(
+    config: &ContainerConfig,
+    cgroup: Option<&ContainerCgroup>,
+    pid: Pid,
+    in_cgroup: bool,
+) -> Result<()> {
+    let Some(cgroup) = cgroup else { return Ok(()) };
+    if in_cgroup {
         explain::step(
             config.explain,
             8,
-            &format!("echo {pid} > {}/cgroup.procs", cgroup.describe()),
-            "limits apply to the process and all its children",
+            &format!("joined {} at clone", cgroup.describe()),
+            "v2: clone3(CLONE_INTO_CGROUP); v1: the init wrote 0 to tasks (no global lock)",
         );
-        cgroup.add_process(pid)?;
+        return Ok(());
     }
-    Ok(())
+    explain::step(
+        config.explain,
+        8,
+        &format!("echo {pid} > {}/cgroup.procs", cgroup.describe()),
+        "limits apply to the process and all its children",
+    );
+    cgroup.add_process(pid)
 }
 
 /// docker says OOMKilled; we say it in one line.
@@ -174,13 +210,8 @@ fn report_oom(config: &ContainerConfig, cgroup: Option<&ContainerCgroup>) {
     }
 }
 
-/// While the init waits for its config: what only the host side can do.
-fn prepare_from_host(
-    config: &ContainerConfig,
-    network: &HostNetwork,
-    pid: Pid,
-    maps_written: Option<OwnedFd>,
-) -> Result<()> {
+/// Chapter 7: the child waits for its id maps before anything else.
+fn write_id_maps(config: &ContainerConfig, pid: Pid, maps_written: Option<OwnedFd>) -> Result<()> {
     if let (Some(map), Some(pipe)) = (&config.userns, maps_written) {
         explain::step(
             config.explain,
@@ -194,6 +225,11 @@ fn prepare_from_host(
         steps::write_id_maps(pid, map)?;
         release_after_maps(pipe)?;
     }
+    Ok(())
+}
+
+/// Chapter 6: plug the container's network namespace in (from the host side).
+fn connect_network(config: &ContainerConfig, network: &HostNetwork, pid: Pid) -> Result<()> {
     if config.has(6) && config.network != NetworkMode::Host {
         if let Some(link) = &network.attachment {
             explain::step(
