@@ -27,8 +27,10 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
     in_user_namespace: bool,
+    volatile: bool,
 ) -> Result<()> {
     // TODO(ch10): mount("overlay", target, "overlay", no flags,
-    //   "lowerdir=L1:L2:…,upperdir=UPPER,workdir=WORK"), plus ",userxattr" if in_user_namespace.
+    //   "lowerdir=L1:L2:…,upperdir=UPPER,workdir=WORK"), plus ",userxattr" if in_user_namespace
+    //   and ",volatile" if volatile.
     todo!("mount the overlay")
 }

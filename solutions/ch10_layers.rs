@@ -27,12 +27,15 @@ pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
 /// container's writes go; `work` is overlayfs's scratch space on upper's filesystem.
 /// In a user namespace overlayfs may not use trusted.* xattrs: add the option
 /// `userxattr` so it keeps its metadata (opaque dirs) in user.overlay.*.
+/// `volatile` (a --rm container, whose upper is thrown away at exit): add the
+/// option `volatile`, or every unmount syncs the host's whole filesystem.
 pub fn mount_overlay(
     lowers: &[String],
     upper: &Path,
     work: &Path,
     target: &Path,
     in_user_namespace: bool,
+    volatile: bool,
 ) -> Result<()> {
     let mut options = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -42,6 +45,9 @@ pub fn mount_overlay(
     );
     if in_user_namespace {
         options.push_str(",userxattr");
+    }
+    if volatile {
+        options.push_str(",volatile"); // no syncfs(2) of upper's filesystem at unmount
     }
     mount(
         Some("overlay"),

@@ -405,7 +405,14 @@ fn launch(
         console,
         interactive: prepared.interactive,
     };
-    runtime::supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout))
+    let code = runtime::supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout));
+    // Two removals that share nothing, at once on two cores: the cgroup
+    // (cgroupfs) and the container's directory (ext4: ~0.8 ms here).
+    std::thread::scope(|both| {
+        both.spawn(move || drop(cgroup));
+        drop(container_dir);
+    });
+    code
 }
 
 fn limits(args: &RunOptions) -> Result<cgroups::Limits> {

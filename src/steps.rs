@@ -153,9 +153,10 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
     in_user_namespace: bool,
+    volatile: bool,
 ) -> Result<()> {
     pick!(
         10,
-        ch10_layers::mount_overlay(lowers, upper, work, target, in_user_namespace)
+        ch10_layers::mount_overlay(lowers, upper, work, target, in_user_namespace, volatile)
     )
 }

@@ -13,8 +13,8 @@ use super::{random_hex, status_text, stderr_suffix, Check, Ctx};
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check { id: "10.1", title: "the container's / is an overlay of the image's layers (mountinfo)", points: 3,
-            hint: "mount_overlay: mount(\"overlay\", target, \"overlay\", \"lowerdir=A:B,upperdir=U,workdir=W\")", run: overlay_root },
+        Check { id: "10.1", title: "the container's / is an overlay of the image's layers, volatile as it is thrown away (mountinfo)", points: 3,
+            hint: "mount_overlay: mount(\"overlay\", target, \"overlay\", \"lowerdir=A:B,upperdir=U,workdir=W\"), \",volatile\" if volatile", run: overlay_root },
         Check { id: "10.2", title: "a .wh. file deletes, .wh..wh..opq hides the lower directory, markers never show", points: 3,
             hint: "whiteout: \".wh..wh..opq\" -> Opaque, \".wh.NAME\" -> Remove(NAME), anything else -> None", run: whiteouts },
         Check { id: "10.3", title: "copy-on-write: a write in one container reaches neither another one nor the layer", points: 2,
@@ -73,8 +73,19 @@ fn overlay_root(ctx: &Ctx) -> Result<()> {
     drop(child.stdin.take());
     let output = child.wait_with_output()?;
     let root = mounts.iter().find(|m| m.mount_point == "/");
+    // Shown as "volatile", or "fsync=volatile" by kernels 6.6 and later.
+    let volatile = |m: &super::probe::Mount| {
+        m.super_options
+            .split(',')
+            .any(|o| o == "volatile" || o == "fsync=volatile")
+    };
     match root {
-        Some(m) if m.fstype == "overlay" => Ok(()),
+        // `chapter 10 run` throws the container away like --rm: nothing to sync.
+        Some(m) if m.fstype == "overlay" && volatile(m) => Ok(()),
+        Some(m) if m.fstype == "overlay" => bail!(
+            "the overlay is not volatile ({}): its unmount will syncfs(2) the host's filesystem",
+            m.super_options
+        ),
         Some(m) => bail!(
             "the container's / is {} ({}), not an overlay",
             m.fstype,

@@ -86,6 +86,8 @@ pub struct Mount {
     pub options: String,
     pub fstype: String,
     pub source: String,
+    /// The filesystem's own options (overlay: lowerdir=…,upperdir=…).
+    pub super_options: String,
 }
 
 pub fn mountinfo(pid: Option<Pid>) -> Result<Vec<Mount>> {
@@ -107,6 +109,7 @@ fn parse_mount(line: &str) -> Option<Mount> {
         options: left.get(5)?.to_string(),
         fstype: right.first()?.to_string(),
         source: unescape(right.get(1)?),
+        super_options: right.get(2).map(|o| o.to_string()).unwrap_or_default(),
     })
 }
 

@@ -24,6 +24,9 @@ pub struct Overlay {
     pub upper: PathBuf,
     pub work: PathBuf,
     pub merged: PathBuf,
+    /// `--rm`: the upper is thrown away at exit, so overlayfs need not sync
+    /// it (mount option `volatile`; without it every unmount is a syncfs(2)).
+    pub volatile: bool,
 }
 
 /// The parts of the image config `run` honours.
@@ -131,6 +134,7 @@ pub fn prepare(
         upper: container_dir.join("upper"),
         work: container_dir.join("work"),
         merged: container_dir.join("merged"),
+        volatile: false, // run sets it for --rm
     };
     Ok((overlay, config))
 }

@@ -175,6 +175,7 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
             &overlay.work,
             &overlay.merged,
             in_userns,
+            overlay.volatile,
         )?;
         nix::unistd::chdir("/").context("chdir(/)")?;
     }

@@ -380,8 +380,9 @@ pub fn prepare_root(
                 gid: m.host_gid,
                 count: m.count,
             });
-            let (overlay, config) =
+            let (mut overlay, config) =
                 crate::image::container::prepare(state_dir, &record, dir.path(), shift)?;
+            overlay.volatile = options.rm;
             let mut argv = config.entrypoint.clone();
             argv.extend(if command.is_empty() {
                 config.cmd.clone()
