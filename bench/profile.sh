@@ -21,7 +21,8 @@ if [ -z "$release" ]; then
     cargo build --release --quiet
     release="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 fi
-work=$(mktemp -d /tmp/mini-docker-profile.XXXXXX)
+# Beside the default state dir, as bench/run.sh does (see its comment).
+work=$(mktemp -d /var/lib/mini-docker-profile.XXXXXX)
 tracer=
 finish() {
     if [ -n "$tracer" ]; then kill -INT "$tracer" 2>/dev/null || true; wait "$tracer" 2>/dev/null || true; fi

@@ -365,10 +365,14 @@ fn launch(
         publish: opts.publish,
     };
     let mut network = net::HostNetwork::prepare(state_dir, &id, &options)?;
-    let etc_files = match &container_dir {
-        Some(dir) => net::files::write(dir.path(), &hostname, network.address())?,
+    let etc = match &container_dir {
+        Some(dir) => net::files::plan(dir.path(), &hostname, network.address()),
         None => Vec::new(),
     };
+    let etc_files: Vec<(PathBuf, String)> = etc
+        .iter()
+        .map(|f| (f.source.clone(), f.target.clone()))
+        .collect();
     if let (Some(rootfs), None) = (&prepared.rootfs, &prepared.overlay) {
         runtime::make_mount_points(rootfs, &opts.volumes, &etc_files)?;
     }
@@ -404,6 +408,7 @@ fn launch(
         cgroup: cgroup.as_ref(),
         console,
         interactive: prepared.interactive,
+        etc_files: &etc,
     };
     let code = runtime::supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout));
     // Two removals that share nothing, at once on two cores: the cgroup

@@ -36,25 +36,40 @@ pub fn resolv_conf(host_resolv: &str) -> String {
         .collect()
 }
 
-/// Write both files into `dir`; returns (host path, path in the container) pairs.
-pub fn write(
-    dir: &Path,
-    hostname: &str,
-    address: Option<Ipv4Addr>,
-) -> Result<Vec<(std::path::PathBuf, String)>> {
-    let hosts_path = dir.join("hosts");
-    fs::write(&hosts_path, hosts(hostname, address))
-        .with_context(|| format!("write {}", hosts_path.display()))?;
-    let resolv_path = dir.join("resolv.conf");
+/// One per-container file: where it lives on the host, where it is bound
+/// in the container, and what it says.
+pub struct EtcFile {
+    pub source: std::path::PathBuf,
+    pub target: String,
+    pub content: String,
+}
+
+/// Both files for a container whose directory is `dir` (nothing written yet:
+/// the supervisor writes them while the init mounts, see `write_all`).
+pub fn plan(dir: &Path, hostname: &str, address: Option<Ipv4Addr>) -> Vec<EtcFile> {
     let host_resolv = fs::read_to_string("/run/systemd/resolve/resolv.conf")
         .or_else(|_| fs::read_to_string("/etc/resolv.conf"))
         .unwrap_or_default();
-    fs::write(&resolv_path, resolv_conf(&host_resolv))
-        .with_context(|| format!("write {}", resolv_path.display()))?;
-    Ok(vec![
-        (hosts_path, "/etc/hosts".into()),
-        (resolv_path, "/etc/resolv.conf".into()),
-    ])
+    vec![
+        EtcFile {
+            source: dir.join("hosts"),
+            target: "/etc/hosts".into(),
+            content: hosts(hostname, address),
+        },
+        EtcFile {
+            source: dir.join("resolv.conf"),
+            target: "/etc/resolv.conf".into(),
+            content: resolv_conf(&host_resolv),
+        },
+    ]
+}
+
+pub fn write_all(files: &[EtcFile]) -> Result<()> {
+    for file in files {
+        fs::write(&file.source, &file.content)
+            .with_context(|| format!("write {}", file.source.display()))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

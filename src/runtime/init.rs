@@ -76,21 +76,30 @@ fn read_config(fd: RawFd) -> Result<(ContainerConfig, std::fs::File)> {
     Ok((config, pipe))
 }
 
-/// Wait until the supervisor has joined us to our cgroup and plugged in our
-/// network: nothing the command does may escape the cgroup's limits.
-fn wait_for_host(mut go: std::fs::File) -> Result<()> {
-    let mut byte = [0u8; 1];
-    match go.read(&mut byte) {
-        Ok(1) if byte == *super::spawn::GO => Ok(()),
-        _ => anyhow::bail!("the supervisor gave up before the container could start"),
+/// The supervisor's "go": /etc files written, cgroup joined, network plugged
+/// in. Waited for once, before the first thing that needs the host side.
+struct HostReady(Option<std::fs::File>);
+
+impl HostReady {
+    fn wait(&mut self) -> Result<()> {
+        let Some(mut go) = self.0.take() else {
+            return Ok(()); // already waited
+        };
+        let mut byte = [0u8; 1];
+        match go.read(&mut byte) {
+            Ok(1) if byte == *super::spawn::GO => Ok(()),
+            _ => anyhow::bail!("the supervisor gave up before the container could start"),
+        }
     }
 }
 
 fn start(config: &ContainerConfig, go: std::fs::File) -> Result<Infallible> {
-    // The filesystem first: it needs nothing from the host side, which the
-    // supervisor is finishing meanwhile (cgroup, veth).
-    build_filesystem_and_names(config)?;
-    wait_for_host(go)?;
+    // The filesystem first: most of it needs nothing from the host side,
+    // which the supervisor is finishing meanwhile (/etc files, cgroup, veth).
+    let mut host = HostReady(Some(go));
+    build_filesystem_and_names(config, &mut host)?;
+    // Nothing the command does may escape the cgroup's limits.
+    host.wait()?;
     if config.has(6) && config.network != NetworkMode::Host {
         // Inside our own network namespace (which our user namespace owns).
         steps::configure_inside(&Netlink::open()?, config.attachment.as_ref())?;
@@ -133,7 +142,7 @@ fn start(config: &ContainerConfig, go: std::fs::File) -> Result<Infallible> {
 }
 
 /// Chapters 2–5, in the order the kernel needs them.
-fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
+fn build_filesystem_and_names(config: &ContainerConfig, host: &mut HostReady) -> Result<()> {
     let say = config.explain;
     if config.has(5) {
         step(
@@ -201,6 +210,7 @@ fn build_filesystem_and_names(config: &ContainerConfig) -> Result<()> {
             "host devices are reachable only before the pivot",
         );
         dev::populate(rootfs, devpts_gid(config), config.userns.is_some())?;
+        host.wait()?; // the supervisor has written /etc/hosts and resolv.conf
         bind_volumes_and_files(config, rootfs)?;
         step(
             say,

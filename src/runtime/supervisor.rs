@@ -60,6 +60,8 @@ pub struct HostSide<'a> {
     pub console: Option<(OwnedFd, OwnedFd)>,
     /// Relay our stdin to the container's terminal.
     pub interactive: bool,
+    /// /etc/hosts and /etc/resolv.conf, written while the init mounts.
+    pub etc_files: &'a [crate::net::files::EtcFile],
 }
 
 pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> Result<i32> {
@@ -68,6 +70,7 @@ pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> 
         cgroup,
         console,
         interactive,
+        etc_files,
     } = host;
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
@@ -95,9 +98,11 @@ pub fn run(config: &ContainerConfig, host: HostSide, stop_timeout: Duration) -> 
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     // The init builds its filesystem while we do the host's part; it waits
-    // for "go" before its network and its command (which must run in the cgroup).
+    // for "go" before it binds /etc files, configures its network and runs
+    // its command (which must run in the cgroup).
     let host_side = || {
-        join_cgroup(config, cgroup, pid, in_cgroup)
+        crate::net::files::write_all(etc_files)
+            .and_then(|_| join_cgroup(config, cgroup, pid, in_cgroup))
             .and_then(|_| connect_network(config, network, pid))
     };
     let prepared = write_id_maps(config, pid, maps_written)
