@@ -57,6 +57,9 @@ impl Options {
 
 /// Run `argv` once; its wall time.
 fn time_once(argv: &[String]) -> Result<Duration> {
+    if STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
+        bail!("interrupted");
+    }
     let started = Instant::now();
     let out = Command::new(&argv[0])
         .args(&argv[1..])
@@ -212,14 +215,52 @@ fn bench(opts: &Options) -> Result<()> {
     // start makes 13 inodes (6 ours, 7 overlayfs's own at mount).
     let work = Path::new("/var/lib").join(format!("mini-docker-bench-{}", random_hex(4)));
     fs::create_dir_all(&work)?;
-    let result = run_all(opts, &exe, &work);
-    let _ = Command::new(&exe)
-        .args(["--state-dir"])
-        .arg(work.join("state"))
-        .arg("cleanup")
-        .output();
-    let _ = fs::remove_dir_all(&work);
-    result
+    let _cleanup = Cleanup {
+        exe: exe.clone(),
+        work: work.clone(),
+    };
+    stop_on_signals()?;
+    run_all(opts, &exe, &work)
+}
+
+/// Whatever ends the benchmark — done, an error, a panic (stdout closed),
+/// Ctrl-C — its bridge, NAT table and directory go.
+struct Cleanup {
+    exe: PathBuf,
+    work: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.exe)
+            .args(["--state-dir"])
+            .arg(self.work.join("state"))
+            .arg("cleanup")
+            .output();
+        let _ = fs::remove_dir_all(&self.work);
+    }
+}
+
+static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_stop(_: libc::c_int) {
+    STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Ctrl-C or SIGTERM: the command being timed gets it too (same process
+/// group) and fails; we note it and stop after it, cleaning up on the way out.
+fn stop_on_signals() -> Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(note_stop),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { sigaction(signal, &action) }.context("install a signal handler")?;
+    }
+    Ok(())
 }
 
 /// The image every start row runs, pulled from the local registry into `state`.
