@@ -15,8 +15,8 @@ use crate::cgroups::FastEntry;
 /// The child, and the pipes to it.
 pub struct Spawned {
     pub pid: Pid,
-    /// Write end of the config pipe: the config, then (once the cgroup is
-    /// joined and the network plugged in) the go-ahead (`send_go`).
+    /// Write end of the config pipe: the config, then (once the /etc files
+    /// are written, the cgroup joined, the network plugged in) `send_go`.
     pub config: OwnedFd,
     /// Read end of the status pipe: EOF once the command was exec'd,
     /// one JSON line if building the container failed.
@@ -158,7 +158,7 @@ struct CloneArgs {
 fn clone3_into_cgroup(flags: CloneFlags, cgroup_dir: i32) -> libc::c_long {
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let args = CloneArgs {
-        flags: flags.bits() as u64 | CLONE_INTO_CGROUP,
+        flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP, // c_int bits, no sign extension
         exit_signal: libc::SIGCHLD as u64,
         cgroup: cgroup_dir as u64,
         ..Default::default()
