@@ -103,11 +103,13 @@ pub fn unpack_layers(
 
 /// Unpack the image's layers (verified against the config's diff_ids) and
 /// make the container's upper/work/merged directories under `container_dir`.
+/// `volatile`: the container is thrown away at exit (`--rm`).
 pub fn prepare(
     state_dir: &Path,
     image: &ImageRecord,
     container_dir: &Path,
     shift: Option<layer::IdShift>,
+    volatile: bool,
 ) -> Result<(Overlay, ImageConfig)> {
     let (mut lowers, config) = unpack_layers(state_dir, image, shift)?;
     let layers_dir = layer::layers_dir(state_dir);
@@ -134,7 +136,7 @@ pub fn prepare(
         upper: container_dir.join("upper"),
         work: container_dir.join("work"),
         merged: container_dir.join("merged"),
-        volatile: false, // run sets it for --rm
+        volatile,
     };
     Ok((overlay, config))
 }

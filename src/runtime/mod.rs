@@ -380,9 +380,13 @@ pub fn prepare_root(
                 gid: m.host_gid,
                 count: m.count,
             });
-            let (mut overlay, config) =
-                crate::image::container::prepare(state_dir, &record, dir.path(), shift)?;
-            overlay.volatile = options.rm;
+            let (overlay, config) = crate::image::container::prepare(
+                state_dir,
+                &record,
+                dir.path(),
+                shift,
+                options.rm,
+            )?;
             let mut argv = config.entrypoint.clone();
             argv.extend(if command.is_empty() {
                 config.cmd.clone()

@@ -99,16 +99,16 @@ pub fn clone_init(
         ],
     };
 
-    let born_into = match cgroup {
-        Some(FastEntry::BornInto(dir)) => Some(dir.as_raw_fd()),
-        _ => None,
-    };
-    let (ret, in_cgroup) = match born_into.map(|dir| clone3_into_cgroup(flags, dir)) {
-        // Kernels before 5.7 lack clone3: plain clone, the supervisor moves the child.
-        Some(ret) if !(ret < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOSYS) => {
-            (ret, true)
-        }
-        _ => (raw_clone(flags), cgroup.is_some() && born_into.is_none()),
+    let (ret, in_cgroup) = match cgroup {
+        Some(FastEntry::BornInto(dir)) => match clone3_into_cgroup(flags, dir.as_raw_fd()) {
+            // Kernels before 5.7 lack clone3: plain clone, the supervisor moves the child.
+            -1 if nix::errno::Errno::last() == nix::errno::Errno::ENOSYS => {
+                (raw_clone(flags), false)
+            }
+            ret => (ret, true),
+        },
+        Some(FastEntry::SelfJoin(_)) => (raw_clone(flags), true), // it writes "0" to tasks first thing
+        None => (raw_clone(flags), false),
     };
     if ret < 0 {
         let err = nix::errno::Errno::last();
