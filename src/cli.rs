@@ -411,12 +411,18 @@ fn launch(
         etc_files: &etc,
     };
     let code = runtime::supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout));
-    // Two removals that share nothing, at once on two cores: the cgroup
-    // (cgroupfs) and the container's directory (ext4: ~0.8 ms here).
+    // Removals that share nothing, at once on two cores. Each directory ext4
+    // frees is a block freed, and with the `discard` mount option the kernel
+    // waits for the disk to drop it (~80 us per directory here); overlayfs's
+    // work dir alone is a chain of four (work/work/incompat/volatile).
+    let work = container_dir.as_ref().and_then(|d| d.disposable("work"));
     std::thread::scope(|both| {
-        both.spawn(move || drop(cgroup));
-        drop(container_dir);
+        if let Some(work) = work {
+            both.spawn(move || std::fs::remove_dir_all(work));
+        }
+        drop(cgroup);
     });
+    drop(container_dir);
     code
 }
 

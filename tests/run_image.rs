@@ -283,6 +283,66 @@ fn ten_containers_in_parallel_leave_nothing_behind() {
     assert_eq!(names, 0, "--rm releases the names");
 }
 
+/// Every container mounts its overlay on the same directory, STATE/mnt, each
+/// in its own mount namespace: two at once never meet, and the host sees an
+/// empty directory with nothing mounted on it, while they run and after.
+#[test]
+fn containers_share_one_mount_point_the_host_never_sees() {
+    use std::io::BufRead;
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "run/mnt:1", None)
+        .unwrap();
+    let state = StateDir::new("runmnt");
+    let image = format!("{}/run/mnt:1", registry.address());
+    let before = HostSnapshot::take();
+    let mut first = std::process::Command::new(BIN)
+        .env_remove("MINI_DOCKER_REFERENCE")
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--reference", "run", "--rm", "--network", "none", &image])
+        .args(["sh", "-c", "touch /first-was-here && echo ready && sleep 2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufReader::new(first.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "the first container started");
+    let mnt = state.path().join("mnt");
+    let host_mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mnt_text = format!(" {} ", mnt.display());
+    assert!(
+        !host_mounts.contains(&mnt_text),
+        "the host sees a mount on {}:\n{host_mounts}",
+        mnt.display()
+    );
+    assert_eq!(
+        fs::read_dir(&mnt).unwrap().count(),
+        0,
+        "the host's mnt is empty"
+    );
+    let script = "test ! -e /first-was-here && echo isolated; /bin/busybox grep ' / / ' /proc/self/mountinfo";
+    let second = run(&state, &["--rm", &image, "sh", "-c", script]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    let text = stdout(&second);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("isolated"), "{text}");
+    let root = lines.next().unwrap_or_default();
+    assert!(
+        root.contains(" - overlay "),
+        "the second one's root: {root}"
+    );
+    assert!(first.wait().unwrap().success());
+    assert_eq!(fs::read_dir(&mnt).unwrap().count(), 0);
+    HostSnapshot::assert_clean_since(&before, "two containers on one mount point");
+    assert_state_dir_clean(&state);
+}
+
 /// `run -it`: a real terminal — /dev/pts/0 inside, Ctrl-C interrupts the
 /// foreground job (not the shell), the exit status comes back.
 #[test]

@@ -173,6 +173,12 @@ impl ContainerDir {
         &self.dir
     }
 
+    /// `sub`'s path if the directory goes when the container ends (for a
+    /// caller that removes part of it early, on another thread).
+    pub fn disposable(&self, sub: &str) -> Option<PathBuf> {
+        (!self.keep.get()).then(|| self.dir.join(sub))
+    }
+
     /// Keep the directory after exit or not, and claim `name` (unique per state dir).
     pub fn settle(&self, keep: bool, name: Option<&str>) -> anyhow::Result<()> {
         self.keep.set(keep);
@@ -229,8 +235,6 @@ impl Drop for ContainerDir {
         }
         if !self.keep.get() {
             let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            let _ = std::fs::remove_dir(self.dir.join("merged")); // only a mount point
         }
     }
 }

@@ -200,7 +200,7 @@ pub fn assert_state_dir_clean(state: &StateDir) {
             "checks left files in the rootfs's /tmp: {left:?}"
         );
     }
-    for dir in ["network/leases", "containers"] {
+    for dir in ["network/leases", "containers", "mnt"] {
         let left: Vec<_> = fs::read_dir(state.path().join(dir))
             .map(|d| d.flatten().map(|e| e.file_name()).collect())
             .unwrap_or_default();
