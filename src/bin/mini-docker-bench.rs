@@ -210,9 +210,11 @@ fn bench(opts: &Options) -> Result<()> {
         return prepare(&exe, dir);
     }
     // Beside mini-docker's default state dir (/var/lib/mini-docker), where
-    // containers really live: on this VM's ext4, a mkdir under /tmp costs
-    // 350 us and one under /var/lib 25 us (the block groups differ), and a
-    // start makes 13 inodes (6 ours, 7 overlayfs's own at mount).
+    // containers really live: on this VM's ext4 (no journal), a new inode
+    // costs more the more inodes its block group freed in the last minutes,
+    // and /tmp's group churns all day (a mkdir there: ~350 us, under
+    // /var/lib: 25 us when quiet). A start makes 12 inodes (5 ours, 7 of
+    // overlayfs's own at mount); README, Benchmarks.
     let work = Path::new("/var/lib").join(format!("mini-docker-bench-{}", random_hex(4)));
     fs::create_dir_all(&work)?;
     let _cleanup = Cleanup {
