@@ -121,6 +121,18 @@ fn bridge_traffic_leaves_masqueraded_and_cleanup_removes_the_bridge() {
         forward_after, forward_before,
         "cleanup restores net.ipv4.ip_forward"
     );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("removed nftables table ip mini_docker")
+            && said.contains("removed bridge mdk0"),
+        "cleanup says what it removed: {said}"
+    );
+    let again = mini_docker(&state, &["cleanup"]);
+    let said = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        again.status.success() && !said.contains("nftables") && !said.contains("bridge"),
+        "a second cleanup has nothing of the network to remove, and says so by saying nothing: {said}"
+    );
     HostSnapshot::assert_clean_since(&before, "NAT test");
     assert_state_dir_clean(&state);
 }

@@ -187,11 +187,7 @@ pub fn cleanup(state_dir: &Path, bridge: &str) -> Result<Vec<String>> {
         bail!("{held} container(s) still hold addresses on {bridge}: stop them first");
     }
     let host = Netlink::open()?;
-    nat::disable(bridge)?;
-    done.push(format!(
-        "removed nftables table ip {}, restored net.ipv4.ip_forward",
-        nat::TABLE
-    ));
+    done.extend(nat::disable(bridge)?);
     if host.exists(bridge) {
         host.delete(bridge)?;
         done.push(format!("removed bridge {bridge}"));

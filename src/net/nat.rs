@@ -44,14 +44,20 @@ pub fn enable(host: &Netlink, subnet: Subnet, bridge: &str) -> Result<()> {
     nft(&script)
 }
 
-/// Before the bridge goes: remove our table, put ip_forward back as we found it.
-pub fn disable(bridge: &str) -> Result<()> {
-    let _ = nft(&format!("table ip {TABLE}\ndelete table ip {TABLE}\n"));
+/// Before the bridge goes: remove our table, put ip_forward back as we found
+/// it. Returns what it did (nothing, if there was nothing of ours).
+pub fn disable(bridge: &str) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    // `delete table` fails when there is none: that tells us whether it was there.
+    if nft(&format!("delete table ip {TABLE}\n")).is_ok() {
+        done.push(format!("removed nftables table ip {TABLE}"));
+    }
     let alias = fs::read_to_string(format!("/sys/class/net/{bridge}/ifalias")).unwrap_or_default();
     if let Some(value) = alias.trim().strip_prefix(ALIAS_PREFIX) {
         fs::write(IP_FORWARD, value).context("restore net.ipv4.ip_forward")?;
+        done.push(format!("restored net.ipv4.ip_forward to {value}"));
     }
-    Ok(())
+    Ok(done)
 }
 fn nft(script: &str) -> Result<()> {
     let mut child = Command::new("nft")
