@@ -37,6 +37,18 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A registry holding a plain busybox image at `repo_tag`, and its reference.
+/// Keep the registry: it stops when dropped.
+fn busybox_in_registry(repo_tag: &str) -> (Registry, String) {
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", repo_tag, None)
+        .unwrap();
+    let image = format!("{}/{repo_tag}", registry.address());
+    (registry, image)
+}
+
 #[test]
 fn the_image_config_is_honoured_and_flags_override_it() {
     require_root();
@@ -220,13 +232,8 @@ fn many_layers_stack() {
 fn ten_containers_in_parallel_leave_nothing_behind() {
     require_root();
     let _serial = serial();
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "run/par:1", None)
-        .unwrap();
+    let (_registry, image) = busybox_in_registry("run/par:1");
     let state = StateDir::new("runpar");
-    let image = format!("{}/run/par:1", registry.address());
     assert!(
         run(&state, &["--rm", &image, "sh", "-c", "true"])
             .status
@@ -291,20 +298,13 @@ fn containers_share_one_mount_point_the_host_never_sees() {
     use std::io::BufRead;
     require_root();
     let _serial = serial();
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "run/mnt:1", None)
-        .unwrap();
+    let (_registry, image) = busybox_in_registry("run/mnt:1");
     let state = StateDir::new("runmnt");
-    let image = format!("{}/run/mnt:1", registry.address());
     let before = HostSnapshot::take();
-    let mut first = std::process::Command::new(BIN)
-        .env_remove("MINI_DOCKER_REFERENCE")
-        .arg("--state-dir")
-        .arg(state.path())
-        .args(["--reference", "run", "--rm", "--network", "none", &image])
-        .args(["sh", "-c", "touch /first-was-here && echo ready && sleep 2"])
+    let script = "touch /first-was-here && echo ready && sleep 2";
+    let args = ["--reference", "run", "--rm", "--network", "none", &image];
+    let mut first = mini_docker_command(&state, &args)
+        .args(["sh", "-c", script])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -352,13 +352,8 @@ fn run_it_gives_a_terminal_where_ctrl_c_works() {
     use std::os::unix::process::CommandExt;
     require_root();
     let _serial = serial();
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "run/tty:1", None)
-        .unwrap();
+    let (_registry, image) = busybox_in_registry("run/tty:1");
     let state = StateDir::new("runtty");
-    let image = format!("{}/run/tty:1", registry.address());
     assert!(
         run(&state, &["--rm", &image, "true"]).status.success(),
         "pull first"

@@ -51,14 +51,21 @@ impl Drop for StateDir {
 
 /// `mini-docker --state-dir DIR ARGS...`, with no reference selection from the environment.
 pub fn mini_docker(state: &StateDir, args: &[&str]) -> Output {
-    Command::new(BIN)
+    mini_docker_command(state, args)
+        .output()
+        .expect("run mini-docker")
+}
+
+/// The same command, not started yet (to spawn it and talk to it while it runs).
+pub fn mini_docker_command(state: &StateDir, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .env_remove("MINI_DOCKER_REFERENCE")
         .env_remove("MINI_DOCKER_STATE_DIR")
         .arg("--state-dir")
         .arg(state.path())
-        .args(args)
-        .output()
-        .expect("run mini-docker")
+        .args(args);
+    command
 }
 
 /// What a test could leave behind on the host: mounts, processes in other
