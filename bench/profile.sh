@@ -33,7 +33,11 @@ trap finish EXIT
 
 # The benchmark's image, pulled from a throwaway local registry; the command to trace.
 read -r -a start < <("$release/mini-docker-bench" --prepare "$work")
-bpftrace bench/phases.bt >"$work/trace" 2>"$work/bpftrace.err" &
+# bpftrace finds tracepoints in tracefs, which a fresh VM may not have mounted:
+# mount it in a private mount namespace, so the host's mount table stays as it was.
+unshare --mount --propagation private sh -c \
+    'mount -t tracefs tracefs /sys/kernel/tracing && exec bpftrace bench/phases.bt' \
+    >"$work/trace" 2>"$work/bpftrace.err" &
 tracer=$!
 for _ in $(seq 100); do
     grep -q Attaching "$work/trace" 2>/dev/null && break
