@@ -25,8 +25,11 @@ fn ok(script: &str) {
 
 /// A network namespace standing in for "the outside", joined to the host by a
 /// veth on 198.51.100.0/24 (TEST-NET-2, documentation-only): traffic stays on this machine.
+/// The namespace is held by a sleeping process, not named with `ip netns add`: that
+/// would mount /run/netns on the host, and the mount would outlive the test.
 struct Outside {
     name: String,
+    holder: std::process::Child,
 }
 
 impl Outside {
@@ -38,19 +41,40 @@ impl Outside {
             "198.51.100.0/24 is in use on this host; this test needs it free:\n{used}"
         );
         let name = format!("mdtest{}", std::process::id() % 100000);
-        let _ = sh(&format!("ip netns del {name}; ip link del {name}h"));
+        let _ = sh(&format!("ip link del {name}h"));
+        let holder = std::process::Command::new("unshare")
+            .args(["--net", "sleep", "infinity"])
+            .spawn()
+            .expect("unshare --net sleep infinity");
+        let outside = Outside { name, holder };
+        let (name, pid) = (&outside.name, outside.pid());
+        // The holder's netns exists once unshare has exec'd sleep.
+        while std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|exe| !exe.ends_with("sleep"))
+            .unwrap_or(true)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let inside = format!("nsenter -t {pid} -n ip");
         ok(&format!(
-            "ip netns add {name} && ip link add {name}h type veth peer name {name}o && \
-             ip link set {name}o netns {name} && ip addr add 198.51.100.1/24 dev {name}h && ip link set {name}h up && \
-             ip -n {name} addr add 198.51.100.2/24 dev {name}o && ip -n {name} link set {name}o up && ip -n {name} link set lo up"
+            "ip link add {name}h type veth peer name {name}o && \
+             ip link set {name}o netns {pid} && ip addr add 198.51.100.1/24 dev {name}h && ip link set {name}h up && \
+             {inside} addr add 198.51.100.2/24 dev {name}o && {inside} link set {name}o up && {inside} link set lo up"
         ));
-        Outside { name }
+        outside
+    }
+
+    fn pid(&self) -> u32 {
+        self.holder.id()
     }
 }
 
 impl Drop for Outside {
     fn drop(&mut self) {
-        let _ = sh(&format!("ip link del {0}h; ip netns del {0}", self.name));
+        // The netns dies with its last process, and the veth pair with it.
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        let _ = sh(&format!("ip link del {}h", self.name));
     }
 }
 
@@ -64,7 +88,7 @@ fn bridge_traffic_leaves_masqueraded_and_cleanup_removes_the_bridge() {
     let forward_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     let outside = Outside::new();
     // A listener in the outside namespace records who connects.
-    let ns = std::fs::File::open(format!("/run/netns/{}", outside.name)).unwrap();
+    let ns = std::fs::File::open(format!("/proc/{}/ns/net", outside.pid())).unwrap();
     let listener = std::thread::spawn(move || {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
         let listener = TcpListener::bind("198.51.100.2:18081").unwrap();
