@@ -457,3 +457,84 @@ fn run_with_userns_remaps_the_image() {
     );
     HostSnapshot::assert_clean_since(&before, "run --userns");
 }
+
+/// STATE/containers is made in a block group of its own (ext4 spreads the
+/// children of a "top directory"; mini-docker sets that flag on the state dir
+/// for one mkdir, under a temporary name it then renames, and puts the flag
+/// back): on a filesystem without a journal, an image deleted beside the
+/// containers would make every new inode of a start walk past thousands freed
+/// a moment ago (src/runtime/placement.rs; README, Benchmarks).
+#[test]
+fn containers_get_a_block_group_apart_and_the_state_dir_keeps_its_flags() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox_in_registry("run/group:1");
+    let state = StateDir::new("rungroup");
+    let out = run(&state, &["--rm", &image, "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let temporaries = |state: &StateDir| {
+        fs::read_dir(state.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".new-"))
+            .count()
+    };
+    assert_eq!(
+        temporaries(&state),
+        0,
+        "containers/ was made under a temporary name, then renamed"
+    );
+    // One a mini-docker killed between its mkdir and rename would leave: cleanup takes it.
+    fs::create_dir(state.path().join(".new-1-2")).unwrap();
+    let cleanup = mini_docker(&state, &["cleanup"]);
+    assert!(cleanup.status.success(), "{}", stderr(&cleanup));
+    assert_eq!(
+        temporaries(&state),
+        0,
+        "cleanup removes a leftover .new-* dir"
+    );
+    let lsattr = command_output("lsattr", &["-d", &state.path().display().to_string()]);
+    let flags = lsattr.split_whitespace().next().unwrap_or_default();
+    assert!(
+        !flags.contains('T'),
+        "the state dir keeps its flags: {lsattr}"
+    );
+    let path = state.path().display().to_string();
+    let fs_type = command_output("findmnt", &["-n", "-o", "FSTYPE", "-T", &path]);
+    if fs_type.trim() != "ext4" {
+        eprintln!("placement is ext4's (the top-directory flag); {path} is on {fs_type}");
+        return;
+    }
+    // Inodes per group: the filesystem's inodes over its groups (dumpe2fs
+    // may not open the device here); flex groups of 16, mke2fs's default.
+    let device = command_output("findmnt", &["-n", "-o", "SOURCE", "-T", &path]);
+    let name = device.trim().rsplit('/').next().unwrap().to_string();
+    let groups = fs::read_to_string(format!("/proc/fs/ext4/{name}/mb_groups"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("#") && !l.starts_with("#group"))
+        .count() as u64;
+    let inodes: u64 = command_output("stat", &["-f", "-c", "%c", &path])
+        .trim()
+        .parse()
+        .unwrap();
+    let per_flex_group = inodes / groups * 16;
+    let flex_group = |p: &std::path::Path| {
+        (std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap()) - 1) / per_flex_group
+    };
+    assert_ne!(
+        flex_group(&state.path().join("containers")),
+        flex_group(state.path()),
+        "STATE/containers sits in its parent's (flex) block group"
+    );
+    assert_state_dir_clean(&state);
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
+    stdout(&out)
+}

@@ -16,6 +16,7 @@ pub mod dev;
 pub mod explain;
 pub mod init;
 pub mod inroot;
+pub mod placement;
 pub mod spawn;
 pub mod supervisor;
 pub mod tty;
@@ -154,8 +155,21 @@ pub struct ContainerDir {
 impl ContainerDir {
     pub fn create(state_dir: &std::path::Path, id: &str) -> anyhow::Result<ContainerDir> {
         use anyhow::Context;
-        let dir = state_dir.join("containers").join(id);
-        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let containers = state_dir.join("containers");
+        let dir = containers.join(id);
+        let created = match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                placement::create_dir_apart(&containers)?;
+                std::fs::create_dir(&dir)
+            }
+            created => created,
+        };
+        match created {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                Err(e).with_context(|| format!("create {}", dir.display()))?
+            }
+            _ => {}
+        }
         let running = nix::fcntl::Flock::lock(
             std::fs::File::open(&dir)?,
             nix::fcntl::FlockArg::LockExclusiveNonblock,
@@ -242,6 +256,7 @@ impl Drop for ContainerDir {
 /// Remove the dirs of containers whose mini-docker is gone (killed with
 /// SIGKILL, or a kept container's): nobody holds their lock.
 pub fn prune_container_dirs(state_dir: &std::path::Path) {
+    placement::remove_leftovers(state_dir);
     let Ok(entries) = std::fs::read_dir(state_dir.join("containers")) else {
         return;
     };
