@@ -388,7 +388,7 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
     ];
     let (runs, warmup) = (opts.runs(), opts.warmup());
     // One start first: it makes STATE/containers, in a block group of its own
-    // (src/runtime/mod.rs), where the probe then measures.
+    // (src/runtime/placement.rs), where the probe then measures.
     time_once(&rows[0])?;
     let containers = work.join("state/containers");
     let inodes_before = mkdir_latency(&containers)?;

@@ -157,18 +157,14 @@ impl ContainerDir {
         use anyhow::Context;
         let containers = state_dir.join("containers");
         let dir = containers.join(id);
-        let created = match std::fs::create_dir(&dir) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                placement::create_dir_apart(&containers)?;
-                std::fs::create_dir(&dir)
-            }
-            created => created,
-        };
-        match created {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                Err(e).with_context(|| format!("create {}", dir.display()))?
-            }
-            _ => {}
+        let mut made = std::fs::create_dir(&dir);
+        if matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            // The first container of this state dir: where containers/ goes matters.
+            placement::create_dir_apart(&containers)?;
+            made = std::fs::create_dir(&dir);
+        }
+        if let Err(e) = made.or_else(already_there_is_fine) {
+            return Err(e).with_context(|| format!("create {}", dir.display()));
         }
         let running = nix::fcntl::Flock::lock(
             std::fs::File::open(&dir)?,
@@ -250,6 +246,13 @@ impl Drop for ContainerDir {
         if !self.keep.get() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+fn already_there_is_fine(e: std::io::Error) -> std::io::Result<()> {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Ok(()),
+        _ => Err(e),
     }
 }
 

@@ -39,9 +39,10 @@ pub fn create_dir_apart(dir: &Path) -> std::io::Result<()> {
         dir,
         nix::fcntl::RenameFlags::RENAME_NOREPLACE,
     );
-    if renamed.is_err() {
-        let _ = std::fs::remove_dir(&unique); // `cleanup` may have taken it: see below
+    if renamed.is_ok() {
+        return Ok(());
     }
+    let _ = std::fs::remove_dir(&unique); // `cleanup` may have taken it: see below
     match std::fs::create_dir(dir) {
         Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
         _ => Ok(()),
