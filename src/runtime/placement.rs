@@ -24,7 +24,7 @@ const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
 pub fn create_dir_apart(dir: &Path) -> std::io::Result<()> {
     let parent = dir.parent().expect("a directory to create has a parent");
     std::fs::create_dir_all(parent)?;
-    let unique = parent.join(format!(".new-{}-{}", std::process::id(), unique_suffix()));
+    let unique = parent.join(format!(".new-{}", super::new_id()));
     let restore = add_flag(parent, FS_TOPDIR_FL);
     let made = std::fs::create_dir(&unique);
     if let Some((file, flags)) = restore {
@@ -60,13 +60,6 @@ pub fn remove_leftovers(parent: &Path) {
             let _ = std::fs::remove_dir(entry.path()); // only if empty
         }
     }
-}
-
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 /// FS_IOC_GETFLAGS then FS_IOC_SETFLAGS (what `lsattr` and `chattr` use): add
