@@ -5,7 +5,7 @@ use anyhow::Result;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use crate::net::{Attachment, Netlink};
+use mini_docker::net::{Attachment, Netlink};
 
 /// The clone(2) flag this chapter adds: a network stack of its own (only `lo`, down).
 pub fn namespaces() -> CloneFlags {

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-use crate::userns::IdMap;
+use mini_docker::userns::IdMap;
 
 /// The clone(2) flag this chapter adds. The kernel creates the user namespace
 /// first and makes it the owner of every other new namespace of the clone.

@@ -3,9 +3,9 @@
 
 use anyhow::Result;
 
-use crate::cgroups::v1::CgroupV1;
-use crate::cgroups::v2::CgroupV2;
-use crate::cgroups::Limits;
+use mini_docker::cgroups::v1::CgroupV1;
+use mini_docker::cgroups::v2::CgroupV2;
+use mini_docker::cgroups::Limits;
 
 /// The CFS bandwidth period: quotas are "this many µs of CPU per 100 ms".
 pub const CPU_PERIOD_US: u64 = 100_000;

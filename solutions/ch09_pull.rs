@@ -3,14 +3,14 @@
 
 use anyhow::{bail, Result};
 
-use crate::image::manifest::Descriptor;
-use crate::image::platform::Platform;
-use crate::image::reference::Reference;
-use crate::image::registry::Challenge;
+use mini_docker::image::manifest::Descriptor;
+use mini_docker::image::platform::Platform;
+use mini_docker::image::reference::ImageRef;
+use mini_docker::image::registry::Challenge;
 
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
-pub fn parse_reference(text: &str) -> Result<Reference> {
+pub fn parse_reference(text: &str) -> Result<ImageRef> {
     // name[:tag][@digest] — the digest comes after '@'...
     let (rest, digest) = match text.split_once('@') {
         Some((rest, digest)) => (rest, Some(digest.to_string())),
@@ -34,7 +34,7 @@ pub fn parse_reference(text: &str) -> Result<Reference> {
     } else {
         tag
     };
-    Ok(Reference {
+    Ok(ImageRef {
         registry,
         repository,
         tag,

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
 
-use crate::image::layer::Whiteout;
+use mini_docker::image::layer::Whiteout;
 
 /// What an OCI whiteout file name means (image-spec "Whiteouts"):
 /// `.wh..wh..opq` = the directory is opaque; `.wh.NAME` = NAME is deleted;

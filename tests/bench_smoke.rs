@@ -10,7 +10,14 @@ fn the_benchmark_runs_and_prints_its_table() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mini-docker-bench"))
+    // A workspace member of its own (bench/): `cargo test` builds it beside mini-docker.
+    let bench = std::path::Path::new(BIN).with_file_name("mini-docker-bench");
+    assert!(
+        bench.exists(),
+        "{} is not built: run the whole workspace's tests (`cargo test` at the top)",
+        bench.display()
+    );
+    let out = std::process::Command::new(bench)
         .arg("--quick")
         .output()
         .expect("run the benchmark");
@@ -42,10 +49,7 @@ fn the_profile_traces_every_phase_of_a_start() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_mini-docker"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap().to_path_buf();
     let out = std::process::Command::new("bench/profile.sh")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["--runs", "3"])

@@ -25,14 +25,15 @@ use tar::{EntryType, Header};
 // ---------------------------------------------------------------------------
 
 /// Every test runs the reference chapter-10 whiteout rules.
-fn reference() {
-    mini_docker::steps::select(mini_docker::selection::Selection::all_reference());
-}
+#[path = "../solutions/ch10_layers.rs"]
+#[allow(dead_code)]
+mod reference_layers;
 
 const CAPS: Caps = Caps {
     max_bytes: 1 << 30,
     max_entries: 100_000,
     shift: None,
+    whiteout: reference_layers::whiteout,
 };
 
 /// A fresh directory per test, removed (without following symlinks) on drop.
@@ -346,7 +347,6 @@ fn is_whiteout_device(path: &Path) -> bool {
 /// (`../../../../tmp/x`, `a/../../x`, `a/b/../../../x`) to write on the host.
 #[test]
 fn dotdot_path_is_refused_and_leaves_nothing() {
-    reference();
     let scratch = Scratch::new("dotdot");
     let marker = Marker::new("dotdot");
     let name = marker.name();
@@ -374,7 +374,6 @@ fn dotdot_path_is_refused_and_leaves_nothing() {
 /// root, not the host's `/`.
 #[test]
 fn absolute_entry_path_lands_inside_the_layer() {
-    reference();
     let scratch = Scratch::new("abspath");
     let marker = Marker::new("abspath");
     let name = marker.name();
@@ -391,7 +390,6 @@ fn absolute_entry_path_lands_inside_the_layer() {
 /// and the symlink stays a symlink) — never on the host.
 #[test]
 fn absolute_symlink_is_resolved_inside_the_layer() {
-    reference();
     let scratch = Scratch::new("escape-root");
     let marker = Marker::new("escape-root");
     let name = marker.name();
@@ -432,7 +430,6 @@ fn absolute_symlink_is_resolved_inside_the_layer() {
 /// layer root, `/etc` is the symlink itself: a loop).
 #[test]
 fn etc_symlink_then_etc_passwd_never_touches_the_host() {
-    reference();
     let before = host_passwd();
     let scratch = Scratch::new("etc-passwd");
     let payload = b"root::0:0:pwned by a layer:/root:/bin/sh\n";
@@ -461,7 +458,6 @@ fn etc_symlink_then_etc_passwd_never_touches_the_host() {
 /// out of the layer; x must never reach the host's /tmp.
 #[test]
 fn relative_symlink_escape_stays_inside_the_layer() {
-    reference();
     let scratch = Scratch::new("escape-rel");
     let marker = Marker::new("escape-rel");
     let name = marker.name();
@@ -486,7 +482,6 @@ fn relative_symlink_escape_stays_inside_the_layer() {
 /// must replace the symlink, not write through it onto the host.
 #[test]
 fn file_entry_replaces_a_symlink_instead_of_following_it() {
-    reference();
     let scratch = Scratch::new("file-over-link");
     let marker = Marker::new("file-over-link");
     let tar = Tar::new()
@@ -512,7 +507,6 @@ fn file_entry_replaces_a_symlink_instead_of_following_it() {
 /// the host.
 #[test]
 fn dir_entry_replaces_a_symlink_to_the_host() {
-    reference();
     let scratch = Scratch::new("dir-over-link");
     let marker = Marker::new("dir-over-link");
     let tar = Tar::new()
@@ -542,7 +536,6 @@ fn dir_entry_replaces_a_symlink_to_the_host() {
 /// writable upper layer) a link to the host's password file.
 #[test]
 fn hardlink_with_dotdot_target_is_refused() {
-    reference();
     let before = host_passwd();
     let scratch = Scratch::new("hardlink-dotdot");
     let tar = Tar::new()
@@ -563,7 +556,6 @@ fn hardlink_with_dotdot_target_is_refused() {
 /// where this layer has no etc/passwd, so the unpack fails.
 #[test]
 fn hardlink_with_absolute_target_resolves_inside_the_layer() {
-    reference();
     let before = host_passwd();
     let scratch = Scratch::new("hardlink-abs");
     let tar = Tar::new().hardlink("passwd", "/etc/passwd").finish();
@@ -598,7 +590,6 @@ fn hardlink_with_absolute_target_resolves_inside_the_layer() {
 /// resolved through the layer's symlink — it must stay inside the layer.
 #[test]
 fn hardlink_through_an_absolute_symlink_never_reaches_the_host() {
-    reference();
     let before = host_passwd();
     let scratch = Scratch::new("hardlink-via-symlink");
     let tar = Tar::new()
@@ -619,7 +610,6 @@ fn hardlink_through_an_absolute_symlink_never_reaches_the_host() {
 /// itself (never dereferenced), so the host file gains no link.
 #[test]
 fn hardlink_to_a_symlink_links_the_symlink_not_the_host_file() {
-    reference();
     let before = host_passwd();
     let scratch = Scratch::new("hardlink-to-symlink");
     let tar = Tar::new()
@@ -648,7 +638,6 @@ fn hardlink_to_a_symlink_links_the_symlink_not_the_host_file() {
 /// root itself (e.g. root -> / makes the whole layer the host).
 #[test]
 fn link_named_dot_or_root_is_refused() {
-    reference();
     let scratch = Scratch::new("dot-link");
     let mut i = 0;
     for name in [".", "/", "./"] {
@@ -690,7 +679,6 @@ fn link_named_dot_or_root_is_refused() {
 /// device (overlay's whiteout form) is kept; FIFOs are created.
 #[test]
 fn device_nodes_are_skipped_fifos_and_whiteout_devices_kept() {
-    reference();
     let scratch = Scratch::new("devices");
     let tar = Tar::new()
         .dir("dev/")
@@ -728,7 +716,6 @@ fn device_nodes_are_skipped_fifos_and_whiteout_devices_kept() {
 /// in particular chown must not clear setuid after chmod set it.
 #[test]
 fn modes_owners_special_bits_and_mtimes_are_preserved() {
-    reference();
     let scratch = Scratch::new("metadata");
     let mut tar = Tar::new();
     let mut suid = Tar::header(EntryType::Regular, b"bin/suid", b"", 0, 0o4755);
@@ -792,7 +779,6 @@ fn modes_owners_special_bits_and_mtimes_are_preserved() {
 /// (e.g. a forged `opaque` or `redirect`): those are ignored.
 #[test]
 fn pax_xattrs_are_set_but_trusted_overlay_ones_ignored() {
-    reference();
     let scratch = Scratch::new("xattrs");
     let user = user_xattrs_supported(&scratch.dir);
     let mut tar = Tar::new();
@@ -849,7 +835,6 @@ fn pax_xattrs_are_set_but_trusted_overlay_ones_ignored() {
 /// device NAME), replacing whatever NAME was; the marker file never appears.
 #[test]
 fn whiteout_becomes_a_character_device() {
-    reference();
     let scratch = Scratch::new("whiteout");
     let tar = Tar::new()
         .file(".wh.gone", b"")
@@ -881,7 +866,6 @@ fn whiteout_becomes_a_character_device() {
 /// whether it comes before or after the directory's other entries, which stay.
 #[test]
 fn opaque_whiteout_sets_the_xattr_wherever_it_stands() {
-    reference();
     let scratch = Scratch::new("opaque");
     let tar = Tar::new()
         .dir("before/")
@@ -918,7 +902,6 @@ fn opaque_whiteout_sets_the_xattr_wherever_it_stands() {
 /// overlayfs delete `.`/`..` or undefined names: the unpack fails, cleanly.
 #[test]
 fn malformed_whiteouts_are_refused() {
-    reference();
     let scratch = Scratch::new("bad-whiteout");
     for (i, name) in [".wh.", ".wh..", "dir/.wh.", "dir/.wh..", ".wh..wh.x"]
         .iter()
@@ -944,7 +927,6 @@ fn malformed_whiteouts_are_refused() {
 /// the unpack stops, says which limit, and leaves nothing behind.
 #[test]
 fn gzip_bomb_is_stopped_at_the_byte_cap() {
-    reference();
     let scratch = Scratch::new("gzip-bomb");
     let archive = scratch.dir.join("bomb.tar.gz");
     {
@@ -964,7 +946,7 @@ fn gzip_bomb_is_stopped_at_the_byte_cap() {
     let caps = Caps {
         max_bytes: 16 << 20,
         max_entries: 1000,
-        shift: None,
+        ..CAPS
     };
     let err = expect_err(
         unpack_archive(&archive, &dest, caps),
@@ -981,7 +963,6 @@ fn gzip_bomb_is_stopped_at_the_byte_cap() {
 /// of 1000 entries.
 #[test]
 fn entry_count_bomb_is_stopped() {
-    reference();
     let scratch = Scratch::new("entry-bomb");
     let mut tar = Tar::new();
     for i in 0..2000 {
@@ -993,7 +974,7 @@ fn entry_count_bomb_is_stopped() {
     let caps = Caps {
         max_bytes: 1 << 30,
         max_entries: 1000,
-        shift: None,
+        ..CAPS
     };
     let err = expect_err(
         unpack_archive(&archive, &dest, caps),
@@ -1036,7 +1017,6 @@ fn check_sample(dest: &Path) {
 /// verification, so it must be the sha256 of exactly the tar's bytes.
 #[test]
 fn diff_id_of_a_plain_tar() {
-    reference();
     let scratch = Scratch::new("diffid-tar");
     let tar = sample_tar();
     let archive = scratch.archive("layer.tar", &tar);
@@ -1051,7 +1031,6 @@ fn diff_id_of_a_plain_tar() {
 /// diff_id of a .tar.gz: the hash of the *uncompressed* tar, not of the blob.
 #[test]
 fn diff_id_of_a_gzipped_tar() {
-    reference();
     let scratch = Scratch::new("diffid-gz");
     let tar = sample_tar();
     let gz = gzip(&tar);
@@ -1067,7 +1046,6 @@ fn diff_id_of_a_gzipped_tar() {
 /// is no zstd encoder among the dependencies).
 #[test]
 fn diff_id_of_a_zstd_tar() {
-    reference();
     let scratch = Scratch::new("diffid-zst");
     let tar = sample_tar();
     let zst = zstd_raw_frame(&tar);
@@ -1082,7 +1060,6 @@ fn diff_id_of_a_zstd_tar() {
 /// half-unpacked tree, and an existing destination is never overwritten.
 #[test]
 fn failure_half_way_leaves_nothing_and_dest_is_never_reused() {
-    reference();
     let scratch = Scratch::new("all-or-nothing");
     let tar = Tar::new()
         .dir("usr/")

@@ -5,19 +5,9 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
+use mini_docker::workshop::CHAPTERS;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const CHAPTERS: [(u8, &str); 10] = [
-    (1, "process"),
-    (2, "chroot"),
-    (3, "uts"),
-    (4, "pid"),
-    (5, "mount"),
-    (6, "net"),
-    (7, "userns"),
-    (8, "cgroups"),
-    (9, "pull"),
-    (10, "layers"),
-];
 
 fn read(path: &str) -> String {
     fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -34,8 +24,9 @@ fn signatures(source: &str) -> Vec<String> {
 
 #[test]
 fn every_chapter_has_lesson_slides_exercise_solution() {
-    for (n, slug) in CHAPTERS {
-        let lesson = read(&format!("chapters/{n:02}-{slug}.md"));
+    for chapter in CHAPTERS {
+        let n = chapter.number;
+        let lesson = read(&chapter.lesson_file());
         assert!(
             lesson.starts_with(&format!("# Chapter {n} ")),
             "chapter {n} lesson title"
@@ -53,10 +44,10 @@ fn every_chapter_has_lesson_slides_exercise_solution() {
             "chapter {n}: lesson names a pitfall"
         );
         assert!(
-            lesson.contains(&format!("exercises/ch{n:02}_{slug}.rs")),
+            lesson.contains(&chapter.exercise_file()),
             "chapter {n}: lesson names its exercise"
         );
-        let slides = read(&format!("slides/{n:02}-{slug}.md"));
+        let slides = read(&chapter.slides_file());
         assert!(
             slides.contains("<!-- end_slide -->"),
             "chapter {n}: slides are a presenterm deck"
@@ -65,8 +56,8 @@ fn every_chapter_has_lesson_slides_exercise_solution() {
             slides.contains("```bash +exec"),
             "chapter {n}: slides run a live demo"
         );
-        let exercise = read(&format!("exercises/ch{n:02}_{slug}.rs"));
-        let solution = read(&format!("solutions/ch{n:02}_{slug}.rs"));
+        let exercise = read(&chapter.exercise_file());
+        let solution = read(&chapter.solution_file());
         assert!(
             exercise.contains(&format!("TODO(ch{n:02})")),
             "chapter {n}: exercise has TODO(ch{n:02}) markers"
@@ -85,6 +76,17 @@ fn every_chapter_has_lesson_slides_exercise_solution() {
             "chapter {n}: same public signatures"
         );
         assert!(!signatures(&exercise).is_empty());
+        for step in chapter.steps {
+            assert!(
+                signatures(&exercise)
+                    .iter()
+                    .any(|s| s.starts_with(&format!("pub fn {step}("))
+                        || s.starts_with(&format!("pub fn {step}<"))),
+                "chapter {n}: the table's step {step} is not a pub fn of {}",
+                chapter.exercise_file()
+            );
+        }
+        assert!(!(chapter.checks)().is_empty(), "chapter {n} has no checks");
     }
     assert!(Path::new(ROOT).join("chapters/00-setup.md").exists());
 }
@@ -101,6 +103,16 @@ fn exercise_and_solution_directories_hold_the_same_files() {
         v
     };
     assert_eq!(names("exercises"), names("solutions"));
+    let mut from_table: Vec<String> = CHAPTERS
+        .iter()
+        .map(|c| format!("{}.rs", c.module()))
+        .collect();
+    from_table.sort();
+    assert_eq!(
+        names("exercises"),
+        from_table,
+        "exercises/ holds exactly the chapter table's files"
+    );
 }
 
 fn tool(name: &str, install: &str) {
@@ -173,4 +185,35 @@ fn readme_test_command_is_what_ci_runs() {
         ci.lines().any(|l| l.trim() == "cargo test"),
         ".ci/run calls the README's test command"
     );
+}
+
+/// The README's chapter table is the chapter table: a row per chapter, in order.
+#[test]
+fn readme_lists_every_chapter_of_the_table() {
+    let readme = read("README.md");
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.contains("](chapters/"))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        CHAPTERS.len(),
+        "README's chapter table has {} rows, the chapter table {} chapters",
+        rows.len(),
+        CHAPTERS.len()
+    );
+    for (row, chapter) in rows.iter().zip(CHAPTERS) {
+        let expected = format!(
+            "| {} | [{}]({}) | `{}` |",
+            chapter.number,
+            chapter.slug,
+            chapter.lesson_file(),
+            chapter.exercise_file()
+        );
+        assert!(
+            row.starts_with(&expected),
+            "README row for chapter {}: expected it to start with {expected}\ngot {row}",
+            chapter.number
+        );
+    }
 }

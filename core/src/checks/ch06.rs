@@ -1,0 +1,230 @@
+//! Chapter 6 — network namespace.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
+
+use super::probe::{default_gateway, expect_own_namespace, interfaces_in, Interface};
+use super::{random_hex, Check, Ctx};
+use crate::net::ipam::leases_dir;
+
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        Check { id: "6.1", title: "/proc/PID/ns/net differs from the host's", points: 1,
+            hint: "add CloneFlags::CLONE_NEWNET to the clone flags", run: net_ns },
+        Check { id: "6.2", title: "--network none: only lo, and lo is up", points: 2,
+            hint: "configure_inside: inside.set_up(\"lo\") — a new network namespace's lo starts down", run: none_has_only_lo },
+        Check { id: "6.3", title: "bridge: eth0 has an address in 10.88.0.0/16, a default route via 10.88.0.1, its peer is a port of mdk0", points: 3,
+                        hint: "connect_to_bridge: create_veth_into, set_master, set_up; configure_inside: add_address, set_up, add_default_route", run: bridge_eth0 },
+        Check { id: "6.4", title: "the container reaches the bridge address (ping)", points: 1,
+            hint: "both veth ends must be up, and the host end a port of the bridge", run: ping_bridge },
+        Check { id: "6.5", title: "/etc/hosts names the container, /etc/resolv.conf has a nameserver", points: 1,
+            hint: "the scaffold binds these files; they need chapter 6's address to be right", run: etc_files },
+        Check { id: "6.6", title: "two containers at once get different addresses", points: 2,
+            hint: "use link.address from the Attachment the scaffold allocated — never a fixed address", run: distinct_addresses },
+        Check { id: "6.7", title: "-p HOSTPORT:80 serves busybox httpd's file to a host client on 127.0.0.1", points: 2,
+            hint: "the proxy forwards to the container's eth0 address: eth0 needs that address and must be up", run: publish_port },
+        Check { id: "6.8", title: "after exit: no veth, no lease, no container dir left", points: 2,
+                        hint: "create the container's end inside its namespace (create_veth_into): the pair then dies with the namespace", run: nothing_left },
+    ]
+}
+
+fn net_ns(ctx: &Ctx) -> Result<()> {
+    let running = ctx.start(6, &[], ":")?;
+    expect_own_namespace(running.container_pid()?, "net", "CLONE_NEWNET")?;
+    running.finish()?;
+    Ok(())
+}
+
+fn none_has_only_lo(ctx: &Ctx) -> Result<()> {
+    let running = ctx.start(6, &["--network", "none"], ":")?;
+    let pid = running.container_pid()?;
+    expect_own_namespace(pid, "net", "CLONE_NEWNET")?;
+    let interfaces = interfaces_in(pid)?;
+    running.finish()?;
+    let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    if names != ["lo"] {
+        bail!("the namespace holds {names:?}, expected only lo");
+    }
+    if !interfaces[0].up {
+        bail!("lo is down: even 127.0.0.1 is unreachable inside");
+    }
+    Ok(())
+}
+
+fn eth0(interfaces: &[Interface]) -> Result<&Interface> {
+    let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();
+    interfaces
+        .iter()
+        .find(|i| i.name == "eth0")
+        .with_context(|| format!("no eth0 in the container (it has {names:?})"))
+}
+
+fn in_subnet(ip: Ipv4Addr) -> bool {
+    ip.octets()[..2] == [10, 88] && ip != GATEWAY
+}
+
+/// The host interface whose ifindex is eth0's peer (eth0's iflink).
+fn host_peer(pid: Pid) -> Result<String> {
+    let iflink = fs::read_to_string(format!("/proc/{pid}/root/sys/class/net/eth0/iflink"))?;
+    for entry in fs::read_dir("/sys/class/net")?.flatten() {
+        if fs::read_to_string(entry.path().join("ifindex"))
+            .ok()
+            .as_deref()
+            .map(str::trim)
+            == Some(iflink.trim())
+        {
+            return Ok(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    bail!("eth0's peer (ifindex {}) is not on the host", iflink.trim())
+}
+
+fn bridge_eth0(ctx: &Ctx) -> Result<()> {
+    let running = ctx.start(6, &[], ":")?;
+    let pid = running.container_pid()?;
+    let interfaces = interfaces_in(pid)?;
+    let eth0 = eth0(&interfaces)?;
+    let gateway = default_gateway(pid)?;
+    let peer = host_peer(pid);
+    let master = peer
+        .as_ref()
+        .ok()
+        .and_then(|p| fs::read_link(format!("/sys/class/net/{p}/master")).ok());
+    running.finish()?;
+    if !eth0.up || !eth0.ipv4.iter().copied().any(in_subnet) {
+        bail!(
+            "eth0 is {} with addresses {:?}: expected up, in 10.88.0.0/16",
+            if eth0.up { "up" } else { "down" },
+            eth0.ipv4
+        );
+    }
+    if gateway != Some(GATEWAY) {
+        bail!("default route via {gateway:?}, expected via {GATEWAY}");
+    }
+    let peer = peer?;
+
+    if master
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().into_owned())
+        .as_deref()
+        != Some("mdk0")
+    {
+        bail!("the host end {peer} is not a port of mdk0");
+    }
+    Ok(())
+}
+
+fn ping_bridge(ctx: &Ctx) -> Result<()> {
+    let o = ctx.output(6, &[], &["ping", "-c", "1", "-W", "3", "10.88.0.1"], b"")?;
+    super::expect_success(&o, "inside: ping -c 1 10.88.0.1")
+}
+
+fn etc_files(ctx: &Ctx) -> Result<()> {
+    let name = format!("box-{}", random_hex(3)?);
+    let running = ctx.start(6, &["--hostname", &name], ":")?;
+    let pid = running.container_pid()?;
+    let address = eth0(&interfaces_in(pid)?)?.ipv4.first().copied();
+    let hosts = fs::read_to_string(format!("/proc/{pid}/root/etc/hosts"))?;
+    let resolv = fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf"))?;
+    running.finish()?;
+    let address = address.context("eth0 has no address")?;
+    if !hosts.lines().any(|l| {
+        l.split_whitespace().collect::<Vec<_>>() == [address.to_string().as_str(), name.as_str()]
+    }) {
+        bail!("/etc/hosts inside does not map {name} to {address}:\n{hosts}");
+    }
+    if !resolv.lines().any(|l| l.starts_with("nameserver ")) {
+        bail!("/etc/resolv.conf inside has no nameserver");
+    }
+    Ok(())
+}
+
+fn distinct_addresses(ctx: &Ctx) -> Result<()> {
+    let a = ctx.start(6, &[], ":")?;
+    let b = ctx.start(6, &[], ":")?;
+    let ip_a = eth0(&interfaces_in(a.container_pid()?)?)?.ipv4.clone();
+    let ip_b = eth0(&interfaces_in(b.container_pid()?)?)?.ipv4.clone();
+    let leases = fs::read_dir(leases_dir(&ctx.state_dir))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    a.finish()?;
+    b.finish()?;
+    if ip_a.is_empty() || ip_a == ip_b {
+        bail!("both containers got {ip_a:?} / {ip_b:?}");
+    }
+    if leases < 2 {
+        bail!("{leases} lease file(s) under the state dir while two containers ran");
+    }
+    Ok(())
+}
+
+/// A free port on the host (bind to 0, read it back, let it go).
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn publish_port(ctx: &Ctx) -> Result<()> {
+    let port = free_port()?;
+    let secret = random_hex(8)?;
+    // /dev/shm is the container's own tmpfs: nothing is left in the shared rootfs.
+    let script = format!("mkdir /dev/shm/www && echo {secret} > /dev/shm/www/index.html && httpd -p 80 -h /dev/shm/www");
+    let running = ctx.start(6, &["-p", &format!("127.0.0.1:{port}:80")], &script)?;
+    let body = http_get(port);
+    running.finish()?;
+    let body = body?;
+    if !body.contains(&secret) {
+        bail!("GET http://127.0.0.1:{port}/ answered without the file's content:\n{body}");
+    }
+    Ok(())
+}
+
+fn http_get(port: u16) -> Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("connect to 127.0.0.1:{port}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut body = String::new();
+    stream
+        .read_to_string(&mut body)
+        .context("read the HTTP answer")?;
+    Ok(body)
+}
+
+fn nothing_left(ctx: &Ctx) -> Result<()> {
+    let running = ctx.start(6, &[], ":")?;
+    let pid = running.container_pid()?;
+    eth0(&interfaces_in(pid)?)?;
+    let peer = host_peer(pid)?;
+    running.finish()?;
+    // The kernel deletes the pair when the container's network namespace dies,
+    // in its own worker: give it a moment.
+    let gone = (0..40).any(|_| {
+        let gone = !Path::new("/sys/class/net").join(&peer).exists();
+        if !gone {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        gone
+    });
+    if !gone {
+        bail!("the host end {peer} of the veth is still there 2 s after the container ended");
+    }
+    let leases = fs::read_dir(leases_dir(&ctx.state_dir))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let containers = fs::read_dir(ctx.state_dir.join("containers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    if leases > 0 || containers > 0 {
+        bail!("{leases} lease(s) and {containers} container dir(s) left in the state dir");
+    }
+    Ok(())
+}

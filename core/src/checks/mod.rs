@@ -1,0 +1,400 @@
+//! Checks: each chapter's behaviour, verified from the host side.
+//!
+//! A check runs mini-docker as a black box (`mini-docker [--reference=..]
+//! chapter N run -- CMD`) and inspects the kernel: /proc/PID/ns/*, mountinfo,
+//! /proc/PID/status, ... Checks live here, never in files the learner edits.
+
+// One module per chapter, named in the chapter table.
+macro_rules! declare_check_modules {
+    ($(
+        chapter $number:literal $module:ident {
+            slug: $slug:literal,
+            title: $title:literal,
+            goal: $goal:literal,
+            task: $task:literal,
+            try_commands: [$($try:literal),* $(,)?],
+            steps {
+                $(fn $step:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),*) -> $ret:ty;)*
+            }
+            checks: $checks:ident,
+        }
+    )*) => {
+        $(pub mod $checks;)*
+    };
+}
+crate::chapter_table!(declare_check_modules);
+pub mod fixture;
+pub mod probe;
+pub mod report;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::selection::Selection;
+use crate::{rootfs, workshop};
+use report::Format;
+
+/// One check: a claim about the kernel's state, worth `points`.
+pub struct Check {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub points: u32,
+    /// Printed on failure: the syscall or flag most likely missing.
+    pub hint: &'static str,
+    pub run: fn(&Ctx) -> Result<()>,
+}
+
+pub struct CheckResult {
+    pub chapter: u8,
+    pub id: &'static str,
+    pub title: &'static str,
+    pub points: u32,
+    pub hint: &'static str,
+    /// None = passed; Some(why) = failed.
+    pub failure: Option<String>,
+    pub seconds: f64,
+}
+
+impl CheckResult {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// A chapter's checks, from the chapter table.
+pub fn for_chapter(chapter: u8) -> Vec<Check> {
+    workshop::chapter(chapter)
+        .map(|c| (c.checks)())
+        .unwrap_or_default()
+}
+
+/// `mini-docker check N...`: exit 0 iff every check passed.
+pub fn check_command(
+    chapters: &[u8],
+    state_dir: &Path,
+    selection: Selection,
+    format: Format,
+) -> Result<i32> {
+    let results = run_chapters(chapters, state_dir, selection, format == Format::Text)?;
+    report::print(&results, selection, format)?;
+    Ok(if results.iter().all(CheckResult::passed) {
+        0
+    } else {
+        1
+    })
+}
+
+/// `mini-docker grade`: every chapter; the report carries the verdict.
+pub fn grade_command(state_dir: &Path, selection: Selection, format: Format) -> Result<i32> {
+    let all: Vec<u8> = workshop::CHAPTERS.iter().map(|c| c.number).collect();
+    let results = run_chapters(&all, state_dir, selection, false)?;
+    report::print(&results, selection, format)?;
+    Ok(0)
+}
+
+pub fn run_chapters(
+    chapters: &[u8],
+    state_dir: &Path,
+    selection: Selection,
+    live: bool,
+) -> Result<Vec<CheckResult>> {
+    let ctx = Ctx::new(state_dir, selection)?;
+    let mut results = Vec::new();
+    for &chapter in chapters {
+        if live {
+            report::print_chapter_heading(chapter);
+        }
+        for check in for_chapter(chapter) {
+            let started = Instant::now();
+            let failure = ctx
+                .precondition(chapter)
+                .and_then(|_| (check.run)(&ctx))
+                .err();
+            let result = CheckResult {
+                chapter,
+                id: check.id,
+                title: check.title,
+                points: check.points,
+                hint: check.hint,
+                failure: failure.map(|e| format!("{e:#}")),
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            if live {
+                report::print_result(&result);
+            }
+            results.push(result);
+        }
+    }
+    Ok(results)
+}
+
+/// What every check needs: how to run mini-docker, where its rootfs is.
+pub struct Ctx {
+    pub exe: PathBuf,
+    pub selection: Selection,
+    pub state_dir: PathBuf,
+    pub rootfs: Result<PathBuf, String>,
+}
+
+impl Ctx {
+    fn new(state_dir: &Path, selection: Selection) -> Result<Ctx> {
+        let exe = std::env::current_exe().context("find the mini-docker binary")?;
+        let rootfs = rootfs::starter(state_dir).map_err(|e| format!("{e:#}"));
+        Ok(Ctx {
+            exe,
+            selection,
+            state_dir: state_dir.to_path_buf(),
+            rootfs,
+        })
+    }
+
+    fn precondition(&self, chapter: u8) -> Result<()> {
+        if chapter >= 2 && !nix::unistd::geteuid().is_root() {
+            bail!("chapter {chapter}'s checks need root: run `sudo mini-docker check {chapter}`");
+        }
+        if chapter >= 2 {
+            self.rootfs()?;
+        }
+        Ok(())
+    }
+
+    pub fn rootfs(&self) -> Result<&Path> {
+        self.rootfs.as_deref().map_err(|e| anyhow!("{e}"))
+    }
+
+    /// `mini-docker [--reference=..] --state-dir D chapter N run ARGS -- CMD`.
+    pub fn command(&self, chapter: u8, run_args: &[&str], cmd: &[&str]) -> Command {
+        let mut command = Command::new(&self.exe);
+        command
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .env_remove("MINI_DOCKER_STATE_DIR");
+        if let Some(arg) = self.selection.to_arg() {
+            command.arg(arg);
+        }
+        command.arg("--state-dir").arg(&self.state_dir);
+        command
+            .args(["chapter", &chapter.to_string(), "run"])
+            .args(run_args)
+            .arg("--")
+            .args(cmd);
+        command.current_dir("/");
+        command
+    }
+
+    /// Run to completion with `input` on stdin; killed after `timeout`.
+    pub fn output(
+        &self,
+        chapter: u8,
+        run_args: &[&str],
+        cmd: &[&str],
+        input: &[u8],
+    ) -> Result<Output> {
+        let mut child = self
+            .command(chapter, run_args, cmd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("start mini-docker")?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let input = input.to_vec();
+        std::thread::spawn(move || stdin.write_all(&input));
+        wait_output(child, Duration::from_secs(30))
+    }
+
+    /// Start `script` in a container (via `sh -c`), wait until it printed the
+    /// ready line; the container then waits for its stdin to close.
+    pub fn start(&self, chapter: u8, run_args: &[&str], script: &str) -> Result<Running> {
+        self.start_script(
+            chapter,
+            run_args,
+            &format!("{script}\necho {READY}\nread _unused"),
+        )
+    }
+
+    /// Like `start`, but the shell then execs `program` (it becomes the container's PID 1).
+    pub fn start_then_exec(
+        &self,
+        chapter: u8,
+        run_args: &[&str],
+        program: &str,
+    ) -> Result<Running> {
+        self.start_script(chapter, run_args, &format!("echo {READY}\nexec {program}"))
+    }
+
+    fn start_script(&self, chapter: u8, run_args: &[&str], full: &str) -> Result<Running> {
+        let mut child = self
+            .command(chapter, run_args, &["/bin/sh", "-c", full])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("start mini-docker")?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap_or_default()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut running = Running {
+            child: Some(child),
+            stdin,
+            lines: rx,
+            before_ready: Vec::new(),
+        };
+        running.wait_ready()?;
+        Ok(running)
+    }
+}
+
+const READY: &str = "__mini_docker_check_ready__";
+
+/// A container started by a check; killed (with everything in it) when dropped.
+pub struct Running {
+    child: Option<Child>,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    /// What the script printed before it was ready.
+    pub before_ready: Vec<String>,
+}
+
+impl Running {
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line == READY => return Ok(()),
+                Ok(line) => self.before_ready.push(line),
+                Err(_) => {
+                    let stderr = self.kill_and_collect_stderr();
+                    bail!("the container never got ready{}", stderr_suffix(&stderr));
+                }
+            }
+        }
+    }
+
+    /// The supervisor's pid (mini-docker on the host).
+    pub fn supervisor(&self) -> Pid {
+        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+    }
+
+    /// The container's first process, as the host sees it (the supervisor's child).
+    pub fn container_pid(&self) -> Result<Pid> {
+        let supervisor = self.supervisor();
+        probe::children_of(supervisor)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("mini-docker (pid {supervisor}) has no container process"))
+    }
+
+    /// Close the container's stdin and wait for mini-docker to exit.
+    pub fn finish(mut self) -> Result<Output> {
+        drop(self.stdin.take());
+        let child = self.child.take().expect("running");
+        wait_output(child, Duration::from_secs(20))
+    }
+
+    /// Wait for mini-docker to exit on its own, stdin still open (so the
+    /// container's `read` cannot end it first).
+    pub fn wait_exit(mut self) -> Result<Output> {
+        let child = self.child.take().expect("running");
+        let stdin = self.stdin.take();
+        let output = wait_output(child, Duration::from_secs(20));
+        drop(stdin);
+        output
+    }
+
+    fn kill_and_collect_stderr(&mut self) -> String {
+        match self.child.take() {
+            Some(mut child) => {
+                let _ = child.kill();
+                wait_output(child, Duration::from_secs(5))
+                    .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+                    .unwrap_or_default()
+            }
+            None => String::new(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // The container dies with its supervisor (PR_SET_PDEATHSIG), but kill it
+            // first: a check must never leave anything running.
+            if let Ok(pids) = probe::children_of(Pid::from_raw(child.id() as i32)) {
+                for pid in pids {
+                    let _ = kill(pid, Signal::SIGKILL);
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Wait for a child with a deadline, collecting its output.
+fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(output) => Ok(output?),
+        Err(_) => {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            bail!("mini-docker did not exit within {}s", timeout.as_secs())
+        }
+    }
+}
+
+/// " — mini-docker said: <line>": the todo!() message if there is one, else
+/// the last line (errors come last; progress lines come first).
+pub fn stderr_suffix(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.iter().find(|l| l.contains("TODO(")).or(lines.last()) {
+        Some(line) => format!(
+            " — mini-docker said: {}",
+            line.trim().trim_start_matches("mini-docker: ")
+        ),
+        None => String::new(),
+    }
+}
+
+/// Fail unless the run exited 0, quoting stderr.
+pub fn expect_success(output: &Output, what: &str) -> Result<()> {
+    if output.status.code() == Some(0) {
+        return Ok(());
+    }
+    bail!(
+        "{what}: exit status {}{}",
+        status_text(output),
+        stderr_suffix(&String::from_utf8_lossy(&output.stderr))
+    )
+}
+
+pub fn status_text(output: &Output) -> String {
+    match output.status.code() {
+        Some(code) => code.to_string(),
+        None => format!("{:?}", output.status),
+    }
+}
+
+/// Random hex for names and markers, so no check can pass by luck or by cache.
+pub use crate::sys::random_hex;
+
+/// The breakout helper (src/checks/breakout.c), built static by build.rs.
+pub const BREAKOUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/breakout"));

@@ -1,0 +1,250 @@
+//! The command line's schema (clap). What each command does is in the
+//! sibling modules; `mod.rs` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::checks::report::Format;
+use crate::runtime::launch::RunOptions;
+use crate::runtime::root::ImageRunOptions;
+use crate::runtime::volumes::Volume;
+use crate::{cgroups, image, net};
+
+#[derive(Parser)]
+#[command(
+    name = "mini-docker",
+    version,
+    about = "Containers from scratch: a real container runtime, one chapter at a time"
+)]
+pub struct Cli {
+    /// Run the reference solutions: all chapters, or a range like --reference=1-4 (the rest come from exercises/)
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "all",
+          env = "MINI_DOCKER_REFERENCE", value_name = "CHAPTERS")]
+    pub reference: Option<String>,
+    /// Where mini-docker keeps everything it writes [default: /var/lib/mini-docker; ~/.local/share/mini-docker when not root]
+    #[arg(long, global = true, env = "MINI_DOCKER_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Show a chapter: goal, exercise file, commands to try, status of its checks
+    Chapter {
+        /// Chapter number
+        number: String,
+        #[command(subcommand)]
+        action: Option<ChapterAction>,
+    },
+    /// Run chapters' checks against the selected implementation (exit 0 iff all pass)
+    Check {
+        /// Chapters to check (default: all)
+        chapters: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Every chapter's checks with points: text, JSON or JUnit XML (exit 0; the report carries the verdict)
+    Grade {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// What this host supports, with a fix for what is missing
+    Doctor,
+    /// Run a command in a new container from an image: all chapters (1-10), like docker run
+    Run(Box<RunImageArgs>),
+    /// Pull an image from a registry (chapter 9)
+    Pull(PullArgs),
+    /// List pulled images
+    Images,
+    /// Remove images, and the blobs no other image uses
+    Rmi {
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+    /// Make (if missing) and print the starter rootfs
+    Rootfs,
+    /// Remove what containers share: the bridge, its NAT table, stale leases (none may be running)
+    Cleanup {
+        #[arg(long, default_value = "mdk0")]
+        bridge: String,
+    },
+    /// Rebuild and re-check whenever an exercise file is saved
+    Watch {
+        /// The chapter to check (default: the first one that does not pass)
+        chapter: Option<String>,
+    },
+    /// The container's first process, re-executed (internal)
+    #[command(name = "__inside", hide = true)]
+    Inside { channel_fd: i32 },
+}
+
+#[derive(Subcommand)]
+pub enum ChapterAction {
+    /// Run a command with chapters 1..N only
+    Run(Box<RunArgs>),
+    /// Chapter 9: pull an image (same as `mini-docker pull`)
+    Pull(PullArgs),
+    /// Chapter 9: show how a reference resolves (registry, repository, tag, endpoint)
+    Resolve {
+        // Not `reference`: that id is the global --reference flag's.
+        #[arg(value_name = "IMAGE")]
+        image: String,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct PullArgs {
+    /// e.g. busybox, alpine:3.20, ghcr.io/owner/repo:tag, 127.0.0.1:5000/busybox, name@sha256:...
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// os/arch[/variant] to pick from a multi-platform image [default: this host]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<image::platform::Platform>,
+    /// Also unpack the layers now (what `run` does on first use)
+    #[arg(long)]
+    pub unpack: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RunFlags {
+    /// Hostname inside the container (chapter 3+; default: the container id)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Run mini-docker's init as PID 1: reaps zombies, forwards signals (chapter 4+)
+    #[arg(long)]
+    pub init: bool,
+    /// Narrate each kernel step on stderr, with why (demo mode)
+    #[arg(long)]
+    pub explain: bool,
+    /// Bind mount HOST into the container at CTR, read-only with :ro (chapter 5+)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CTR[:ro]")]
+    pub volumes: Vec<Volume>,
+    /// Network (chapter 6+) [default: bridge as root, none rootless]
+    #[arg(long, value_enum)]
+    pub network: Option<net::NetworkMode>,
+    /// Publish a container port on the host: [IP:]HOSTPORT:CONTAINERPORT (chapter 6+, bridge)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]HOST:CTR")]
+    pub publish: Vec<net::proxy::PortMap>,
+    /// The host bridge (chapter 6+)
+    #[arg(long, default_value = "mdk0", value_name = "NAME")]
+    pub bridge: String,
+    /// The bridge's subnet (chapter 6+)
+    #[arg(long, default_value = "10.88.0.0/16", value_name = "CIDR")]
+    pub subnet: net::ipam::Subnet,
+    /// New user namespace: container root is an unprivileged host uid (chapter 7+; automatic when not root)
+    #[arg(long)]
+    pub userns: bool,
+    /// Memory limit, e.g. 32m or 1g (chapter 8+)
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<cgroups::Size>,
+    /// Most processes the container may have at once (chapter 8+)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pids_limit: Option<u64>,
+    /// CPU time, in CPUs: 0.5 = half of one CPU (chapter 8+)
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub stop_timeout: u64,
+}
+
+/// `chapter N run [--rootfs DIR] [IMAGE] -- CMD...`
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub opts: RunFlags,
+    /// Root filesystem directory (default: the starter rootfs)
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Chapter 10+: run this image (pulled if missing) instead of a rootfs directory
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// The command and its arguments (with an image: default the image's own)
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `run [OPTIONS] IMAGE [CMD...]`, like docker run.
+#[derive(clap::Args)]
+pub struct RunImageArgs {
+    #[command(flatten)]
+    pub opts: RunFlags,
+    #[command(flatten)]
+    pub image_opts: ImageFlags,
+    /// The image (pulled if missing)
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The command, instead of the image's Cmd
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+/// The `run` flags that only make sense with an image.
+#[derive(clap::Args, Default, Clone)]
+pub struct ImageFlags {
+    /// Remove the container's writable layer when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// A name for the container (unique)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Set an environment variable (K=V, or K to copy it from here)
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid] or name[:group]
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Keep stdin attached (otherwise it is /dev/null, like docker)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// A terminal for the container (with -i: an interactive shell; Ctrl-C and job control work)
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Platform to pull if the image is missing
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<image::platform::Platform>,
+}
+
+impl From<ImageFlags> for ImageRunOptions {
+    fn from(f: ImageFlags) -> ImageRunOptions {
+        ImageRunOptions {
+            rm: f.rm,
+            name: f.name,
+            env: f.env,
+            workdir: f.workdir,
+            user: f.user,
+            interactive: f.interactive,
+            tty: f.tty,
+            platform: f.platform,
+        }
+    }
+}
+
+impl From<RunFlags> for RunOptions {
+    fn from(f: RunFlags) -> RunOptions {
+        RunOptions {
+            hostname: f.hostname,
+            init: f.init,
+            explain: f.explain,
+            volumes: f.volumes,
+            network: f.network,
+            publish: f.publish,
+            bridge: f.bridge,
+            subnet: f.subnet,
+            userns: f.userns,
+            memory: f.memory,
+            pids_limit: f.pids_limit,
+            cpus: f.cpus,
+            stop_timeout: f.stop_timeout,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The registry's HTTP API: GET manifests and blobs, answering its
+//! `WWW-Authenticate` challenges (anonymous or basic Bearer tokens, or Basic).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine;
+use reqwest::blocking::{Client, Response};
+use reqwest::StatusCode;
+
+use super::manifest::{ACCEPT, MAX_MANIFEST_BYTES};
+use super::pull::Protocol;
+use super::reference::ImageRef;
+
+/// A parsed `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// `Bearer` or `Basic` (compare case-insensitively).
+    pub scheme: String,
+    /// realm, service, scope, ...
+    pub params: BTreeMap<String, String>,
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+/// Credentials for `registry`: MINI_DOCKER_REGISTRY_AUTH=user:pass, else
+/// ~/.docker/config.json's `auths` (base64 "user:pass", as `docker login` writes).
+pub fn credentials_for(registry: &str) -> Option<Credentials> {
+    let split = |pair: &str| {
+        pair.split_once(':').map(|(u, p)| Credentials {
+            user: u.into(),
+            password: p.into(),
+        })
+    };
+    if let Ok(pair) = std::env::var("MINI_DOCKER_REGISTRY_AUTH") {
+        return split(&pair);
+    }
+    let home = std::env::var_os("HOME")?;
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(std::path::Path::new(&home).join(".docker/config.json")).ok()?,
+    )
+    .ok()?;
+    let keys = if registry == "docker.io" {
+        vec![
+            "https://index.docker.io/v1/".to_string(),
+            "docker.io".into(),
+            "index.docker.io".into(),
+        ]
+    } else {
+        vec![
+            registry.to_string(),
+            format!("https://{registry}"),
+            format!("http://{registry}"),
+        ]
+    };
+    let auth = keys
+        .iter()
+        .find_map(|k| config["auths"][k]["auth"].as_str())?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth)
+        .ok()?;
+    split(&String::from_utf8(decoded).ok()?)
+}
+
+#[derive(Clone)]
+enum Auth {
+    Anonymous,
+    Bearer(String),
+    Basic,
+}
+
+/// One repository on one registry; cheap to share between download threads.
+pub struct Registry {
+    http: Client,
+    endpoint: String,
+    reference: ImageRef,
+    credentials: Option<Credentials>,
+    auth: Mutex<Auth>,
+    /// The token dance's steps (chapter 9).
+    protocol: Protocol,
+}
+
+const ATTEMPTS: u32 = 3;
+
+impl Registry {
+    pub fn connect(reference: &ImageRef, protocol: &Protocol) -> Result<Registry> {
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("mini-docker/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("HTTP client")?;
+        // reqwest's redirect policy drops Authorization when a redirect goes to another host.
+        Ok(Registry {
+            http,
+            endpoint: reference.endpoint(),
+            reference: reference.clone(),
+            credentials: credentials_for(&reference.registry),
+            auth: Mutex::new(Auth::Anonymous),
+            protocol: *protocol,
+        })
+    }
+
+    /// The manifest for a tag or digest: (raw bytes, Content-Type, Docker-Content-Digest).
+    pub fn manifest(&self, version: &str) -> Result<(Vec<u8>, Option<String>, Option<String>)> {
+        let url = format!(
+            "{}/v2/{}/manifests/{version}",
+            self.endpoint, self.reference.repository
+        );
+        let response = self.get(&url, &ACCEPT.join(", "), Duration::from_secs(30))?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (content_type, digest) = (header("content-type"), header("docker-content-digest"));
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
+        {
+            bail!(
+                "the manifest of {} is over {} MiB: refused",
+                self.reference,
+                MAX_MANIFEST_BYTES >> 20
+            );
+        }
+        let mut body = Vec::new();
+        response
+            .take(MAX_MANIFEST_BYTES as u64 + 1)
+            .read_to_end(&mut body)
+            .context("read the manifest")?;
+        if body.len() > MAX_MANIFEST_BYTES {
+            bail!(
+                "the manifest of {} is over {} MiB: refused",
+                self.reference,
+                MAX_MANIFEST_BYTES >> 20
+            );
+        }
+        Ok((body, content_type, digest))
+    }
+
+    /// A blob, as a stream (the store hashes it while writing).
+    pub fn blob(&self, digest: &str) -> Result<Response> {
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.endpoint, self.reference.repository
+        );
+        self.get(&url, "*/*", Duration::from_secs(3600))
+    }
+
+    /// GET with authentication and a bounded retry for 429 and 5xx (GETs are safe to repeat).
+    fn get(&self, url: &str, accept: &str, timeout: Duration) -> Result<Response> {
+        let mut authenticated = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.get(url).header("Accept", accept).timeout(timeout);
+            request = match (self.auth.lock().unwrap().clone(), &self.credentials) {
+                (Auth::Bearer(token), _) => request.bearer_auth(token),
+                (Auth::Basic, Some(c)) => request.basic_auth(&c.user, Some(&c.password)),
+                _ => request,
+            };
+            let response = request.send().map_err(|e| self.unreachable(e))?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED && !authenticated {
+                self.authenticate(&response)?;
+                authenticated = true;
+                attempt -= 1;
+                continue;
+            }
+            if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error())
+                && attempt < ATTEMPTS
+            {
+                std::thread::sleep(retry_delay(&response, attempt));
+                continue;
+            }
+            if status.is_success() {
+                return Ok(response);
+            }
+            return Err(self.explain_failure(status, response, attempt));
+        }
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        let mut cause: &dyn std::error::Error = &e;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        anyhow!(
+            "cannot reach registry {} ({}): {cause}",
+            self.reference.registry,
+            self.endpoint
+        )
+    }
+
+    /// Answer a 401: Basic needs our credentials; Bearer means the token dance.
+    fn authenticate(&self, response: &Response) -> Result<()> {
+        let header = response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                anyhow!(
+                    "registry {} says 401 without a WWW-Authenticate challenge",
+                    self.reference.registry
+                )
+            })?;
+        let challenge = (self.protocol.parse_challenge)(header)?;
+        if challenge.scheme.eq_ignore_ascii_case("basic") {
+            if self.credentials.is_none() {
+                bail!("registry {} needs a login: set MINI_DOCKER_REGISTRY_AUTH=user:pass (or `docker login` it)", self.reference.registry);
+            }
+            *self.auth.lock().unwrap() = Auth::Basic;
+            return Ok(());
+        }
+        if !challenge.scheme.eq_ignore_ascii_case("bearer") {
+            bail!(
+                "registry {} asks for {} authentication, which mini-docker does not speak",
+                self.reference.registry,
+                challenge.scheme
+            );
+        }
+        let url = (self.protocol.token_url)(&challenge, &self.reference.repository)?;
+        let token = self.fetch_token(&url)?;
+        *self.auth.lock().unwrap() = Auth::Bearer(token);
+        Ok(())
+    }
+
+    /// GET the token endpoint (with our credentials if we have any); the
+    /// answer carries `token` or, in OAuth2 style, `access_token`.
+    fn fetch_token(&self, url: &str) -> Result<String> {
+        let mut request = self.http.get(url).timeout(Duration::from_secs(30));
+        if let Some(c) = &self.credentials {
+            request = request.basic_auth(&c.user, Some(&c.password));
+        }
+        let response = request.send().map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            bail!(
+                "the token service of {} refused: {}",
+                self.reference.registry,
+                response.status()
+            );
+        }
+        let body: serde_json::Value = response
+            .json()
+            .context("the token service's answer is not JSON")?;
+        body["token"]
+            .as_str()
+            .or(body["access_token"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                anyhow!(
+                    "the token service of {} answered without a token",
+                    self.reference.registry
+                )
+            })
+    }
+
+    fn explain_failure(
+        &self,
+        status: StatusCode,
+        response: Response,
+        attempts: u32,
+    ) -> anyhow::Error {
+        let body: serde_json::Value = response.json().unwrap_or_default();
+        let code = body["errors"][0]["code"].as_str().unwrap_or("");
+        let r = &self.reference;
+        match (status, code) {
+            (_, "MANIFEST_UNKNOWN") => anyhow!("{}: not found in {} (no such tag or digest)", r.version(), r.name()),
+            (_, "NAME_UNKNOWN") => anyhow!("repository {} not found on {}", r.repository, r.registry),
+            (_, "BLOB_UNKNOWN") => anyhow!("a blob of {r} is missing on the registry"),
+            (StatusCode::NOT_FOUND, _) => anyhow!("{r}: not found on {}", r.registry),
+            (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => {
+                anyhow!("access to {} denied by {} (log in with MINI_DOCKER_REGISTRY_AUTH=user:pass)", r.repository, r.registry)
+            }
+            (StatusCode::TOO_MANY_REQUESTS, _) => anyhow!("registry {} is rate-limiting us (429, tried {attempts} times): wait and pull again", r.registry),
+            (s, _) if s.is_server_error() => anyhow!("registry {} failed with {s} (tried {attempts} times)", r.registry),
+            (s, _) => anyhow!("registry {} answered {s} for {r}", r.registry),
+        }
+    }
+}
+
+/// Retry-After if the registry says (at most 5 s), else 0.5 s, 1 s.
+fn retry_delay(response: &Response, attempt: u32) -> Duration {
+    let said = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match said {
+        Some(secs) => Duration::from_secs(secs.min(5)),
+        None => Duration::from_millis(500 * attempt as u64),
+    }
+}

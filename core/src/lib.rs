@@ -1,0 +1,21 @@
+//! mini-docker's scaffold: everything but the chapter steps the learner writes.
+//!
+//! The binary (`src/main.rs`) hands `cli::main` the steps — each chapter from
+//! `exercises/` or `solutions/` — and the runtime calls them through
+//! `workshop::Steps`. No module here calls learner code any other way:
+//! cgroups/, net/ and image/ are plain libraries; the orchestration
+//! (`runtime::launch`) calls the steps in lesson order.
+
+pub mod workshop;
+
+pub mod cgroups;
+pub mod checks;
+pub mod cli;
+pub mod doctor;
+pub mod image;
+pub mod net;
+pub mod rootfs;
+pub mod runtime;
+pub mod selection;
+pub mod sys;
+pub mod userns;

@@ -1,0 +1,112 @@
+//! STATE_DIR/containers/ID: the files of one container, locked while it runs.
+
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::{names, placement};
+use crate::sys::lock::FileLock;
+
+/// The files of one container; removed when it ends, unless kept (`run`
+/// without --rm keeps its writable layer, like docker).
+pub struct ContainerDir {
+    dir: PathBuf,
+    keep: Cell<bool>,
+    /// The name this container claimed, released with the directory.
+    name: RefCell<Option<names::Claim>>,
+    /// flock(2)ed while the container runs: a dir nobody holds a lock on
+    /// belongs to a dead mini-docker (`prune_container_dirs`). The kernel
+    /// drops the lock when we die, even by SIGKILL; no pid file to go stale.
+    _running: FileLock,
+}
+
+impl ContainerDir {
+    pub fn create(state_dir: &Path, id: &str) -> Result<ContainerDir> {
+        let containers = state_dir.join("containers");
+        let dir = containers.join(id);
+        let mut made = std::fs::create_dir(&dir);
+        if matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+            // The first container of this state dir: where containers/ goes matters.
+            placement::create_dir_apart(&containers)?;
+            made = std::fs::create_dir(&dir);
+        }
+        if let Err(e) = made.or_else(already_there_is_fine) {
+            return Err(e).with_context(|| format!("create {}", dir.display()));
+        }
+        let running = FileLock::try_directory(&dir)?
+            .with_context(|| format!("{} is in use by another mini-docker", dir.display()))?;
+        Ok(ContainerDir {
+            dir,
+            keep: Cell::new(false),
+            name: RefCell::new(None),
+            _running: running,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The container id (the directory's name).
+    pub fn id(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// `sub`'s path if the directory goes when the container ends (for a
+    /// caller that removes part of it early, on another thread).
+    pub fn disposable(&self, sub: &str) -> Option<PathBuf> {
+        (!self.keep.get()).then(|| self.dir.join(sub))
+    }
+
+    /// Claim `name` (unique per state dir), then decide whether the directory
+    /// outlives the container. In this order: a refused name keeps nothing.
+    pub fn settle(&self, keep: bool, name: Option<&str>) -> Result<()> {
+        if let Some(name) = name {
+            let state_dir = self
+                .dir
+                .parent()
+                .and_then(Path::parent)
+                .context("state dir")?;
+            *self.name.borrow_mut() = Some(names::claim(state_dir, name, &self.id())?);
+        }
+        self.keep.set(keep);
+        Ok(())
+    }
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        if !self.keep.get() {
+            if let Some(claim) = self.name.borrow_mut().take() {
+                claim.release();
+            }
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn already_there_is_fine(e: std::io::Error) -> std::io::Result<()> {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// Remove the dirs of containers whose mini-docker is gone (killed with
+/// SIGKILL, or a kept container's): nobody holds their lock. Their names go too.
+pub fn prune_container_dirs(state_dir: &Path) {
+    placement::remove_leftovers(state_dir);
+    let Ok(entries) = std::fs::read_dir(state_dir.join("containers")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Ok(Some(_free)) = FileLock::try_directory(&entry.path()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    names::forget_removed(state_dir);
+}

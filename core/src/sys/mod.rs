@@ -1,0 +1,29 @@
+//! The few system interfaces the scaffold wraps itself: in-root path
+//! resolution and `*at()` calls (`at`), flock(2) locks (`lock`), random ids.
+//! Every `unsafe` block in here says why it is sound (SAFETY).
+
+pub mod at;
+pub mod lock;
+
+/// `bytes` random bytes as lowercase hex, from getrandom(2). Ids name
+/// containers and temporary files, so a failure is an error, never zeros.
+pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: the pointer and length describe `rest`, which we own.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        match n {
+            n if n > 0 => filled += n as usize,
+            _ if nix::errno::Errno::last() == nix::errno::Errno::EINTR => {}
+            _ => anyhow::bail!("getrandom: {}", std::io::Error::last_os_error()),
+        }
+    }
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A new container id: 12 hex digits, like docker's short ids.
+pub fn new_id() -> anyhow::Result<String> {
+    random_hex(6)
+}
