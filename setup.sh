@@ -88,10 +88,12 @@ if [ "${rust_minor:-0}" -lt 91 ]; then
     exit 1
 fi
 
-say "building mini-docker (release)"
-cargo build --release --quiet
+say "building mini-docker"
+# The learner's loop is `cargo build` (the dev profile, a second per edit): the
+# binary on PATH is that build, so it always runs the latest exercises.
+cargo build --quiet
 # .cargo/config.toml builds for the host's own target tuple: the binary lands in target/<tuple>/.
-bin="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/release/mini-docker"
+bin="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/debug/mini-docker"
 
 say "putting mini-docker on PATH (/usr/local/bin/mini-docker)"
 as_root ln -sf "$bin" /usr/local/bin/mini-docker

@@ -17,7 +17,7 @@ pub fn namespaces() -> CloneFlags {
 /// veth pair — two interfaces joined by a virtual cable. One end is created
 /// straight inside the container's namespace, already named eth0.
 pub fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()> {
-    // TODO(ch06): with the methods of `host` (src/net/netlink.rs):
+    // TODO(ch06): with the methods of `host` (core/src/net/netlink.rs):
     //   1. create_veth_into(link.host_end, link.container_end, container)
     //      — the container's end is born inside its namespace, named eth0
     //   2. set_master(link.host_end, link.bridge)   — make it a port of the bridge

@@ -463,7 +463,7 @@ fn run_with_userns_remaps_the_image() {
 /// for one mkdir, under a temporary name it then renames, and puts the flag
 /// back): on a filesystem without a journal, an image deleted beside the
 /// containers would make every new inode of a start walk past thousands freed
-/// a moment ago (src/runtime/placement.rs; README, Benchmarks).
+/// a moment ago (core/src/runtime/placement.rs; README, Benchmarks).
 #[test]
 fn containers_get_a_block_group_apart_and_the_state_dir_keeps_its_flags() {
     require_root();

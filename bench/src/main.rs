@@ -1,7 +1,7 @@
 //! `bench/run.sh`: container start latency against crun, runc and the
 //! `unshare … chroot` floor; pull + unpack against skopeo + umoci; 50 containers
 //! at once. Everything in one run on this machine, medians after warm-up.
-//! Traffic stays on 127.0.0.1 (a local registry, see src/checks/fixture.rs).
+//! Traffic stays on 127.0.0.1 (a local registry, see core/src/checks/fixture.rs).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -388,7 +388,7 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
     ];
     let (runs, warmup) = (opts.runs(), opts.warmup());
     // One start first: it makes STATE/containers, in a block group of its own
-    // (src/runtime/placement.rs), where the probe then measures.
+    // (core/src/runtime/placement.rs), where the probe then measures.
     time_once(&rows[0])?;
     let containers = work.join("state/containers");
     let inodes_before = mkdir_latency(&containers)?;

@@ -396,5 +396,5 @@ pub fn status_text(output: &Output) -> String {
 /// Random hex for names and markers, so no check can pass by luck or by cache.
 pub use crate::sys::random_hex;
 
-/// The breakout helper (src/checks/breakout.c), built static by build.rs.
+/// The breakout helper (core/src/checks/breakout.c), built static by build.rs.
 pub const BREAKOUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/breakout"));
