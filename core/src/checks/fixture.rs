@@ -10,13 +10,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use base64::Engine;
 
 use super::random_hex;
 use crate::image::manifest::{OCI_INDEX, OCI_MANIFEST};
@@ -90,9 +86,7 @@ impl Registry {
                 (yaml, Some(server), None)
             }
             Auth::Htpasswd { user, password } => {
-                let hash = bcrypt::hash_with_result(&password, 4)?
-                    .format_for_version(bcrypt::Version::TwoY);
-                fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n"))?;
+                fs::write(dir.join("htpasswd"), htpasswd_line(&user, &password)?)?;
                 let yaml = format!(
                     "auth:\n  htpasswd:\n    realm: mini-docker-test\n    path: {}\n",
                     dir.join("htpasswd").display()
@@ -195,107 +189,78 @@ impl Drop for Registry {
     }
 }
 
-/// The token endpoint: grants whatever scope is asked, signed ES256 with a
-/// key whose self-signed certificate the registry has as its root bundle.
+/// The token endpoint, a `mini-docker-fixture token-server` child: it signs
+/// ES256 JWTs granting whatever scope is asked, with a throwaway key whose
+/// certificate (DIR/token.pem) the registry trusts. Ends when dropped.
 struct TokenServer {
     port: u16,
-    stop: Arc<AtomicBool>,
+    child: Child,
 }
 
 impl TokenServer {
     fn start(dir: &Path) -> Result<TokenServer> {
-        let key = rcgen::KeyPair::generate()?;
-        let cert = rcgen::CertificateParams::new(vec!["mini-docker-token".to_string()])?
-            .self_signed(&key)?;
-        fs::write(dir.join("token.pem"), cert.pem())?;
-        let rng = ring::rand::SystemRandom::new();
-        let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
-            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            &key.serialize_der(),
-            &rng,
-        )
-        .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
-        let cert_der = STANDARD.encode(cert.der());
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                if stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                let _ = answer(stream, &signer, &cert_der, &rng);
-            }
-        });
-        Ok(TokenServer { port, stop })
+        let mut child = Command::new(fixture_binary()?)
+            .arg("token-server")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("start mini-docker-fixture token-server")?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("piped")?).read_line(&mut line)?;
+        let port = line.trim().parse().with_context(|| {
+            let _ = child.kill();
+            format!("mini-docker-fixture printed {line:?}, not a port")
+        })?;
+        Ok(TokenServer { port, child })
     }
 }
 
 impl Drop for TokenServer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port)); // wake the accept loop
+        drop(self.child.stdin.take()); // its signal to stop
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn answer(
-    stream: TcpStream,
-    signer: &ring::signature::EcdsaKeyPair,
-    cert_der: &str,
-    rng: &ring::rand::SystemRandom,
-) -> Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        line.clear();
+/// An htpasswd line (bcrypt), from `mini-docker-fixture htpasswd`.
+fn htpasswd_line(user: &str, password: &str) -> Result<String> {
+    let out = Command::new(fixture_binary()?)
+        .args(["htpasswd", user, password])
+        .output()
+        .context("run mini-docker-fixture htpasswd")?;
+    if !out.status.success() {
+        bail!(
+            "mini-docker-fixture htpasswd: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
-    let query = request_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.split_once('?'))
-        .map(|(_, q)| q)
-        .unwrap_or("");
-    let url = reqwest::Url::parse(&format!("http://x/?{query}"))?;
-    let mut service = String::new();
-    let mut access = Vec::new();
-    for (key, value) in url.query_pairs() {
-        match key.as_ref() {
-            "service" => service = value.into_owned(),
-            "scope" => {
-                let parts: Vec<&str> = value.split(':').collect();
-                if let [kind, name, actions] = parts.as_slice() {
-                    access.push(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}));
-                }
-            }
-            _ => {}
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `mini-docker-fixture`, built beside mini-docker (a workspace member of its
+/// own, so its crypto crates stay out of the runtime). Test binaries live one
+/// directory deeper (`deps/`), hence the parent too.
+fn fixture_binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("MINI_DOCKER_FIXTURE") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().context("find our own binary")?;
+    let dirs = exe
+        .parent()
+        .into_iter()
+        .chain(exe.parent().and_then(Path::parent));
+    for dir in dirs {
+        let candidate = dir.join("mini-docker-fixture");
+        if candidate.is_file() {
+            return Ok(candidate);
         }
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
-    let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "x5c": [cert_der]});
-    let claims = serde_json::json!({
-        "iss": "mini-docker-test", "sub": "anonymous", "aud": service,
-        "exp": now + 600, "nbf": now - 60, "iat": now - 60, "jti": random_hex(8)?, "access": access,
-    });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = signer
-        .sign(rng, signing_input.as_bytes())
-        .map_err(|e| anyhow::anyhow!("sign: {e}"))?;
-    let token = format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature.as_ref())
-    );
-    let body =
-        serde_json::json!({"token": token, "access_token": token, "expires_in": 600}).to_string();
-    let mut stream = stream;
-    write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
-    Ok(())
+    bail!(
+        "mini-docker-fixture is not built next to {}: run `cargo build` at the top of the project",
+        exe.display()
+    )
 }
 
 /// An OCI image layout built offline: one image per platform (a busybox
