@@ -37,9 +37,9 @@ fn expected_mount_point(path: &str) -> bool {
     matches!(
         path,
         "/" | "/proc" | "/sys" | "/dev" | "/dev/pts" | "/dev/shm"
-    ) || crate::runtime::dev::DEVICES
+    ) || crate::devices::DEFAULT_DEVICES
         .iter()
-        .any(|d| path == format!("/dev/{d}"))
+        .any(|d| path == format!("/dev/{}", d.name))
 }
 
 fn no_host_mounts(ctx: &Ctx) -> Result<()> {
@@ -117,9 +117,10 @@ fn pseudo_filesystems(ctx: &Ctx) -> Result<()> {
     if !find("/sys").is_some_and(|m| m.options.split(',').any(|o| o == "ro")) {
         bail!("/sys is mounted read-write: the container could change the host's devices");
     }
-    let expected: BTreeSet<String> = crate::runtime::dev::DEVICES
+    let expected: BTreeSet<String> = crate::devices::DEFAULT_DEVICES
         .iter()
-        .chain(["pts", "shm", "ptmx", "fd", "stdin", "stdout", "stderr"].iter())
+        .map(|d| d.name)
+        .chain(["pts", "shm", "ptmx", "fd", "stdin", "stdout", "stderr"])
         .map(|s| s.to_string())
         .collect();
     if dev != expected {

@@ -4,7 +4,7 @@
 //! chapter N run -- CMD`) and inspects the kernel: /proc/PID/ns/*, mountinfo,
 //! /proc/PID/status, ... Checks live here, never in files the learner edits.
 
-// One module per chapter, named in the chapter table.
+// One module per chapter, named in the chapter table (core/src/workshop.rs).
 macro_rules! declare_check_modules {
     ($(
         chapter $number:literal $module:ident {
@@ -20,6 +20,14 @@ macro_rules! declare_check_modules {
         }
     )*) => {
         $(pub mod $checks;)*
+
+        /// A chapter's checks, in order.
+        pub fn for_chapter(chapter: u8) -> Vec<Check> {
+            match chapter {
+                $($number => $checks::checks(),)*
+                _ => Vec::new(),
+            }
+        }
     };
 }
 crate::chapter_table!(declare_check_modules);
@@ -68,12 +76,6 @@ impl CheckResult {
     }
 }
 
-/// A chapter's checks, from the chapter table.
-pub fn for_chapter(chapter: u8) -> Vec<Check> {
-    workshop::chapter(chapter)
-        .map(|c| (c.checks)())
-        .unwrap_or_default()
-}
 
 /// `mini-docker check N...`: exit 0 iff every check passed.
 pub fn check_command(

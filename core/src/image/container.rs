@@ -19,7 +19,7 @@ pub struct Overlay {
     /// The directory the short lower paths are relative to (the init chdirs there).
     pub layers_dir: PathBuf,
     /// `l/<id>` per layer, top layer first (overlayfs's order), under the
-    /// init layer (`init-<id>`, see init_layer.rs).
+    /// mount-point layer (`mountpoints-<id>`, see mount_point_layer.rs).
     pub lowers: Vec<String>,
     pub upper: PathBuf,
     pub work: PathBuf,
@@ -131,7 +131,7 @@ pub fn prepare(
     let layers_dir = layer::layers_dir(state_dir);
     // The mount points the image lacks, in a shared layer on top: the
     // container's own writable layer starts (and, for /bin/true, stays) empty.
-    lowers.insert(0, super::init_layer::ensure(&layers_dir, &lowers, shift)?);
+    lowers.insert(0, super::mount_point_layer::ensure(&layers_dir, &lowers, shift)?);
     for sub in ["upper", "work"] {
         fs::create_dir_all(container_dir.join(sub)).with_context(|| format!("create {sub} dir"))?;
         if let Some(s) = shift {

@@ -2,7 +2,7 @@
 //! Docker Hub protocol, OCI distribution spec) into a content-addressed store.
 
 pub mod container;
-pub mod init_layer;
+pub mod mount_point_layer;
 pub mod layer;
 pub mod manifest;
 pub mod platform;

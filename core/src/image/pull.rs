@@ -11,30 +11,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use super::manifest::{self, Descriptor, ImageManifest, Manifest};
 use super::platform::Platform;
 use super::reference::ImageRef;
-use super::registry::{Challenge, Registry};
+use super::registry::{Protocol, Registry};
 use super::store::{sha256_digest, ImageRecord, Store};
 
 /// How many layers download at once.
 const PARALLEL: usize = 4;
-
-/// The decisions a pull leaves to chapter 9's steps (the learner's or the
-/// reference): reading a reference, the token dance, choosing a platform.
-#[derive(Clone, Copy)]
-pub struct Protocol {
-    pub parse_reference: fn(&str) -> Result<ImageRef>,
-    pub parse_challenge: fn(&str) -> Result<Challenge>,
-    pub token_url: fn(&Challenge, &str) -> Result<String>,
-    pub select_manifest: for<'a> fn(&'a [Descriptor], &Platform) -> Option<&'a Descriptor>,
-}
-
-impl Protocol {
-    /// The learner's parse, then the grammar check: one clear line for a bad reference.
-    pub fn resolve(&self, text: &str) -> Result<ImageRef> {
-        let reference = (self.parse_reference)(text)?;
-        reference.validate(text)?;
-        Ok(reference)
-    }
-}
 
 pub fn pull(
     state_dir: &Path,

@@ -12,7 +12,8 @@ use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 
 use super::manifest::{ACCEPT, MAX_MANIFEST_BYTES};
-use super::pull::Protocol;
+use super::manifest::Descriptor;
+use super::platform::Platform;
 use super::reference::ImageRef;
 
 /// A parsed `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`.
@@ -74,6 +75,25 @@ enum Auth {
     Anonymous,
     Bearer(String),
     Basic,
+}
+
+/// The decisions a pull leaves to chapter 9's steps (the learner's or the
+/// reference): reading a reference, the token dance, choosing a platform.
+#[derive(Clone, Copy)]
+pub struct Protocol {
+    pub parse_reference: fn(&str) -> Result<ImageRef>,
+    pub parse_challenge: fn(&str) -> Result<Challenge>,
+    pub token_url: fn(&Challenge, &str) -> Result<String>,
+    pub select_manifest: for<'a> fn(&'a [Descriptor], &Platform) -> Option<&'a Descriptor>,
+}
+
+impl Protocol {
+    /// The learner's parse, then the grammar check: one clear line for a bad reference.
+    pub fn resolve(&self, text: &str) -> Result<ImageRef> {
+        let reference = (self.parse_reference)(text)?;
+        reference.validate(text)?;
+        Ok(reference)
+    }
 }
 
 /// One repository on one registry; cheap to share between download threads.

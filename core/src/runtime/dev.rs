@@ -14,8 +14,7 @@ use nix::mount::{mount, MsFlags};
 
 use crate::sys::at::{self as inroot, Kind};
 
-/// The device nodes a container may use.
-pub const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+use crate::devices::{Device, DEFAULT_DEVICES};
 
 /// Fill `rootfs/dev`: a tmpfs with device nodes, devpts, shm and the fd links.
 /// Runs in the container's mount namespace, before pivot_root.
@@ -33,11 +32,11 @@ pub fn populate(rootfs: &Path, devpts_gid: Option<u32>, in_userns: bool) -> Resu
     )?;
     let fresh = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
     let dev = inroot::fd_path(&fresh);
-    for name in DEVICES {
+    for device in &DEFAULT_DEVICES {
         if in_userns {
-            bind_device(&dev, name)?;
+            bind_device(&dev, device.name)?;
         } else {
-            make_device(&dev, name)?;
+            make_device(&dev, device)?;
         }
     }
     // devpts with newinstance: the container's ptys are its own, not the host's.
@@ -73,24 +72,11 @@ pub fn populate(rootfs: &Path, devpts_gid: Option<u32>, in_userns: bool) -> Resu
     Ok(())
 }
 
-/// The (major, minor) numbers of the devices in DEVICES (Documentation/admin-guide/devices.txt).
-fn numbers(name: &str) -> (u64, u64) {
-    match name {
-        "null" => (1, 3),
-        "zero" => (1, 5),
-        "full" => (1, 7),
-        "random" => (1, 8),
-        "urandom" => (1, 9),
-        "tty" => (5, 0),
-        _ => unreachable!("not in DEVICES: {name}"),
-    }
-}
-
 /// mknod(2) a character device, then chmod: mknod's mode passes through the umask.
-fn make_device(dev: &Path, name: &str) -> Result<()> {
+fn make_device(dev: &Path, device: &Device) -> Result<()> {
     use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+    let (name, major, minor) = (device.name, device.major, device.minor);
     let target = dev.join(name);
-    let (major, minor) = numbers(name);
     let mode = Mode::from_bits_truncate(0o666);
     mknod(&target, SFlag::S_IFCHR, mode, makedev(major, minor))
         .with_context(|| format!("mknod /dev/{name}"))?;

@@ -18,7 +18,7 @@ use nix::unistd::{fork, ForkResult};
 use super::channel::{self, Failed, ToInside};
 use super::config::ContainerConfig;
 use super::explain::step;
-use super::supervisor::{stop_signals, unblock_stop_signals};
+use super::signals::{stop_signals, unblock_stop_signals};
 use super::{dev, tty};
 use crate::net::{Netlink, NetworkMode};
 use crate::selection::Selection;
@@ -174,11 +174,11 @@ fn build_filesystem_and_names(
         scaffold_private_mounts()?;
     }
     if let Some(overlay) = &config.overlay {
-        let init_layer = overlay.lowers.iter().any(|l| l.starts_with("init-"));
+        let mount_point_layer = overlay.lowers.iter().any(|l| l.starts_with("mountpoints-"));
         let what = format!(
             "mount overlay: {} image layers{} under {}",
-            overlay.lowers.len() - init_layer as usize,
-            if init_layer { " + init layer" } else { "" },
+            overlay.lowers.len() - mount_point_layer as usize,
+            if mount_point_layer { " + mount-point layer" } else { "" },
             overlay.upper.display()
         );
         step(

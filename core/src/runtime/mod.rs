@@ -28,6 +28,7 @@ pub mod launch;
 pub mod names;
 pub mod placement;
 pub mod root;
+pub mod signals;
 pub mod spawn;
 pub mod supervisor;
 pub mod tty;

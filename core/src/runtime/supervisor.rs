@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 
 use super::channel::{self, Failed, ToInside};
 use super::config::ContainerConfig;
 use super::explain;
+use super::signals::stop_signals;
 use super::spawn::{clone_init, release_after_maps, Spawned, UserNamespaceEntry};
 use super::tty;
 use crate::cgroups::ContainerCgroup;
@@ -45,19 +46,6 @@ impl From<Failed> for ExitError {
     }
 }
 
-/// Signals a user sends to stop a container; we forward them instead of dying.
-pub fn stop_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-    ] {
-        set.add(sig);
-    }
-    set
-}
 
 /// Run a container to its end; returns the exit status mini-docker should exit with.
 /// What the host side holds for one container.
@@ -412,8 +400,3 @@ fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> Option<Signal> {
     Signal::try_from(sig).ok()
 }
 
-/// Undo the supervisor's signal mask (the init calls this for the command).
-pub fn unblock_stop_signals() -> Result<()> {
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&stop_signals()), None)
-        .context("unblock signals")
-}

@@ -1,4 +1,4 @@
-//! The init layer: the mount points every container of an image needs
+//! The mount-point layer: the mount points every container of an image needs
 //! (/dev, /proc, /sys, /etc/hosts, /etc/resolv.conf), made once per image in a
 //! read-only layer on top of the image's own. Docker has one too ("-init").
 //!
@@ -33,10 +33,10 @@ pub const MOUNT_POINTS: [(&str, bool); 5] = [
     ("etc/resolv.conf", false),
 ];
 
-/// The init layer over `lowers` (short paths relative to `layers_dir`, top
+/// The mount-point layer over `lowers` (short paths relative to `layers_dir`, top
 /// layer first), made if missing. Returns its path relative to `layers_dir`.
 pub fn ensure(layers_dir: &Path, lowers: &[String], shift: Option<IdShift>) -> Result<String> {
-    let name = format!("init-{}", &hex_of(&lowers.join(":"))[..12]);
+    let name = format!("mountpoints-{}", &hex_of(&lowers.join(":"))[..12]);
     if layers_dir.join(&name).is_dir() {
         return Ok(name); // the usual case: one stat
     }
@@ -48,7 +48,7 @@ pub fn ensure(layers_dir: &Path, lowers: &[String], shift: Option<IdShift>) -> R
     if made.is_err() {
         let _ = fs::remove_dir_all(&partial);
     }
-    made.with_context(|| format!("make the init layer {name}"))?;
+    made.with_context(|| format!("make the mount-point layer {name}"))?;
     Ok(name)
 }
 
@@ -257,7 +257,7 @@ mod tests {
         let init = fs::read_dir(&root)
             .unwrap()
             .flatten()
-            .find(|e| e.file_name().to_string_lossy().starts_with("init-"))
+            .find(|e| e.file_name().to_string_lossy().starts_with("mountpoints-"))
             .unwrap()
             .path();
         let mut made: Vec<String> = ["dev", "proc", "sys", "etc", "etc/hosts", "etc/resolv.conf"]
