@@ -385,11 +385,11 @@ fn explain_narrates_each_step_without_touching_stdout() {
     }
 }
 
-/// Both ways of starting the init work: run in the forked child when mini-docker
+/// Both ways of starting the inside work: run in the forked child when mini-docker
 /// is single-threaded (the usual, faster case) and re-exec'd when forced (as when
-/// threads exist): PID 1, the user namespace switch, the pipes.
+/// threads exist): PID 1, the user namespace switch, the channel.
 #[test]
-fn the_init_runs_in_place_and_re_executed() {
+fn the_inside_runs_in_place_and_re_executed() {
     require_root();
     let _serial = serial();
     let state = StateDir::new("reexec");
@@ -431,4 +431,83 @@ fn the_init_runs_in_place_and_re_executed() {
             "reexec={reexec}"
         );
     }
+}
+
+/// `watch`: a report at start, then after each save only what changed (here:
+/// nothing, so just the summary); a failed build says so and checks nothing.
+#[test]
+fn watch_rebuilds_and_reports_only_changes() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("watch");
+    let dir = state.path().join("exercises");
+    std::fs::create_dir_all(&dir).unwrap();
+    let flag = state.path().join("build-ok");
+    std::fs::write(&flag, "").unwrap();
+    // The "build" passes while the flag file exists.
+    let build = format!("test -e {}", flag.display());
+    let mut child = mini_docker_command(&state, &["--reference", "watch", "3"])
+        .env("MINI_DOCKER_WATCH_DIR", &dir)
+        .env("MINI_DOCKER_BUILD_COMMAND", &build)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                lines.lock().unwrap().push(line);
+            }
+        })
+    };
+    let wait_for = |needle: &str, count: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let seen = lines
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.contains(needle))
+                .count();
+            if seen >= count {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "no {count}x {needle:?} in:\n{}",
+            lines.lock().unwrap().join("\n")
+        );
+    };
+    wait_for("chapter 3: 5/5 checks pass", 1);
+    let first_passes = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("PASS"))
+        .count();
+    assert_eq!(first_passes, 5, "the first report lists every check");
+    std::fs::write(dir.join("ch03_uts.rs"), "// saved\n").unwrap();
+    wait_for("chapter 3: 5/5 checks pass", 2);
+    let passes = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("PASS"))
+        .count();
+    assert_eq!(passes, 5, "a second, unchanged report repeats no check");
+    std::fs::remove_file(&flag).unwrap();
+    std::fs::write(dir.join("ch03_uts.rs"), "// broken\n").unwrap();
+    wait_for("the build failed", 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
 }

@@ -86,7 +86,10 @@ fn every_chapter_has_lesson_slides_exercise_solution() {
                 chapter.exercise_file()
             );
         }
-        assert!(!mini_docker::checks::for_chapter(n).is_empty(), "chapter {n} has no checks");
+        assert!(
+            !mini_docker::checks::for_chapter(n).is_empty(),
+            "chapter {n} has no checks"
+        );
     }
     assert!(Path::new(ROOT).join("chapters/00-setup.md").exists());
 }

@@ -10,10 +10,34 @@ pub struct Device {
 }
 
 pub const DEFAULT_DEVICES: [Device; 6] = [
-    Device { name: "null", major: 1, minor: 3 },
-    Device { name: "zero", major: 1, minor: 5 },
-    Device { name: "full", major: 1, minor: 7 },
-    Device { name: "random", major: 1, minor: 8 },
-    Device { name: "urandom", major: 1, minor: 9 },
-    Device { name: "tty", major: 5, minor: 0 },
+    Device {
+        name: "null",
+        major: 1,
+        minor: 3,
+    },
+    Device {
+        name: "zero",
+        major: 1,
+        minor: 5,
+    },
+    Device {
+        name: "full",
+        major: 1,
+        minor: 7,
+    },
+    Device {
+        name: "random",
+        major: 1,
+        minor: 8,
+    },
+    Device {
+        name: "urandom",
+        major: 1,
+        minor: 9,
+    },
+    Device {
+        name: "tty",
+        major: 5,
+        minor: 0,
+    },
 ];

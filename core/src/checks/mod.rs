@@ -76,7 +76,6 @@ impl CheckResult {
     }
 }
 
-
 /// `mini-docker check N...`: exit 0 iff every check passed.
 pub fn check_command(
     chapters: &[u8],

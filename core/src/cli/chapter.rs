@@ -46,3 +46,33 @@ pub fn show(number: u8, state_dir: &Path, selection: Selection) -> Result<i32> {
     checks::report::print_summary(&results);
     Ok(0)
 }
+
+/// An exercise saved after this binary was built means the checks would
+/// judge old code (a build that failed leaves the old binary in place): say so.
+pub fn warn_if_stale() {
+    let Some(built) = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+    else {
+        return;
+    };
+    let exercises = super::watch::project_dir().join("exercises");
+    let Ok(entries) = std::fs::read_dir(&exercises) else {
+        return; // an installed binary without its sources
+    };
+    for entry in entries.flatten() {
+        let newer = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|saved| saved > built);
+        if newer {
+            eprintln!(
+                "{} exercises/{} was saved after this mini-docker was built: these checks run the \
+                 old code. Run `cargo build` (or `mini-docker watch`) first.",
+                "note:".yellow().bold(),
+                entry.file_name().to_string_lossy()
+            );
+        }
+    }
+}

@@ -58,7 +58,10 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         Command::Chapter { number, action } => {
             let chapter = parse_chapter(&number)?;
             match action {
-                None => chapter::show(chapter, &state_dir, selection),
+                None => {
+                    chapter::warn_if_stale();
+                    chapter::show(chapter, &state_dir, selection)
+                }
                 Some(ChapterAction::Run(args)) => run_chapter(chapter, *args, &state_dir, &steps),
                 Some(ChapterAction::Pull(args)) => {
                     at_least_chapter(chapter, 9)?;
@@ -85,9 +88,13 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         Command::Rmi { images: names } => images::remove(&state_dir, &names, &steps),
         Command::Check { chapters, format } => {
             let numbers = parse_chapters(&chapters)?;
+            chapter::warn_if_stale();
             checks::check_command(&numbers, &state_dir, selection, format)
         }
-        Command::Grade { format } => checks::grade_command(&state_dir, selection, format),
+        Command::Grade { format } => {
+            chapter::warn_if_stale();
+            checks::grade_command(&state_dir, selection, format)
+        }
         Command::Watch { chapter } => {
             let chapter = chapter.as_deref().map(parse_chapter).transpose()?;
             watch::run(chapter, &state_dir, selection)

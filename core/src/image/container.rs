@@ -131,7 +131,10 @@ pub fn prepare(
     let layers_dir = layer::layers_dir(state_dir);
     // The mount points the image lacks, in a shared layer on top: the
     // container's own writable layer starts (and, for /bin/true, stays) empty.
-    lowers.insert(0, super::mount_point_layer::ensure(&layers_dir, &lowers, shift)?);
+    lowers.insert(
+        0,
+        super::mount_point_layer::ensure(&layers_dir, &lowers, shift)?,
+    );
     for sub in ["upper", "work"] {
         fs::create_dir_all(container_dir.join(sub)).with_context(|| format!("create {sub} dir"))?;
         if let Some(s) = shift {

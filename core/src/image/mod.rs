@@ -2,9 +2,9 @@
 //! Docker Hub protocol, OCI distribution spec) into a content-addressed store.
 
 pub mod container;
-pub mod mount_point_layer;
 pub mod layer;
 pub mod manifest;
+pub mod mount_point_layer;
 pub mod platform;
 pub mod pull;
 pub mod reference;

@@ -11,8 +11,8 @@ use base64::Engine;
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 
-use super::manifest::{ACCEPT, MAX_MANIFEST_BYTES};
 use super::manifest::Descriptor;
+use super::manifest::{ACCEPT, MAX_MANIFEST_BYTES};
 use super::platform::Platform;
 use super::reference::ImageRef;
 

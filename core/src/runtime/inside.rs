@@ -178,7 +178,11 @@ fn build_filesystem_and_names(
         let what = format!(
             "mount overlay: {} image layers{} under {}",
             overlay.lowers.len() - mount_point_layer as usize,
-            if mount_point_layer { " + mount-point layer" } else { "" },
+            if mount_point_layer {
+                " + mount-point layer"
+            } else {
+                ""
+            },
             overlay.upper.display()
         );
         step(

@@ -26,6 +26,7 @@ pub mod explain;
 pub mod inside;
 pub mod launch;
 pub mod names;
+pub mod namespaces;
 pub mod placement;
 pub mod root;
 pub mod signals;

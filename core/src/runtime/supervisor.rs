@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::unistd::Pid;
 
 use super::channel::{self, Failed, ToInside};
 use super::config::ContainerConfig;
 use super::explain;
+use super::namespaces;
 use super::signals::stop_signals;
 use super::spawn::{clone_init, release_after_maps, Spawned, UserNamespaceEntry};
 use super::tty;
@@ -46,7 +46,6 @@ impl From<Failed> for ExitError {
     }
 }
 
-
 /// Run a container to its end; returns the exit status mini-docker should exit with.
 /// What the host side holds for one container.
 pub struct HostSide<'a> {
@@ -76,12 +75,12 @@ pub fn run(
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
     stop_signals().thread_block().context("block signals")?;
-    let flags = namespace_flags(config, steps);
+    let flags = namespaces::clone_flags(config, steps);
     explain::step(
         config.explain,
         1,
-        &format!("clone({})", flag_names(flags)),
-        clone_why(config),
+        &format!("clone({})", namespaces::names(flags)),
+        namespaces::why(config),
     );
     let entry = config.userns.as_ref().map(|map| UserNamespaceEntry {
         drop_groups: !map.deny_setgroups,
@@ -282,53 +281,6 @@ fn connect_network(
     Ok(())
 }
 
-/// The clone flags of chapters 1..=N.
-fn namespace_flags(config: &ContainerConfig, steps: &Steps) -> CloneFlags {
-    let mut flags = CloneFlags::empty();
-    if config.has(3) {
-        flags |= steps.ch03_uts.namespaces();
-    }
-    if config.has(4) {
-        flags |= steps.ch04_pid.namespaces();
-    }
-    if config.chapter == 4 {
-        // Chapter 4 mounts a fresh /proc; without chapter 5's mount namespace
-        // that mount would land in the host's mount table. The scaffold adds one.
-        flags |= CloneFlags::CLONE_NEWNS;
-    }
-    if config.has(5) {
-        flags |= steps.ch05_mount.namespaces();
-    }
-    if config.has(6) && config.network != NetworkMode::Host {
-        flags |= steps.ch06_net.namespaces();
-    }
-    if config.has(7) && config.userns.is_some() {
-        flags |= steps.ch07_userns.namespaces();
-    }
-    flags
-}
-
-/// "CLONE_NEWUTS | CLONE_NEWPID" (or "SIGCHLD" alone: a plain fork).
-fn flag_names(flags: CloneFlags) -> String {
-    let names: Vec<String> = flags
-        .iter_names()
-        .map(|(name, _)| name.to_string())
-        .collect();
-    if names.is_empty() {
-        "SIGCHLD".into()
-    } else {
-        names.join(" | ")
-    }
-}
-
-fn clone_why(config: &ContainerConfig) -> &'static str {
-    if config.has(3) {
-        "a child in new namespaces: it becomes the container's init"
-    } else {
-        "a child process (like fork): it becomes the container's init"
-    }
-}
-
 /// The inside reports a failed start as one `Failed` message; EOF means the
 /// command is running (its exec closed the inside's end).
 fn start_failure(channel: &OwnedFd) -> Option<Failed> {
@@ -399,4 +351,3 @@ fn wait_signal(set: &SigSet, timeout: Option<Duration>) -> Option<Signal> {
     let sig = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
     Signal::try_from(sig).ok()
 }
-
