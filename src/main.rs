@@ -13,14 +13,8 @@ use mini_docker::workshop::Steps;
 macro_rules! wire_chapters {
     ($(
         chapter $number:literal $module:ident {
-            slug: $slug:literal,
-            title: $title:literal,
-            goal: $goal:literal,
-            task: $task:literal,
-            try_commands: [$($try:literal),* $(,)?],
-            steps {
-                $(fn $step:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),*) -> $ret:ty;)*
-            }
+            about: $about:tt,
+            steps: { $(fn $step:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),*) -> $ret:ty;)* },
             checks: $checks:ident,
         }
     )*) => {

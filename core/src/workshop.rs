@@ -47,129 +47,149 @@ macro_rules! chapter_table {
     ($then:ident) => {
         $then! {
             chapter 1 ch01_process {
-                slug: "process",
-                title: "process",
-                goal: "Run a command as a child process, pass stdin/stdout/stderr through, return its exit status.",
-                task: "exec_command (execvp), exit_code (128 + signal), wait_for (waitpid)",
-                try_commands: ["mini-docker chapter 1 run -- /bin/echo hi", "mini-docker chapter 1 run -- /bin/sh -c 'kill -TERM $$'; echo $?"],
-                steps {
+                about: {
+                    slug: "process",
+                    title: "process",
+                    goal: "Run a command as a child process, pass stdin/stdout/stderr through, return its exit status.",
+                    task: "exec_command (execvp), exit_code (128 + signal), wait_for (waitpid)",
+                    try_commands: ["mini-docker chapter 1 run -- /bin/echo hi", "mini-docker chapter 1 run -- /bin/sh -c 'kill -TERM $$'; echo $?"],
+                },
+                steps: {
                     fn exec_command(argv: &[CString]) -> nix::Result<Infallible>;
                     fn exit_code(status: WaitStatus) -> i32;
                     fn wait_for(child: Pid) -> Result<i32>;
-                }
+                },
                 checks: ch01,
             }
             chapter 2 ch02_chroot {
-                slug: "chroot",
-                title: "chroot",
-                goal: "Give the process its own / : the starter rootfs instead of the host's tree.",
-                task: "enter_rootfs: chroot(2) then chdir(\"/\")",
-                try_commands: ["sudo mini-docker chapter 2 run -- ls /", "sudo mini-docker chapter 2 run -- sh"],
-                steps {
+                about: {
+                    slug: "chroot",
+                    title: "chroot",
+                    goal: "Give the process its own / : the starter rootfs instead of the host's tree.",
+                    task: "enter_rootfs: chroot(2) then chdir(\"/\")",
+                    try_commands: ["sudo mini-docker chapter 2 run -- ls /", "sudo mini-docker chapter 2 run -- sh"],
+                },
+                steps: {
                     fn enter_rootfs(rootfs: &Path) -> Result<()>;
-                }
+                },
                 checks: ch02,
             }
             chapter 3 ch03_uts {
-                slug: "uts",
-                title: "UTS and IPC namespaces",
-                goal: "A hostname and SysV IPC of the container's own: CLONE_NEWUTS, CLONE_NEWIPC, sethostname.",
-                task: "namespaces (the clone flags), set_hostname (sethostname)",
-                try_commands: ["sudo mini-docker chapter 3 run --hostname box -- hostname", "sudo mini-docker chapter 3 run -- uname -n"],
-                steps {
+                about: {
+                    slug: "uts",
+                    title: "UTS and IPC namespaces",
+                    goal: "A hostname and SysV IPC of the container's own: CLONE_NEWUTS, CLONE_NEWIPC, sethostname.",
+                    task: "namespaces (the clone flags), set_hostname (sethostname)",
+                    try_commands: ["sudo mini-docker chapter 3 run --hostname box -- hostname", "sudo mini-docker chapter 3 run -- uname -n"],
+                },
+                steps: {
                     fn namespaces() -> CloneFlags;
                     fn set_hostname(name: &str) -> Result<()>;
-                }
+                },
                 checks: ch03,
             }
             chapter 4 ch04_pid {
-                slug: "pid",
-                title: "PID namespace",
-                goal: "The command is PID 1 of its own PID namespace, with a fresh /proc; PID 1 reaps and forwards signals.",
-                task: "namespaces (CLONE_NEWPID), mount_proc, init_loop (reap zombies, forward signals)",
-                try_commands: ["sudo mini-docker chapter 4 run -- sh -c 'echo $$; ps'", "sudo mini-docker chapter 4 run --init -- ps"],
-                steps {
+                about: {
+                    slug: "pid",
+                    title: "PID namespace",
+                    goal: "The command is PID 1 of its own PID namespace, with a fresh /proc; PID 1 reaps and forwards signals.",
+                    task: "namespaces (CLONE_NEWPID), mount_proc, init_loop (reap zombies, forward signals)",
+                    try_commands: ["sudo mini-docker chapter 4 run -- sh -c 'echo $$; ps'", "sudo mini-docker chapter 4 run --init -- ps"],
+                },
+                steps: {
                     fn namespaces() -> CloneFlags;
                     fn mount_proc(target: &Path) -> Result<()>;
                     fn init_loop(command: Pid, signals: &SigSet) -> Result<WaitStatus>;
-                }
+                },
                 checks: ch04,
             }
             chapter 5 ch05_mount {
-                slug: "mount",
-                title: "mount namespace and pivot_root",
-                goal: "A mount table of its own: rslave, bind the rootfs, pivot_root, detach the host's tree, /proc /dev /sys.",
-                task: "namespaces (CLONE_NEWNS), make_mounts_private, pivot_into (pivot_root), mount_sys",
-                try_commands: ["sudo mini-docker chapter 5 run -- cat /proc/self/mountinfo", "sudo mini-docker chapter 5 run -- ls /dev"],
-                steps {
+                about: {
+                    slug: "mount",
+                    title: "mount namespace and pivot_root",
+                    goal: "A mount table of its own: rslave, bind the rootfs, pivot_root, detach the host's tree, /proc /dev /sys.",
+                    task: "namespaces (CLONE_NEWNS), make_mounts_private, pivot_into (pivot_root), mount_sys",
+                    try_commands: ["sudo mini-docker chapter 5 run -- cat /proc/self/mountinfo", "sudo mini-docker chapter 5 run -- ls /dev"],
+                },
+                steps: {
                     fn namespaces() -> CloneFlags;
                     fn make_mounts_private() -> Result<()>;
                     fn pivot_into(rootfs: &Path) -> Result<()>;
                     fn mount_sys(target: &Path) -> Result<()>;
-                }
+                },
                 checks: ch05,
             }
             chapter 6 ch06_net {
-                slug: "net",
-                title: "network namespace",
-                goal: "A network stack of its own: lo up, a veth into the host bridge, an address, a route, NAT, published ports.",
-                task: "namespaces (CLONE_NEWNET), connect_to_bridge (veth + bridge port + move), configure_inside (lo, eth0, route)",
-                try_commands: ["sudo mini-docker chapter 6 run -- ip addr", "sudo mini-docker chapter 6 run --network none -- ip link", "sudo mini-docker chapter 6 run -p 8080:80 -- httpd -f -p 80 -h /etc"],
-                steps {
+                about: {
+                    slug: "net",
+                    title: "network namespace",
+                    goal: "A network stack of its own: lo up, a veth into the host bridge, an address, a route, NAT, published ports.",
+                    task: "namespaces (CLONE_NEWNET), connect_to_bridge (veth + bridge port + move), configure_inside (lo, eth0, route)",
+                    try_commands: ["sudo mini-docker chapter 6 run -- ip addr", "sudo mini-docker chapter 6 run --network none -- ip link", "sudo mini-docker chapter 6 run -p 8080:80 -- httpd -f -p 80 -h /etc"],
+                },
+                steps: {
                     fn namespaces() -> CloneFlags;
                     fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()>;
                     fn configure_inside(inside: &Netlink, link: Option<&Attachment>) -> Result<()>;
-                }
+                },
                 checks: ch06,
             }
             chapter 7 ch07_userns {
-                slug: "userns",
-                title: "user namespace",
-                goal: "Root inside, nobody outside: CLONE_NEWUSER, uid_map/gid_map; rootless when you are not root.",
-                task: "namespaces (CLONE_NEWUSER), write_id_maps (uid_map, setgroups, gid_map)",
-                try_commands: ["sudo mini-docker chapter 7 run --userns -- id", "mini-docker chapter 7 run -- id   # as yourself: rootless"],
-                steps {
+                about: {
+                    slug: "userns",
+                    title: "user namespace",
+                    goal: "Root inside, nobody outside: CLONE_NEWUSER, uid_map/gid_map; rootless when you are not root.",
+                    task: "namespaces (CLONE_NEWUSER), write_id_maps (uid_map, setgroups, gid_map)",
+                    try_commands: ["sudo mini-docker chapter 7 run --userns -- id", "mini-docker chapter 7 run -- id   # as yourself: rootless"],
+                },
+                steps: {
                     fn namespaces() -> CloneFlags;
                     fn write_id_maps(child: Pid, map: &IdMap) -> Result<()>;
-                }
+                },
                 checks: ch07,
             }
             chapter 8 ch08_cgroups {
-                slug: "cgroups",
-                title: "cgroups",
-                goal: "Limits the kernel enforces: memory (OOM at the limit), number of processes, CPU time — on cgroup v1 and v2.",
-                task: "cpu_quota, write_limits_v2 (memory.max, pids.max, cpu.max), write_limits_v1 (the v1 files)",
-                try_commands: ["sudo mini-docker chapter 8 run --network none -m 32m -- cat /proc/self/cgroup", "sudo mini-docker chapter 8 run --network none -m 32m -- sh -c 'head -c 100000000 /dev/zero | sort'"],
-                steps {
+                about: {
+                    slug: "cgroups",
+                    title: "cgroups",
+                    goal: "Limits the kernel enforces: memory (OOM at the limit), number of processes, CPU time — on cgroup v1 and v2.",
+                    task: "cpu_quota, write_limits_v2 (memory.max, pids.max, cpu.max), write_limits_v1 (the v1 files)",
+                    try_commands: ["sudo mini-docker chapter 8 run --network none -m 32m -- cat /proc/self/cgroup", "sudo mini-docker chapter 8 run --network none -m 32m -- sh -c 'head -c 100000000 /dev/zero | sort'"],
+                },
+                steps: {
                     fn write_limits_v2(cgroup: &CgroupV2, limits: &Limits) -> Result<()>;
                     fn write_limits_v1(cgroup: &CgroupV1, limits: &Limits) -> Result<()>;
-                }
+                },
                 checks: ch08,
             }
             chapter 9 ch09_pull {
-                slug: "pull",
-                title: "pulling images",
-                goal: "Speak the registry protocol: resolve a reference, do the token dance, pick this platform's manifest, verify every byte.",
-                task: "parse_reference, parse_challenge, token_url, select_manifest",
-                try_commands: ["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
-                steps {
+                about: {
+                    slug: "pull",
+                    title: "pulling images",
+                    goal: "Speak the registry protocol: resolve a reference, do the token dance, pick this platform's manifest, verify every byte.",
+                    task: "parse_reference, parse_challenge, token_url, select_manifest",
+                    try_commands: ["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
+                },
+                steps: {
                     fn parse_reference(text: &str) -> Result<ImageRef>;
                     fn parse_challenge(header: &str) -> Result<Challenge>;
                     fn token_url(challenge: &Challenge, repository: &str) -> Result<String>;
                     fn select_manifest<'a>(manifests: &'a [Descriptor], wanted: &Platform) -> Option<&'a Descriptor>;
-                }
+                },
                 checks: ch09,
             }
             chapter 10 ch10_layers {
-                slug: "layers",
-                title: "layers and overlay",
-                goal: "Unpack image layers safely, turn OCI whiteouts into overlay's, stack the layers with overlayfs: docker run.",
-                task: "whiteout (the OCI whiteout names), mount_overlay (lowerdir/upperdir/workdir)",
-                try_commands: ["sudo mini-docker chapter 10 run 127.0.0.1:5000/busybox -- cat /proc/self/mountinfo", "sudo mini-docker run --rm 127.0.0.1:5000/busybox echo hi"],
-                steps {
+                about: {
+                    slug: "layers",
+                    title: "layers and overlay",
+                    goal: "Unpack image layers safely, turn OCI whiteouts into overlay's, stack the layers with overlayfs: docker run.",
+                    task: "whiteout (the OCI whiteout names), mount_overlay (lowerdir/upperdir/workdir)",
+                    try_commands: ["sudo mini-docker chapter 10 run 127.0.0.1:5000/busybox -- cat /proc/self/mountinfo", "sudo mini-docker run --rm 127.0.0.1:5000/busybox echo hi"],
+                },
+                steps: {
                     fn whiteout(name: &str) -> Result<Option<Whiteout>>;
                     fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path, in_user_namespace: bool, volatile: bool) -> Result<()>;
-                }
+                },
                 checks: ch10,
             }
         }
@@ -220,14 +240,14 @@ impl Chapter {
 macro_rules! define_chapters {
     ($(
         chapter $number:literal $module:ident {
-            slug: $slug:literal,
-            title: $title:literal,
-            goal: $goal:literal,
-            task: $task:literal,
-            try_commands: [$($try:literal),* $(,)?],
-            steps {
-                $(fn $step:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),*) -> $ret:ty;)*
-            }
+            about: {
+                slug: $slug:literal,
+                title: $title:literal,
+                goal: $goal:literal,
+                task: $task:literal,
+                try_commands: [$($try:literal),* $(,)?],
+            },
+            steps: { $(fn $step:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),*) -> $ret:ty;)* },
             checks: $checks:ident,
         }
     )*) => {
@@ -236,10 +256,10 @@ macro_rules! define_chapters {
             Chapter {
                 number: $number,
                 slug: $slug,
-                title: $title,
-                goal: $goal,
-                task: $task,
-                try_commands: &[$($try),*],
+                    title: $title,
+                    goal: $goal,
+                    task: $task,
+                    try_commands: &[$($try),*],
                 steps: &[$(stringify!($step)),*],
                 checks: stringify!($checks),
             },

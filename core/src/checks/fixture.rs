@@ -300,6 +300,23 @@ fn put_blob(dir: &Path, bytes: &[u8]) -> Result<(String, usize)> {
     Ok((digest, bytes.len()))
 }
 
+/// Store an image config and the OCI manifest naming it and `layers`:
+/// (config digest, manifest digest, manifest size).
+fn put_manifest(
+    dir: &Path,
+    config: &serde_json::Value,
+    layers: Vec<serde_json::Value>,
+) -> Result<(String, String, usize)> {
+    let (config_digest, config_size) = put_blob(dir, config.to_string().as_bytes())?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": layers,
+    });
+    let (manifest_digest, manifest_size) = put_blob(dir, manifest.to_string().as_bytes())?;
+    Ok((config_digest, manifest_digest, manifest_size))
+}
+
 /// Layout refs: "multi" (the index), and "single" (the first platform's image alone).
 pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
     let dir = new_layout_dir()?;
@@ -350,13 +367,8 @@ pub fn build_layout(platforms: &[&str]) -> Result<Layout> {
         if let Some(variant) = parts.get(2) {
             config["variant"] = serde_json::json!(variant);
         }
-        let (config_digest, config_size) = put(config.to_string().as_bytes())?;
-        let manifest = serde_json::json!({
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-            "layers": layer_descriptors,
-        });
-        let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes())?;
+        let (config_digest, manifest_digest, manifest_size) =
+            put_manifest(&dir, &config, layer_descriptors)?;
         let mut platform_json = serde_json::json!({"os": parts[0], "architecture": parts[1]});
         if let Some(variant) = parts.get(2) {
             platform_json["variant"] = serde_json::json!(variant);
@@ -418,13 +430,7 @@ pub fn build_image(
         "architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
         "config": image_config, "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
-    let (config_digest, config_size) = put(config.to_string().as_bytes())?;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
-        "layers": descriptors,
-    });
-    let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes())?;
+    let (config_digest, manifest_digest, manifest_size) = put_manifest(&dir, &config, descriptors)?;
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [
         {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": manifest_size, "annotations": {"org.opencontainers.image.ref.name": "single"}},
     ]});

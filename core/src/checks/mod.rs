@@ -6,19 +6,7 @@
 
 // One module per chapter, named in the chapter table (core/src/workshop.rs).
 macro_rules! declare_check_modules {
-    ($(
-        chapter $number:literal $module:ident {
-            slug: $slug:literal,
-            title: $title:literal,
-            goal: $goal:literal,
-            task: $task:literal,
-            try_commands: [$($try:literal),* $(,)?],
-            steps {
-                $(fn $step:ident $(<$lt:lifetime>)? ($($arg:ident : $ty:ty),*) -> $ret:ty;)*
-            }
-            checks: $checks:ident,
-        }
-    )*) => {
+    ($(chapter $number:literal $module:ident { about: $about:tt, steps: $steps:tt, checks: $checks:ident, })*) => {
         $(pub mod $checks;)*
 
         /// A chapter's checks, in order.
