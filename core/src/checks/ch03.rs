@@ -109,6 +109,8 @@ fn sysv_invisible(ctx: &Ctx) -> Result<()> {
         }
         Ok(())
     })();
+    // SAFETY: removes the queue msgget made above; IPC_RMID ignores the
+    // msqid_ds argument, so a null pointer is allowed and never dereferenced.
     unsafe { libc::msgctl(queue, libc::IPC_RMID, std::ptr::null_mut()) };
     result
 }

@@ -2,21 +2,22 @@
 //! use as a lower layer.
 //!
 //! A layer is untrusted input. Every entry is created with *at() syscalls
-//! relative to its parent directory, and the parent is resolved with
-//! openat2(RESOLVE_IN_ROOT): `..` and symlinks (absolute ones included) are
-//! clamped at the layer's root, so nothing can be written outside it. A
-//! hardlink's target is resolved the same way. Nothing is ever followed: an
-//! entry replaces a symlink in its place instead of writing through it.
+//! (`crate::sys::at`) relative to its parent directory, and the parent is
+//! resolved with openat2(RESOLVE_IN_ROOT): `..` and symlinks (absolute ones
+//! included) are clamped at the layer's root, so nothing can be written
+//! outside it. A hardlink's target is resolved the same way. Nothing is ever
+//! followed: an entry replaces a symlink in its place instead of writing
+//! through it.
 //! Whiteouts become what overlayfs reads: a 0/0 character device for a
 //! deleted name, the xattr trusted.overlay.opaque=y for an opaque directory.
 //! Device nodes are not created (a container gets its /dev from the runtime).
 //! The layer is unpacked into a temporary directory and renamed when complete
 //! and verified against its diff_id: a failure leaves nothing half-unpacked.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -25,6 +26,7 @@ use nix::errno::Errno;
 use sha2::{Digest, Sha256};
 
 use super::store::Store;
+use crate::sys::at;
 use crate::sys::lock::FileLock;
 
 /// Caps against decompression bombs (env MINI_DOCKER_MAX_LAYER_BYTES / _ENTRIES).
@@ -264,7 +266,7 @@ fn extract(stream: Box<dyn Read>, root: &Path, caps: Caps, name: &str) -> Result
     io::copy(&mut metered, &mut io::sink()).map_err(|e| bomb(&e))?; // hash the padding too
     for (path, mtime) in dir_times.into_iter().rev() {
         if let Ok(fd) = open_in_root(&root_fd, &path, libc::O_PATH | libc::O_DIRECTORY) {
-            set_times_fd_path(&fd, mtime);
+            let _ = at::set_times_fd_path(&fd, mtime as libc::time_t);
         }
     }
     Ok(format!("sha256:{:x}", metered.hasher.finalize()))
@@ -312,40 +314,31 @@ fn place<R: Read>(
     if kind.is_dir() {
         if !is_dir_at(&parent_fd, &c_name) {
             remove_at(&parent_fd, &c_name)?; // whatever was there, a symlink included: replaced, never followed
-            errno(unsafe { libc::mkdirat(parent_fd.as_raw_fd(), c_name.as_ptr(), 0o700) })?;
+            at::mkdir_at(&parent_fd, &c_name, 0o700)?;
         }
-        let fd = open_at(&parent_fd, &c_name, libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
+        let fd = at::open_at(&parent_fd, &c_name, libc::O_DIRECTORY | libc::O_NOFOLLOW)?;
         finish(&fd, entry, uid, gid, mode)?;
         dir_times.push((path.clone(), mtime));
         return Ok(());
     }
     remove_at(&parent_fd, &c_name)?;
     if kind.is_file() || kind == tar::EntryType::Continuous {
-        let fd = open_at(
+        let fd = at::create_at(
             &parent_fd,
             &c_name,
-            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+            libc::O_WRONLY | libc::O_NOFOLLOW,
+            0o600,
         )?;
         io::copy(entry, &mut File::from(fd.try_clone()?))?;
         finish(&fd, entry, uid, gid, mode)?;
-        set_times_fd_path(&fd, mtime);
+        let _ = at::set_times_fd_path(&fd, mtime as libc::time_t);
     } else if kind.is_symlink() {
         let target = entry
             .link_name_bytes()
             .context("a symlink without a target")?;
         let c_target = CString::new(target.as_ref())?;
-        errno(unsafe {
-            libc::symlinkat(c_target.as_ptr(), parent_fd.as_raw_fd(), c_name.as_ptr())
-        })?;
-        errno(unsafe {
-            libc::fchownat(
-                parent_fd.as_raw_fd(),
-                c_name.as_ptr(),
-                uid,
-                gid,
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        })?;
+        at::symlink_at(&c_target, &parent_fd, &c_name)?;
+        at::lchown_at(&parent_fd, &c_name, uid, gid)?;
     } else if kind.is_hard_link() {
         let target = clean(
             &entry
@@ -360,26 +353,10 @@ fn place<R: Read>(
                     target.display()
                 )
             })?;
-        let proc_path = CString::new(format!("/proc/self/fd/{}", target_fd.as_raw_fd()))?;
-        errno(unsafe {
-            libc::linkat(
-                libc::AT_FDCWD,
-                proc_path.as_ptr(),
-                parent_fd.as_raw_fd(),
-                c_name.as_ptr(),
-                libc::AT_SYMLINK_FOLLOW,
-            )
-        })?;
+        at::hardlink_fd_at(&target_fd, &parent_fd, &c_name)?;
     } else if kind == tar::EntryType::Fifo {
-        errno(unsafe {
-            libc::mknodat(
-                parent_fd.as_raw_fd(),
-                c_name.as_ptr(),
-                libc::S_IFIFO | 0o600,
-                0,
-            )
-        })?;
-        let fd = open_at(&parent_fd, &c_name, libc::O_PATH | libc::O_NOFOLLOW)?;
+        at::mkfifo_at(&parent_fd, &c_name, 0o600)?;
+        let fd = at::open_at(&parent_fd, &c_name, libc::O_PATH | libc::O_NOFOLLOW)?;
         chown_chmod_path(&fd, uid, gid, mode)?;
     } else if kind.is_character_special() || kind.is_block_special() {
         let whiteout = kind.is_character_special()
@@ -387,9 +364,7 @@ fn place<R: Read>(
             && header.device_minor()? == Some(0);
         if whiteout {
             // Already in overlay's form (some tools write layers this way).
-            errno(unsafe {
-                libc::mknodat(parent_fd.as_raw_fd(), c_name.as_ptr(), libc::S_IFCHR, 0)
-            })?;
+            at::whiteout_at(&parent_fd, &c_name)?;
         }
         // Other device nodes are skipped: the runtime gives the container its /dev.
     }
@@ -404,8 +379,8 @@ fn finish<R: Read>(
     gid: u32,
     mode: u32,
 ) -> Result<()> {
-    errno(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) })?;
-    errno(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })?;
+    at::chown_fd(fd, uid, gid)?;
+    at::chmod_fd(fd, mode)?;
     if let Some(extensions) = entry.pax_extensions()? {
         for extension in extensions {
             let extension = extension?;
@@ -420,65 +395,30 @@ fn finish<R: Read>(
                 continue; // an image must not steer overlayfs itself
             }
             let c_key = CString::new(key)?;
-            let value = extension.value_bytes();
-            let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-            errno(unsafe {
-                libc::setxattr(
-                    path.as_ptr(),
-                    c_key.as_ptr(),
-                    value.as_ptr().cast(),
-                    value.len(),
-                    0,
-                )
-            })?;
+            at::set_xattr_fd_path(fd, &c_key, extension.value_bytes())?;
         }
     }
     Ok(())
 }
 
+/// Owner, then mode, of an entry only an O_PATH fd can hold (a FIFO: opening
+/// it for real would block).
 fn chown_chmod_path(fd: &OwnedFd, uid: u32, gid: u32, mode: u32) -> Result<()> {
-    let path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
-    errno(unsafe { libc::chown(path.as_ptr(), uid, gid) })?;
-    errno(unsafe { libc::chmod(path.as_ptr(), mode) })?;
+    at::chown_fd_path(fd, uid, gid)?;
+    at::chmod_fd_path(fd, mode)?;
     Ok(())
-}
-
-fn set_times_fd_path(fd: &OwnedFd, mtime: u64) {
-    let t = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
-    };
-    let times = [t, t];
-    if let Ok(path) = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
-        unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) };
-    }
 }
 
 fn apply_whiteout(root: &File, parent: &Path, whiteout: Whiteout, caps: &Caps) -> Result<()> {
     let parent_fd = ensure_dir(root, parent, caps.owner(0, 0)?)?;
     let opaque_xattr = caps.opaque_xattr();
     match whiteout {
-        Whiteout::Opaque => {
-            let path = CString::new(format!("/proc/self/fd/{}", parent_fd.as_raw_fd()))?;
-            let (key, value) = (opaque_xattr, b"y");
-            errno(unsafe {
-                libc::setxattr(path.as_ptr(), key.as_ptr(), value.as_ptr().cast(), 1, 0)
-            })?;
-        }
+        Whiteout::Opaque => at::set_xattr_fd_path(&parent_fd, opaque_xattr, b"y")?,
         Whiteout::Remove(name) => {
             let c_name = CString::new(name)?;
             remove_at(&parent_fd, &c_name)?;
-            errno(unsafe {
-                libc::mknodat(parent_fd.as_raw_fd(), c_name.as_ptr(), libc::S_IFCHR, 0)
-            })?;
+            at::whiteout_at(&parent_fd, &c_name)?;
         }
-    }
-    Ok(())
-}
-
-fn errno(ret: libc::c_int) -> Result<()> {
-    if ret < 0 {
-        return Err(Errno::last().into());
     }
     Ok(())
 }
@@ -491,22 +431,7 @@ fn open_in_root(root: &File, path: &Path, flags: i32) -> Result<OwnedFd, Errno> 
             .map(OwnedFd::from)
             .map_err(|_| Errno::EBADF);
     }
-    crate::sys::at::openat2(root.as_raw_fd(), path, flags)
-}
-
-fn open_at(dir: &OwnedFd, name: &CString, flags: i32) -> Result<OwnedFd> {
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags | libc::O_CLOEXEC,
-            0o600,
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last().into());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    at::openat2(root, path, flags)
 }
 
 /// The directory `path`, resolved inside the layer (a symlink among its parents
@@ -545,7 +470,7 @@ fn ensure_dir_following(
                     if links >= MAX_LINKS {
                         bail!("too many levels of symlinks at {}", prefix.display());
                     }
-                    let target = read_link_at(&parent, &c_name)?;
+                    let target = at::read_link_at(&parent, &c_name)?;
                     let base = if target.is_absolute() {
                         PathBuf::new()
                     } else {
@@ -556,31 +481,14 @@ fn ensure_dir_following(
                     continue;
                 }
                 remove_at(&parent, &c_name)?; // a regular file in the way
-                errno(unsafe { libc::mkdirat(parent.as_raw_fd(), c_name.as_ptr(), 0o755) })?;
-                parent = open_at(&parent, &c_name, dir_flags | libc::O_NOFOLLOW)?;
+                at::mkdir_at(&parent, &c_name, 0o755)?;
+                parent = at::open_at(&parent, &c_name, dir_flags | libc::O_NOFOLLOW)?;
                 chown_chmod_path(&parent, owner.0, owner.1, 0o755)?;
             }
             Err(e) => bail!("cannot resolve {} inside the layer: {e}", prefix.display()),
         }
     }
     Ok(parent)
-}
-
-fn read_link_at(dir: &OwnedFd, name: &CString) -> Result<PathBuf> {
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n < 0 {
-        return Err(Errno::last().into());
-    }
-    buf.truncate(n as usize);
-    Ok(PathBuf::from(OsStr::from_bytes(&buf)))
 }
 
 /// A path made relative to the layer root, with `..` clamped at the root.
@@ -598,44 +506,29 @@ fn clamp(path: &Path) -> PathBuf {
     out
 }
 
-/// The file type (S_IFDIR, S_IFLNK, ...) of dir/name, not following a link.
-fn type_at(dir: &OwnedFd, name: &CString) -> Option<libc::mode_t> {
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let ret = unsafe {
-        libc::fstatat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            &mut st,
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    (ret == 0).then_some(st.st_mode & libc::S_IFMT)
+/// Is dir/name a symlink (itself, not followed)?
+fn is_symlink_at(dir: &OwnedFd, name: &CStr) -> bool {
+    at::file_type_at(dir, name).ok() == Some(libc::S_IFLNK)
 }
 
-fn is_symlink_at(dir: &OwnedFd, name: &CString) -> bool {
-    type_at(dir, name) == Some(libc::S_IFLNK)
-}
-
-fn is_dir_at(dir: &OwnedFd, name: &CString) -> bool {
-    type_at(dir, name) == Some(libc::S_IFDIR)
+/// Is dir/name a directory (a symlink to one is not)?
+fn is_dir_at(dir: &OwnedFd, name: &CStr) -> bool {
+    at::file_type_at(dir, name).ok() == Some(libc::S_IFDIR)
 }
 
 /// Remove whatever is at dir/name (a directory with its contents); absent is fine.
-fn remove_at(dir: &OwnedFd, name: &CString) -> Result<()> {
-    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } == 0 {
-        return Ok(());
-    }
-    match Errno::last() {
-        Errno::ENOENT => Ok(()),
-        Errno::EISDIR => {
-            if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) } == 0 {
+fn remove_at(dir: &OwnedFd, name: &CStr) -> Result<()> {
+    match at::unlink_at(dir, name) {
+        Ok(()) | Err(Errno::ENOENT) => Ok(()),
+        Err(Errno::EISDIR) => {
+            if at::rmdir_at(dir, name).is_ok() {
                 return Ok(());
             }
             // Not empty: the directory's real path (inside our layer), removed without following links.
-            let here = fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd()))?;
-            remove_tree(&here.join(OsStr::from_bytes(name.as_bytes())))
+            let here = fs::read_link(at::fd_path(dir))?;
+            remove_tree(&here.join(OsStr::from_bytes(name.to_bytes())))
         }
-        e => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

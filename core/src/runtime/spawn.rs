@@ -120,6 +120,9 @@ pub fn clone_init(
         bail!("clone({flags:?}): {err} — {}", clone_hint(err));
     }
     if ret == 0 {
+        // SAFETY: ret == 0: this is the freshly cloned child, the only place
+        // exec_init may run; everything it touches was prepared before clone
+        // and lives in our (copied) stack frame, and it never returns.
         unsafe { child.exec_init() }
     }
     drop(theirs);
@@ -219,6 +222,13 @@ impl ChildPlan<'_> {
     /// In the freshly cloned child: keep the channel (and console) across exec,
     /// become root of the user namespace if there is one, die with the
     /// supervisor, and become `mini-docker __init`.
+    ///
+    /// Only async-signal-safe raw calls (write, close, fcntl, prctl, getppid,
+    /// execv, _exit) on fds and C strings prepared before clone, no allocation
+    /// — but under `run_init_here`, set only if the parent was single-threaded.
+    // SAFETY: unsafe fn: only for the async-signal-safe child of clone (a copy
+    // of a maybe threaded process, where locks may be held): it keeps to the
+    // calls above until exec or _exit, and never returns.
     unsafe fn exec_init(&self) -> ! {
         // Into the cgroup before anything else: all we do is counted from here.
         for fd in self.join_cgroup.into_iter().filter(|&fd| fd >= 0) {
@@ -260,6 +270,9 @@ impl ChildPlan<'_> {
     /// and gid 0 *of the namespace* — before exec, because exec recomputes
     /// capabilities and a process whose uid is unmapped there keeps none.
     /// Raw syscalls: glibc's setresuid would try to sync threads we don't have.
+    // SAFETY: unsafe fn: only for the async-signal-safe child of clone (from
+    // exec_init): read, setgroups, setresgid, setresuid as raw syscalls on a
+    // pipe fd made before clone and a local byte; no allocation, no locks.
     unsafe fn enter_user_namespace(&self, maps_written: i32, userns: UserNamespaceEntry) {
         let mut byte = 0u8;
         if libc::read(maps_written, (&mut byte as *mut u8).cast(), 1) != 1 {
@@ -276,6 +289,9 @@ impl ChildPlan<'_> {
     }
 
     /// Tell the supervisor why (a message prepared before clone) and exit.
+    // SAFETY: unsafe fn: only for the async-signal-safe child of clone: one
+    // write(2) of a buffer encoded before clone (valid for its length) to the
+    // channel fd, then _exit(2), which runs no destructors or atexit hooks.
     unsafe fn fail(&self, message: &[u8]) -> ! {
         libc::write(self.inherit[0], message.as_ptr().cast(), message.len());
         libc::_exit(125)

@@ -122,9 +122,13 @@ impl Drop for RawMode {
 
 /// Copy our terminal's size to the container's.
 pub fn copy_window_size(master: &OwnedFd) {
+    // SAFETY: winsize is a plain C struct of integers: all-zero is a valid value.
     let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize.
+    // SAFETY: TIOCGWINSZ writes one winsize to a valid, exclusive &mut size
+    // (fd 0 not being a terminal is just an error return).
     if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut size) } == 0 {
+        // SAFETY: master is an open pty fd we borrow for the call, and
+        // TIOCSWINSZ only reads the winsize the call above filled.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
     }
 }
