@@ -282,6 +282,7 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
     let c_name = CString::new(name).unwrap();
     let mut buf = vec![0u8; 4096];
+    // SAFETY: both C strings live across the call; the kernel writes at most buf.len() bytes into buf.
     let n = unsafe {
         libc::lgetxattr(
             c_path.as_ptr(),
@@ -302,6 +303,7 @@ fn user_xattrs_supported(dir: &Path) -> bool {
     let probe = dir.join("xattr-probe");
     fs::write(&probe, b"").unwrap();
     let c_path = CString::new(probe.as_os_str().as_bytes()).unwrap();
+    // SAFETY: the C strings and the 1-byte value live across the call.
     let ok = unsafe {
         libc::lsetxattr(
             c_path.as_ptr(),

@@ -362,6 +362,8 @@ fn run_it_gives_a_terminal_where_ctrl_c_works() {
     // Our own pty stands in for the user's terminal.
     let pty = nix::pty::openpty(None, None).unwrap();
     let slave = pty.slave.as_raw_fd();
+    // SAFETY: pre_exec runs in the forked child before exec; setsid and ioctl
+    // are async-signal-safe, and `slave` stays open (the Command holds dups).
     let mut child = unsafe {
         std::process::Command::new(BIN)
             .args(["--reference", "--state-dir"])
