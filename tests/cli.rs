@@ -297,6 +297,25 @@ fn chapter_intro_names_the_exercise_and_shows_check_status() {
     }
 }
 
+/// `mini-docker chapter 5 | head -1`: the reader leaves early; mini-docker
+/// stops quietly (no "failed printing to stdout") with SIGPIPE's status.
+/// The reader is gone before mini-docker starts, so every write fails.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("epipe");
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let out = mini_docker_command(&state, &["--reference", "chapter", "5"])
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(141), "stderr: {}", stderr(&out));
+    assert!(stderr(&out).is_empty(), "stderr: {}", stderr(&out));
+}
+
 #[test]
 fn doctor_reports_each_feature() {
     let state = StateDir::new("doctor");

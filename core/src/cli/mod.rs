@@ -213,6 +213,11 @@ fn install_panic_hook() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("panic");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            // `mini-docker chapter 5 | head`: the reader left; stop quietly,
+            // with the status a process killed by SIGPIPE has.
+            std::process::exit(128 + libc::SIGPIPE);
+        }
         let location = info.location().map(|l| (l.file().to_string(), l.line()));
         let line = describe_panic(message, location);
         let pid = runtime::supervisor::CONTAINER_PID.load(std::sync::atomic::Ordering::SeqCst);
