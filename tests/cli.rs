@@ -182,29 +182,35 @@ fn grade_reports_points_in_json_and_junit() {
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("grade --format json is JSON");
     let chapters = report["chapters"].as_array().unwrap();
-    assert_eq!(chapters.len(), 10);
+    assert_eq!(chapters.len(), mini_docker::workshop::CHAPTERS.len());
     let score = report["score"].as_u64().unwrap();
     let max = report["max_score"].as_u64().unwrap();
-    let points_of = |n: usize| -> (u64, u64) {
-        let checks = chapters[n]["checks"].as_array().unwrap();
-        (
-            checks.iter().map(|c| c["score"].as_u64().unwrap()).sum(),
-            checks.iter().map(|c| c["points"].as_u64().unwrap()).sum(),
-        )
+    for (i, chapter) in chapters.iter().enumerate() {
+        let checks = chapter["checks"].as_array().unwrap();
+        let points: u64 = checks.iter().map(|c| c["points"].as_u64().unwrap()).sum();
+        let scored: u64 = checks.iter().map(|c| c["score"].as_u64().unwrap()).sum();
+        assert_eq!(chapter["chapter"], i + 1);
+        assert_eq!(chapter["max_score"], points, "chapter {} max_score", i + 1);
+        assert_eq!(chapter["score"], scored, "chapter {} score", i + 1);
+        assert_eq!(
+            chapter["from_reference"],
+            i < 2,
+            "chapters 1-2 (only) are marked as the reference's"
+        );
+    }
+    let passed = |n: usize| {
+        chapters[n]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["passed"] == true)
     };
-    let (s1, m1) = points_of(0);
-    let (s2, m2) = points_of(1);
+    assert!(passed(0) && passed(1), "the reference passes chapters 1-2");
     assert_eq!(
-        (s1, s2),
-        (m1, m2),
-        "chapters 1-2 from the reference get full points"
+        score, 0,
+        "passes of the reference earn nothing; chapters 3- are pristine exercises"
     );
-    assert_eq!(
-        score,
-        s1 + s2,
-        "chapters 3-5 are pristine exercises: no points"
-    );
-    assert!(max > score);
+    assert!(max > 0);
 
     let out = mini_docker(&state, &["--reference=1-2", "grade", "--format", "junit"]);
     assert!(out.status.success());
@@ -225,13 +231,38 @@ fn grade_reports_points_in_json_and_junit() {
         root.attribute("failures"),
         Some(failures.to_string().as_str())
     );
+    assert_eq!(root.attribute("max_score"), Some(max.to_string().as_str()));
     assert!(failures > 0 && failures < cases);
+    let property = |suite: roxmltree::Node, name: &str| -> String {
+        suite
+            .descendants()
+            .find(|p| p.has_tag_name("property") && p.attribute("name") == Some(name))
+            .and_then(|p| p.attribute("value"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let suites: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
+    assert_eq!(suites.len(), chapters.len());
+    for (i, suite) in suites.iter().enumerate() {
+        assert_eq!(property(*suite, "chapter"), (i + 1).to_string());
+        assert_eq!(property(*suite, "from_reference"), (i < 2).to_string());
+        assert_eq!(property(*suite, "score"), "0");
+        assert!(suite.attribute("time").is_some());
+    }
 
     let out = mini_docker(&state, &["--reference=1-2", "grade"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(&format!("{score}/{max} points")),
         "text grade shows the total: {text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("chapter  1") && l.contains("(reference: no points)")),
+        "text grade shows points per chapter, the reference's marked: {text}"
     );
 }
 

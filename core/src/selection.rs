@@ -51,6 +51,17 @@ impl Selection {
         })
     }
 
+    /// These chapters from the reference, the rest from the exercises.
+    pub fn of(chapters: &[u8]) -> Self {
+        let mask = chapters
+            .iter()
+            .filter(|&&ch| ch < 32)
+            .fold(0u32, |mask, &ch| mask | 1 << ch);
+        Selection {
+            reference_mask: mask,
+        }
+    }
+
     pub fn is_reference(&self, chapter: u8) -> bool {
         self.reference_mask & (1 << chapter) != 0
     }
@@ -63,11 +74,26 @@ impl Selection {
         if self.reference_mask == u32::MAX {
             return Some("--reference=all".into());
         }
-        let list: Vec<String> = (1..=31u8)
-            .filter(|&ch| self.is_reference(ch))
-            .map(|ch| ch.to_string())
-            .collect();
-        Some(format!("--reference={}", list.join(",")))
+        Some(format!("--reference={}", self.ranges().join(",")))
+    }
+
+    /// The chapters from the reference as ranges: ["1-3", "5"].
+    fn ranges(self) -> Vec<String> {
+        let chapters: Vec<u8> = (1..=31u8).filter(|&ch| self.is_reference(ch)).collect();
+        let mut ranges: Vec<(u8, u8)> = Vec::new();
+        for ch in chapters {
+            match ranges.last_mut() {
+                Some((_, hi)) if *hi + 1 == ch => *hi = ch,
+                _ => ranges.push((ch, ch)),
+            }
+        }
+        ranges
+            .into_iter()
+            .map(|(lo, hi)| match lo == hi {
+                true => lo.to_string(),
+                false => format!("{lo}-{hi}"),
+            })
+            .collect()
     }
 }
 
@@ -105,6 +131,10 @@ mod tests {
         assert!(!s.is_reference(4));
         assert_eq!(Selection::parse(&s.to_arg().unwrap()[12..]).unwrap(), s);
         assert!(Selection::parse("all").unwrap().is_reference(9));
+        assert_eq!(
+            Selection::of(&[1, 2, 3, 5, 7, 8]).to_arg().unwrap(),
+            "--reference=1-3,5,7-8"
+        );
     }
 
     #[test]

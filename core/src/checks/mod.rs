@@ -56,11 +56,21 @@ pub struct CheckResult {
     /// None = passed; Some(why) = failed.
     pub failure: Option<String>,
     pub seconds: f64,
+    /// The chapter ran the reference solution (`--reference`): no points.
+    pub from_reference: bool,
 }
 
 impl CheckResult {
     pub fn passed(&self) -> bool {
         self.failure.is_none()
+    }
+
+    /// Points earned: a pass of the learner's own code.
+    pub fn score(&self) -> u32 {
+        match self.passed() && !self.from_reference {
+            true => self.points,
+            false => 0,
+        }
     }
 }
 
@@ -114,6 +124,7 @@ pub fn run_chapters(
                 hint: check.hint,
                 failure: failure.map(|e| format!("{e:#}")),
                 seconds: started.elapsed().as_secs_f64(),
+                from_reference: selection.is_reference(chapter),
             };
             if live {
                 report::print_result(&result);

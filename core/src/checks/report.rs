@@ -48,26 +48,35 @@ pub fn print_summary(results: &[CheckResult]) {
             line.red().bold()
         }
     );
+    if results.iter().any(|r| r.from_reference) {
+        println!("(chapters run from the reference solutions earn no points)");
+    }
 }
 
-fn score(results: &[CheckResult]) -> (u32, u32) {
-    let max = results.iter().map(|r| r.points).sum();
-    let score = results
-        .iter()
-        .filter(|r| r.passed())
-        .map(|r| r.points)
-        .sum();
-    (score, max)
+/// (points earned, points possible).
+fn score<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> (u32, u32) {
+    results
+        .into_iter()
+        .fold((0, 0), |(got, max), r| (got + r.score(), max + r.points))
+}
+
+/// The results grouped by chapter, in order.
+fn by_chapter(results: &[CheckResult]) -> Vec<(u8, Vec<&CheckResult>)> {
+    let mut numbers: Vec<u8> = results.iter().map(|r| r.chapter).collect();
+    numbers.dedup();
+    numbers
+        .into_iter()
+        .map(|n| (n, results.iter().filter(|r| r.chapter == n).collect()))
+        .collect()
+}
+
+fn title(chapter: u8) -> &'static str {
+    workshop::chapter(chapter).map(|c| c.title).unwrap_or("?")
 }
 
 pub fn print(results: &[CheckResult], selection: Selection, format: Format) -> Result<()> {
     match format {
-        Format::Text => {
-            // `check` printed each result live; `grade` prints them now.
-            if results.iter().all(|r| r.seconds >= 0.0) {
-                print_summary(results);
-            }
-        }
+        Format::Text => print_points(results),
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json(results, selection))?
@@ -77,55 +86,85 @@ pub fn print(results: &[CheckResult], selection: Selection, format: Format) -> R
     Ok(())
 }
 
-pub fn json(results: &[CheckResult], selection: Selection) -> serde_json::Value {
-    let (score, max) = score(results);
-    let mut chapters = Vec::new();
-    let mut numbers: Vec<u8> = results.iter().map(|r| r.chapter).collect();
-    numbers.dedup();
-    for n in numbers {
-        let checks: Vec<_> = results
-            .iter()
-            .filter(|r| r.chapter == n)
-            .map(|r| {
-                serde_json::json!({
-                    "id": r.id, "title": r.title, "points": r.points,
-                    "score": if r.passed() { r.points } else { 0 },
-                    "passed": r.passed(), "message": r.failure, "hint": r.hint,
-                    "seconds": (r.seconds * 1000.0).round() / 1000.0,
-                })
-            })
-            .collect();
-        chapters.push(
-            serde_json::json!({ "chapter": n, "title": workshop::chapter(n).map(|c| c.title).unwrap_or("?"), "checks": checks }),
-        );
+/// Text: points per chapter, then the total (each check was printed live).
+fn print_points(results: &[CheckResult]) {
+    let chapters = by_chapter(results);
+    if chapters.len() > 1 {
+        for (n, suite) in &chapters {
+            let (got, max) = score(suite.iter().copied());
+            let passed = suite.iter().filter(|r| r.passed()).count();
+            let from = match suite.iter().any(|r| r.from_reference) {
+                true => "  (reference: no points)",
+                false => "",
+            };
+            println!(
+                "chapter {n:>2} {:<34} {passed}/{} checks  {got:>2}/{max:<2} points{from}",
+                title(*n),
+                suite.len()
+            );
+        }
     }
+    print_summary(results);
+}
+
+pub fn json(results: &[CheckResult], selection: Selection) -> serde_json::Value {
+    let (score_all, max_all) = score(results);
+    let chapters: Vec<_> = by_chapter(results)
+        .into_iter()
+        .map(|(n, suite)| {
+            let (got, max) = score(suite.iter().copied());
+            let checks: Vec<_> = suite
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "title": r.title, "points": r.points, "score": r.score(),
+                        "passed": r.passed(), "message": r.failure, "hint": r.hint,
+                        "seconds": (r.seconds * 1000.0).round() / 1000.0,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "chapter": n, "title": title(n),
+                "from_reference": suite.iter().any(|r| r.from_reference),
+                "score": got, "max_score": max,
+                "passed": suite.iter().filter(|r| r.passed()).count(),
+                "failed": suite.iter().filter(|r| !r.passed()).count(),
+                "seconds": (suite.iter().map(|r| r.seconds).sum::<f64>() * 1000.0).round() / 1000.0,
+                "checks": checks,
+            })
+        })
+        .collect();
     serde_json::json!({
         "tool": "mini-docker", "selection": selection.to_string(),
-        "score": score, "max_score": max,
+        "score": score_all, "max_score": max_all,
         "passed": results.iter().filter(|r| r.passed()).count(),
         "failed": results.iter().filter(|r| !r.passed()).count(),
         "chapters": chapters,
     })
 }
 
+/// JUnit XML: a suite per chapter, with its points as properties (chapter,
+/// score, max_score, from_reference) and per-suite counts and time.
 pub fn junit(results: &[CheckResult]) -> String {
     let failures = results.iter().filter(|r| !r.passed()).count();
     let total: f64 = results.iter().map(|r| r.seconds).sum();
+    let (score_all, max_all) = score(results);
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(xml, "<testsuites name=\"mini-docker\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">", results.len());
-    let mut numbers: Vec<u8> = results.iter().map(|r| r.chapter).collect();
-    numbers.dedup();
-    for n in numbers {
-        let suite: Vec<&CheckResult> = results.iter().filter(|r| r.chapter == n).collect();
+    let _ = writeln!(xml, "<testsuites name=\"mini-docker\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\" score=\"{score_all}\" max_score=\"{max_all}\">", results.len());
+    for (n, suite) in by_chapter(results) {
         let failed = suite.iter().filter(|r| !r.passed()).count();
-        let name = escape(&format!(
-            "chapter {n}: {}",
-            workshop::chapter(n).map(|c| c.title).unwrap_or("?")
-        ));
+        let time: f64 = suite.iter().map(|r| r.seconds).sum();
+        let (got, max) = score(suite.iter().copied());
+        let reference = suite.iter().any(|r| r.from_reference);
+        let name = escape(&format!("chapter {n}: {}", title(n)));
         let _ = writeln!(
             xml,
-            "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failed}\">",
+            "  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failed}\" errors=\"0\" skipped=\"0\" time=\"{time:.3}\">",
             suite.len()
+        );
+        let _ = writeln!(
+            xml,
+            "    <properties>\n      <property name=\"chapter\" value=\"{n}\"/>\n      <property name=\"score\" value=\"{got}\"/>\n      <property name=\"max_score\" value=\"{max}\"/>\n      <property name=\"from_reference\" value=\"{reference}\"/>\n    </properties>"
         );
         for r in suite {
             let title = escape(&format!("{} {} ({} points)", r.id, r.title, r.points));

@@ -18,7 +18,7 @@ use crate::{cgroups, image, net};
     about = "Containers from scratch: a real container runtime, one chapter at a time"
 )]
 pub struct Cli {
-    /// Run the reference solutions: all chapters, or a range like --reference=1-4 (the rest come from exercises/)
+    /// Run the reference solutions: all chapters, a range (--reference=1-4) or a list (--reference=1-2,6-7); the rest come from exercises/
     #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "all",
           env = "MINI_DOCKER_REFERENCE", value_name = "CHAPTERS")]
     pub reference: Option<String>,

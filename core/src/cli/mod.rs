@@ -235,6 +235,27 @@ fn install_panic_hook() {
     }));
 }
 
+/// The smallest `--reference` that gets a learner past chapter `k` and keeps
+/// the chapters they wrote: `k` and the earlier chapters whose exercise still
+/// has a `todo!()` (read from the sources when they are at hand).
+fn catch_up(k: u8) -> String {
+    let exercises = watch::project_dir().join("exercises");
+    let unfinished: Vec<u8> = workshop::CHAPTERS
+        .iter()
+        .filter(|c| c.number < k)
+        .filter(|c| {
+            std::fs::read_to_string(exercises.join(format!("{}.rs", c.module())))
+                .map(|source| source.contains("todo!("))
+                .unwrap_or(true) // no sources: assume nothing is done
+        })
+        .map(|c| c.number)
+        .chain([k])
+        .collect();
+    Selection::of(&unfinished)
+        .to_arg()
+        .unwrap_or_else(|| format!("--reference={k}"))
+}
+
 fn describe_panic(message: &str, location: Option<(String, u32)>) -> String {
     let (file, line) = location.unwrap_or_default();
     match file.find("exercises/") {
@@ -249,12 +270,8 @@ fn describe_panic(message: &str, location: Option<(String, u32)>) -> String {
                 .trim_start_matches(": ");
             format!(
                 "{file}:{line}: TODO(ch{chapter:02}) not done yet: {what}. Edit it and rebuild, \
-                 or catch up with --reference={}",
-                if chapter <= 1 {
-                    "1".to_string()
-                } else {
-                    format!("1-{chapter}")
-                }
+                 or catch up with {}",
+                catch_up(chapter)
             )
         }
         _ => format!("internal error: {message} ({file}:{line})"),
