@@ -561,3 +561,35 @@ fn watch_rebuilds_and_reports_only_changes() {
     let _ = child.wait();
     let _ = reader.join();
 }
+
+/// `mini-docker` alone (= `progress`): every chapter of the table, its
+/// todo!()s left, and how its checks last went (the reference's marked).
+#[test]
+fn progress_lists_every_chapter_with_its_status() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("progress");
+    mini_docker(&state, &["check", "1"]);
+    mini_docker(&state, &["--reference", "check", "2"]);
+    let out = mini_docker(&state, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for chapter in mini_docker::workshop::CHAPTERS {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{} ", chapter.number)))
+            .unwrap_or_else(|| panic!("no line for chapter {} in:\n{text}", chapter.number));
+        assert!(line.contains(chapter.title), "{line}");
+        assert!(line.contains("todo!() left"), "pristine exercises: {line}");
+    }
+    assert!(
+        text.contains("0/5 pass"),
+        "chapter 1's failed check run: {text}"
+    );
+    assert!(
+        text.contains("(reference)"),
+        "chapter 2 ran the reference: {text}"
+    );
+    assert!(text.contains("not checked yet"), "{text}");
+    assert!(text.contains("next: mini-docker chapter 1"), "{text}");
+}

@@ -82,6 +82,7 @@ pub fn check_command(
     format: Format,
 ) -> Result<i32> {
     let results = run_chapters(chapters, state_dir, selection, format == Format::Text)?;
+    crate::cli::progress::record(state_dir, &results);
     report::print(&results, selection, format)?;
     Ok(if results.iter().all(CheckResult::passed) {
         0

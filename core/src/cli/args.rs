@@ -25,8 +25,9 @@ pub struct Cli {
     /// Where mini-docker keeps everything it writes [default: /var/lib/mini-docker; ~/.local/share/mini-docker when not root]
     #[arg(long, global = true, env = "MINI_DOCKER_STATE_DIR", value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Without a command: your progress, chapter by chapter
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +71,8 @@ pub enum Command {
         #[arg(long, default_value = "mdk0")]
         bridge: String,
     },
+    /// Every chapter with its status: todo!()s left, how its checks last went
+    Progress,
     /// Rebuild and re-check whenever an exercise file is saved
     Watch {
         /// The chapter to check (default: the first one that does not pass)

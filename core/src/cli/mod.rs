@@ -7,6 +7,7 @@
 pub mod args;
 pub mod chapter;
 pub mod images;
+pub mod progress;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ pub fn main(steps_for: StepsFor) -> ExitCode {
 }
 
 fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
-    if let Command::Inside { channel_fd } = cli.command {
+    if let Some(Command::Inside { channel_fd }) = cli.command {
         runtime::inside::main(channel_fd, &steps_for);
     }
     let selection = match cli.reference.as_deref() {
@@ -54,7 +55,10 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     };
     let steps = steps_for(selection);
     let state_dir = absolute(&cli.state_dir.unwrap_or_else(default_state_dir))?;
-    match cli.command {
+    let Some(command) = cli.command else {
+        return progress::show(&state_dir);
+    };
+    match command {
         Command::Chapter { number, action } => {
             let chapter = parse_chapter(&number)?;
             match action {
@@ -105,6 +109,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             println!("{}", rootfs::starter(&state_dir)?.display());
             Ok(0)
         }
+        Command::Progress => progress::show(&state_dir),
         Command::Inside { .. } => unreachable!("handled above"),
     }
 }
