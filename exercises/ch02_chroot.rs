@@ -11,6 +11,8 @@ use nix::unistd::{chdir, chroot};
 /// chroot(2) only changes how absolute paths are resolved; the current
 /// directory stays where it was — outside the new root — until we chdir.
 pub fn enter_rootfs(rootfs: &Path) -> Result<()> {
-    // TODO(ch02): chroot(rootfs), then chdir("/") so the current directory is inside it.
-    todo!("chroot into the rootfs and chdir to /")
+    // TODO(ch02): make `rootfs` this process's "/", and make sure the current
+    //             directory is inside it too. man 2 chroot (its NOTES);
+    //             lesson: "Another root directory" and the pitfall.
+    todo!("enter_rootfs — chapters/02-chroot.md, \"Another root directory\"")
 }

@@ -10,31 +10,35 @@ use nix::unistd::{chdir, pivot_root};
 
 /// The clone(2) flag this chapter adds: a private copy of the mount table.
 pub fn namespaces() -> CloneFlags {
-    // TODO(ch05): return the mount namespace flag (its name is older than the others).
-    todo!("return CLONE_NEWNS")
+    // TODO(ch05): return the flag for a mount table of the child's own (its
+    //             name is older than the others'). man 7 mount_namespaces.
+    todo!("namespaces — chapters/05-mount.md, \"Why chroot was not enough\"")
 }
 
 /// The copy of the mount table still *shares* events with the host (systemd
 /// makes `/` shared). Turn every mount into a slave, recursively: host mounts
 /// still reach us, ours never reach the host — and pivot_root agrees to run.
 pub fn make_mounts_private() -> Result<()> {
-    // TODO(ch05): mount(None, "/", None, MS_REC | MS_SLAVE, None).
-    todo!("make every mount rslave")
+    // TODO(ch05): change the propagation of every mount in our copy of the
+    //             table so that nothing we mount reaches the host, while the
+    //             host's new mounts may still reach us. man 7 mount_namespaces
+    //             ("Shared subtrees"); lesson: "Step by step", step 1.
+    todo!("make_mounts_private — chapters/05-mount.md, \"Step by step\"")
 }
 
 /// Make `rootfs` the root of this mount namespace and let go of the host's tree.
 pub fn pivot_into(rootfs: &Path) -> Result<()> {
-    // TODO(ch05): 1. bind-mount rootfs onto itself (MS_BIND | MS_REC): pivot_root needs a mount point
-    //             2. chdir(rootfs)
-    //             3. pivot_root(".", ".")  — the old root is now stacked on top of "."
-    //             4. umount2(".", MNT_DETACH) — detach the host's tree
-    //             5. chdir("/")
-    todo!("bind, pivot_root and detach the old root")
+    // TODO(ch05): make `rootfs` the root of this mount namespace and get rid of
+    //             the host's tree entirely, leaving the current directory at the
+    //             new "/". pivot_root has preconditions (man 2 pivot_root, NOTES:
+    //             the "." "." trick); lesson: "Step by step" and the pitfall.
+    todo!("pivot_into — chapters/05-mount.md, \"Step by step\"")
 }
 
 /// sysfs on `target` (the container's /sys), read-only: programs expect /sys,
 /// but the container must not change the host's devices.
 pub fn mount_sys(target: &Path) -> Result<()> {
-    // TODO(ch05): mount("sysfs", target, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None).
-    todo!("mount sysfs read-only on /sys")
+    // TODO(ch05): mount a sysfs at `target` that the container can read but not
+    //             change (and that runs nothing). man 5 sysfs, man 2 mount.
+    todo!("mount_sys — chapters/05-mount.md, \"Step by step\"")
 }

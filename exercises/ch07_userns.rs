@@ -10,8 +10,9 @@ use mini_docker::userns::IdMap;
 /// The clone(2) flag this chapter adds. The kernel creates the user namespace
 /// first and makes it the owner of every other new namespace of the clone.
 pub fn namespaces() -> CloneFlags {
-    // TODO(ch07): return the user namespace flag.
-    todo!("return CLONE_NEWUSER")
+    // TODO(ch07): return the flag for a user namespace of the child's own.
+    //             man 7 user_namespaces.
+    todo!("namespaces — chapters/07-userns.md, \"Root, but only here\"")
 }
 
 /// Host side, right after clone: say which host ids the container's ids are.
@@ -21,8 +22,10 @@ pub fn namespaces() -> CloneFlags {
 /// namespace *before* it execs (the scaffold does that, see spawn.rs): exec
 /// recomputes capabilities, and an unmapped uid would lose them all.
 pub fn write_id_maps(child: Pid, map: &IdMap) -> Result<()> {
-    // TODO(ch07): write "0 {host_uid} {count}\n" to /proc/{child}/uid_map;
-    //   if map.deny_setgroups, write "deny" to /proc/{child}/setgroups (before gid_map!);
-    //   then write "0 {host_gid} {count}\n" to /proc/{child}/gid_map.
-    todo!("write uid_map, setgroups and gid_map")
+    // TODO(ch07): tell the kernel which host ids the child's ids 0.. stand for
+    //             (`map`), for users and for groups; rootless, one more file must
+    //             be written first or the kernel refuses the group map. man 7
+    //             user_namespaces ("User and group ID mappings", setgroups);
+    //             lesson: "The handshake" and the pitfall.
+    todo!("write_id_maps — chapters/07-userns.md, \"The handshake\"")
 }

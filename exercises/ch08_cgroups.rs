@@ -12,22 +12,26 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 
 /// `--cpus 0.5` -> (quota, period) = (50000, 100000): half of one CPU's time per period.
 pub fn cpu_quota(cpus: f64) -> (u64, u64) {
-    // TODO(ch08): quota = cpus * CPU_PERIOD_US (rounded), period = CPU_PERIOD_US.
-    todo!("turn --cpus into a CFS quota and period")
+    // TODO(ch08): how much CPU time per period is `cpus` CPUs' worth? Mind the
+    //             rounding. Lesson: "Two layouts of the same idea";
+    //             Documentation/scheduler/sched-bwc.rst.
+    todo!("cpu_quota — chapters/08-cgroups.md, \"Two layouts of the same idea\"")
 }
 
 /// cgroup v2: one directory, files named after their controller.
 pub fn write_limits_v2(cgroup: &CgroupV2, limits: &Limits) -> Result<()> {
-    // TODO(ch08): for each limit that is Some, cgroup.write(file, value):
-    //   memory_bytes -> "memory.max"; pids -> "pids.max";
-    //   cpus -> "cpu.max" with "QUOTA PERIOD" (see cpu_quota).
-    todo!("write memory.max, pids.max and cpu.max")
+    // TODO(ch08): write each limit that is set into the v2 interface files
+    //             (`cgroup.write(file, value)`). Which files, and in what format?
+    //             Documentation/admin-guide/cgroup-v2.rst (memory, pids, cpu);
+    //             lesson: "Two layouts of the same idea".
+    todo!("write_limits_v2 — chapters/08-cgroups.md, \"Two layouts of the same idea\"")
 }
 
 /// cgroup v1: a hierarchy per controller, older file names.
 pub fn write_limits_v1(cgroup: &CgroupV1, limits: &Limits) -> Result<()> {
-    // TODO(ch08): cgroup.write(controller, file, value):
-    //   ("memory", "memory.limit_in_bytes"), ("pids", "pids.max"),
-    //   ("cpu", "cpu.cfs_period_us") then ("cpu", "cpu.cfs_quota_us").
-    todo!("write memory.limit_in_bytes, pids.max and the CFS quota")
+    // TODO(ch08): the same limits, through v1's files — one hierarchy per
+    //             controller (`cgroup.write(controller, file, value)`). The kernel
+    //             checks each write against what is already there: the order
+    //             matters. Documentation/admin-guide/cgroup-v1/; lesson: the pitfall.
+    todo!("write_limits_v1 — chapters/08-cgroups.md, \"The pitfall\"")
 }

@@ -11,28 +11,28 @@ use mini_docker::image::registry::Challenge;
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
 pub fn parse_reference(text: &str) -> Result<ImageRef> {
-    // TODO(ch09): split name[:tag][@digest]:
-    //   - the digest is what follows '@';
-    //   - the tag follows the last ':' — unless a '/' comes after it (then it was a port);
-    //   - the first path component is the registry if it has a '.' or ':' or is "localhost",
-    //     else the registry is "docker.io", and a one-word name gets "library/" in front;
-    //   - no tag and no digest: the tag is "latest".
-    todo!("split the reference into registry, repository, tag and digest")
+    // TODO(ch09): read `text` the way docker does: where the registry ends, what
+    //             the repository is (and Docker Hub's two defaults), the tag (a ':'
+    //             can also be a port!) and the digest. Lesson: "What a name means"
+    //             and the pitfall; the distribution reference grammar.
+    todo!("parse_reference — chapters/09-pull.md, \"What a name means\"")
 }
 
 /// `Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="…"`
 /// -> scheme "Bearer" and the key="value" pairs (values may hold commas).
 pub fn parse_challenge(header: &str) -> Result<Challenge> {
-    // TODO(ch09): the scheme is the first word; then key="value" pairs separated by commas.
-    //   Quoted values may contain commas — don't just split on ','. Lower-case the keys.
-    todo!("parse the WWW-Authenticate challenge")
+    // TODO(ch09): a WWW-Authenticate header: its scheme, then its parameters.
+    //             Quoted values can hold the separator (lesson: the pitfall);
+    //             RFC 7235 section 4.1; lesson: "The conversation".
+    todo!("parse_challenge — chapters/09-pull.md, \"The conversation\"")
 }
 
 /// Where to ask for a token: the realm, with the service and a pull scope for this repository.
 pub fn token_url(challenge: &Challenge, repository: &str) -> Result<String> {
-    // TODO(ch09): realm + "?service=…&scope=…" (scope: the challenge's, else
-    //   "repository:{repository}:pull"). reqwest::Url::query_pairs_mut escapes for you.
-    todo!("build the token request URL")
+    // TODO(ch09): the URL that asks the challenge's realm for a pull token for
+    //             `repository` (what service, what scope?). Let a URL type do the
+    //             escaping. Lesson: "The conversation"; the distribution token spec.
+    todo!("token_url — chapters/09-pull.md, \"The conversation\"")
 }
 
 /// From an index (one manifest per platform), the one for `wanted`.
@@ -41,7 +41,8 @@ pub fn select_manifest<'a>(
     manifests: &'a [Descriptor],
     wanted: &Platform,
 ) -> Option<&'a Descriptor> {
-    // TODO(ch09): find the descriptor whose `platform` has the same os and
-    //   architecture, and the same variant when `wanted` names one.
-    todo!("pick the manifest for this platform")
+    // TODO(ch09): which entry of an index is the image for `wanted`? The
+    //             variant matters only when one is asked for. Lesson: "Manifests,
+    //             platforms, digests"; the OCI image index spec.
+    todo!("select_manifest — chapters/09-pull.md, \"Manifests, platforms, digests\"")
 }

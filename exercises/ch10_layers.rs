@@ -12,9 +12,10 @@ use mini_docker::image::layer::Whiteout;
 /// `.wh..wh..opq` = the directory is opaque; `.wh.NAME` = NAME is deleted;
 /// any other name is a normal file. `.wh.` alone, `.wh..` and `.wh..wh.X` are malformed.
 pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
-    // TODO(ch10): no ".wh." prefix -> Ok(None); ".wh..wh..opq" -> Opaque;
-    //   ".wh." + "" / "." / ".." / ".wh.…" -> an error; ".wh.NAME" -> Remove(NAME).
-    todo!("decode the whiteout name")
+    // TODO(ch10): is this file name an OCI whiteout, and of which kind? A name
+    //             that would delete nothing sensible (or escape) is an error.
+    //             Lesson: "Whiteouts, translated"; the OCI image layer spec.
+    todo!("whiteout — chapters/10-layers.md, \"Whiteouts, translated\"")
 }
 
 /// Stack the layers: `lowers` (top first, read-only) under `upper`, where the
@@ -29,8 +30,9 @@ pub fn mount_overlay(
     in_user_namespace: bool,
     volatile: bool,
 ) -> Result<()> {
-    // TODO(ch10): mount("overlay", target, "overlay", no flags,
-    //   "lowerdir=L1:L2:…,upperdir=UPPER,workdir=WORK"), plus ",userxattr" if in_user_namespace
-    //   and ",volatile" if volatile.
-    todo!("mount the overlay")
+    // TODO(ch10): stack the layers at `target`: the image's read-only, in the
+    //             right order, under the container's writable one. In a user
+    //             namespace and for throw-away containers overlayfs needs an option
+    //             each. Documentation/filesystems/overlayfs.rst; lesson: "The stack".
+    todo!("mount_overlay — chapters/10-layers.md, \"The stack\"")
 }
