@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 
+use mini_docker::image::digest::Digest;
 use mini_docker::image::manifest::Descriptor;
 use mini_docker::image::platform::Platform;
 use mini_docker::image::reference::ImageRef;
@@ -14,7 +15,8 @@ pub fn parse_reference(text: &str) -> Result<ImageRef> {
     // TODO(ch09): read `text` the way docker does: where the registry ends, what
     //             the repository is (and Docker Hub's two defaults), the tag (a ':'
     //             can also be a port!) and the digest. Lesson: "What a name means"
-    //             and the pitfall; the distribution reference grammar.
+    //             and the pitfall; the distribution reference grammar. The digest
+    //             is an `ImageRef::digest: Option<Digest>`: parsed, never raw text.
     todo!("parse_reference — chapters/09-pull.md, \"What a name means\"")
 }
 

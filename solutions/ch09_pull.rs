@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 
+use mini_docker::image::digest::Digest;
 use mini_docker::image::manifest::Descriptor;
 use mini_docker::image::platform::Platform;
 use mini_docker::image::reference::ImageRef;
@@ -11,9 +12,9 @@ use mini_docker::image::registry::Challenge;
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
 pub fn parse_reference(text: &str) -> Result<ImageRef> {
-    // name[:tag][@digest] — the digest comes after '@'...
+    // name[:tag][@digest] — the digest comes after '@', parsed (it will be a URL and a file name)...
     let (rest, digest) = match text.split_once('@') {
-        Some((rest, digest)) => (rest, Some(digest.to_string())),
+        Some((rest, digest)) => (rest, Some(digest.parse::<Digest>()?)),
         None => (text, None),
     };
     // ...and a tag after the last ':' that is not part of a registry's port.

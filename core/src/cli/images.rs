@@ -33,7 +33,10 @@ pub fn resolve(text: &str, steps: &Steps) -> Result<i32> {
     println!("registry:   {}", r.registry);
     println!("repository: {}", r.repository);
     println!("tag:        {}", r.tag.as_deref().unwrap_or("-"));
-    println!("digest:     {}", r.digest.as_deref().unwrap_or("-"));
+    println!(
+        "digest:     {}",
+        r.digest.as_ref().map_or("-".to_string(), |d| d.to_string())
+    );
     println!("endpoint:   {}", r.endpoint());
     println!("canonical:  {r}");
     Ok(0)
@@ -52,7 +55,7 @@ pub fn list(state_dir: &Path) -> Result<i32> {
             .as_deref()
             .map(|c| c.get(..19).unwrap_or(c).replace('T', " "))
             .unwrap_or_default();
-        let id = image::pull::short(&image.config_digest);
+        let id = image.config_digest.short();
         println!(
             "{:<40} {:<16} {:<14} {:<22} {:>10}",
             image.name,

@@ -45,6 +45,16 @@ pub fn main(steps_for: StepsFor) -> ExitCode {
     }
 }
 
+/// docker's convention: `run` failing before the command runs (a bad image,
+/// a refused pull) exits 125; 126/127 (command not runnable / not found) stay.
+fn run_failed(err: anyhow::Error) -> anyhow::Error {
+    if err.is::<ExitError>() {
+        return err;
+    }
+    let message = format!("{err:#}");
+    ExitError { code: 125, message }.into()
+}
+
 fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     if let Some(Command::Inside { channel_fd }) = cli.command {
         runtime::inside::main(channel_fd, &steps_for);
@@ -85,7 +95,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
                 options: args.image_opts.into(),
             };
             let last = workshop::last_chapter();
-            launch(last, args.opts.into(), target, &state_dir, &steps)
+            launch(last, args.opts.into(), target, &state_dir, &steps).map_err(run_failed)
         }
         Command::Pull(args) => images::pull(&state_dir, args, &steps),
         Command::Images => images::list(&state_dir),

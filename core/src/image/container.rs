@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::digest::Digest;
 use super::layer::{self, Caps};
-use super::store::{ImageRecord, Store};
+use super::store::{check_supported, ImageRecord, Store};
 
 /// What the init needs to mount the container's root.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,7 +42,8 @@ pub struct ImageConfig {
     pub user: Option<String>,
 }
 
-pub fn image_config(store: &Store, image: &ImageRecord) -> Result<(ImageConfig, Vec<String>)> {
+/// The image config's run settings and its diff_ids (each a valid digest, or an error).
+pub fn image_config(store: &Store, image: &ImageRecord) -> Result<(ImageConfig, Vec<Digest>)> {
     let config: serde_json::Value = serde_json::from_slice(&store.read_blob(&image.config_digest)?)
         .context("parse the image config")?;
     let strings = |v: &serde_json::Value| -> Vec<String> {
@@ -62,7 +64,21 @@ pub fn image_config(store: &Store, image: &ImageRecord) -> Result<(ImageConfig, 
         working_dir: text(&c["WorkingDir"]),
         user: text(&c["User"]),
     };
-    Ok((parsed, strings(&config["rootfs"]["diff_ids"])))
+    let diff_ids = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            serde_json::from_value::<Digest>(id.clone())
+                .with_context(|| format!("the image config's rootfs.diff_ids[{i}]"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for diff_id in &diff_ids {
+        check_supported(diff_id)?;
+    }
+    Ok((parsed, diff_ids))
 }
 
 /// Unpack every layer of `image` (once: present ones are skipped); returns
@@ -101,6 +117,11 @@ pub fn unpack_layers(
         lowers.push(short_link(&layers_dir, &dir)?);
     }
     lowers.reverse(); // overlayfs wants the top layer first
+                      // A layer listed twice (the same bytes): overlayfs refuses a lower dir
+                      // twice, and the upper copy hides everything the lower one shows, so
+                      // keeping only the topmost gives the same view.
+    let mut seen = std::collections::HashSet::new();
+    lowers.retain(|lower| seen.insert(lower.clone()));
     Ok((lowers, config))
 }
 

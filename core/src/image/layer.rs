@@ -25,6 +25,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use sha2::{Digest, Sha256};
 
+use super::digest::Digest as ContentDigest;
 use super::store::Store;
 use crate::sys::at;
 use crate::sys::lock::FileLock;
@@ -107,8 +108,8 @@ pub fn layers_dir(state_dir: &Path) -> PathBuf {
 }
 
 /// The unpacked directory of the layer with this diff_id (a separate copy per id shift).
-pub fn unpacked(state_dir: &Path, diff_id: &str, shift: Option<IdShift>) -> PathBuf {
-    let hex = diff_id.trim_start_matches("sha256:");
+pub fn unpacked(state_dir: &Path, diff_id: &ContentDigest, shift: Option<IdShift>) -> PathBuf {
+    let hex = diff_id.hex();
     match shift {
         None => layers_dir(state_dir).join(hex),
         Some(s) => layers_dir(state_dir).join(format!("{hex}-u{}", s.uid)),
@@ -120,16 +121,16 @@ pub fn unpacked(state_dir: &Path, diff_id: &str, shift: Option<IdShift>) -> Path
 pub fn unpack(
     state_dir: &Path,
     store: &Store,
-    blob_digest: &str,
+    blob_digest: &ContentDigest,
     media_type: &str,
-    diff_id: &str,
+    diff_id: &ContentDigest,
     caps: Caps,
 ) -> Result<PathBuf> {
     let target = unpacked(state_dir, diff_id, caps.shift);
     if target.is_dir() {
         return Ok(target);
     }
-    let hex = super::store::check_digest_syntax(diff_id)?;
+    let hex = diff_id.hex();
     let _lock = FileLock::exclusive(&layers_dir(state_dir).join(format!(".lock-{hex}")))?;
     if target.is_dir() {
         return Ok(target); // another mini-docker unpacked it while we waited
@@ -140,10 +141,15 @@ pub fn unpack(
     if let Some(s) = caps.shift {
         std::os::unix::fs::chown(&temp.0, Some(s.uid), Some(s.gid))?; // the layer's root dir, too
     }
-    let file = File::open(store.blob_path(blob_digest))
+    let file = File::open(store.blob_path(blob_digest)?)
         .with_context(|| format!("open layer {blob_digest}"))?;
-    let actual = extract(decompress(file, media_type)?, &temp.0, caps, blob_digest)?;
-    if actual != diff_id {
+    let actual = extract(
+        decompress(file, media_type)?,
+        &temp.0,
+        caps,
+        &blob_digest.to_string(),
+    )?;
+    if *diff_id != *actual {
         bail!(
             "layer {blob_digest} unpacks to {actual}, but the image config says {diff_id}: refused"
         );

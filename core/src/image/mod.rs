@@ -2,6 +2,7 @@
 //! Docker Hub protocol, OCI distribution spec) into a content-addressed store.
 
 pub mod container;
+pub mod digest;
 pub mod layer;
 pub mod manifest;
 pub mod mount_point_layer;

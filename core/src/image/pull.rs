@@ -8,14 +8,19 @@ use std::sync::Mutex;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use super::digest::Digest;
 use super::manifest::{self, Descriptor, ImageManifest, Manifest};
 use super::platform::Platform;
 use super::reference::ImageRef;
 use super::registry::{Protocol, Registry};
-use super::store::{sha256_digest, ImageRecord, Store};
+use super::store::{check_supported, ImageRecord, Store};
 
 /// How many layers download at once.
 const PARALLEL: usize = 4;
+
+/// Refuse bigger image configs: a config is read into memory, and real ones
+/// are kilobytes (a long history makes them a few hundred).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 
 pub fn pull(
     state_dir: &Path,
@@ -29,6 +34,11 @@ pub fn pull(
     let wanted = platform.clone().unwrap_or_else(Platform::host);
     let (index_digest, manifest_digest, image) =
         fetch_image_manifest(&registry, &store, &reference, &wanted, protocol)?;
+    // Every digest the image names must be one the store can verify, before
+    // anything is downloaded.
+    for descriptor in std::iter::once(&image.config).chain(&image.layers) {
+        check_supported(&descriptor.digest)?;
+    }
     let config = fetch_blob_small(&registry, &store, &image.config)?;
     let config: serde_json::Value =
         serde_json::from_slice(&config).context("the image config is not JSON")?;
@@ -65,9 +75,9 @@ fn fetch_image_manifest(
     reference: &ImageRef,
     wanted: &Platform,
     protocol: &Protocol,
-) -> Result<(Option<String>, String, ImageManifest)> {
-    let (bytes, content_type, header_digest) = registry.manifest(reference.version())?;
-    let digest = sha256_digest(&bytes);
+) -> Result<(Option<Digest>, Digest, ImageManifest)> {
+    let (bytes, content_type, header_digest) = registry.manifest(&reference.version())?;
+    let digest = Digest::sha256_of(&bytes);
     if let Some(expected) = reference.digest.as_ref().or(header_digest.as_ref()) {
         if *expected != digest {
             bail!("the manifest of {reference} hashes to {digest}, not {expected}: refused");
@@ -80,8 +90,16 @@ fn fetch_image_manifest(
             let chosen = (protocol.select_manifest)(&list, wanted)
                 .ok_or_else(|| no_platform(reference, wanted, &list))?
                 .clone();
-            let (bytes, content_type, _) = registry.manifest(&chosen.digest)?;
-            if sha256_digest(&bytes) != chosen.digest {
+            check_supported(&chosen.digest)?;
+            let (bytes, content_type, _) = registry.manifest(&chosen.digest.to_string())?;
+            if bytes.len() as u64 != chosen.size {
+                bail!(
+                    "the {wanted} manifest of {reference} is {} bytes, not the {} its index says: refused",
+                    bytes.len(),
+                    chosen.size
+                );
+            }
+            if Digest::sha256_of(&bytes) != chosen.digest {
                 bail!(
                     "the {wanted} manifest of {reference} does not hash to {}: refused",
                     chosen.digest
@@ -112,17 +130,28 @@ fn fetch_blob_small(
     store: &Store,
     descriptor: &Descriptor,
 ) -> Result<Vec<u8>> {
+    if descriptor.size > MAX_CONFIG_BYTES {
+        bail!(
+            "the image config {} is {} bytes, over the {} MiB mini-docker accepts: refused",
+            descriptor.digest,
+            descriptor.size,
+            MAX_CONFIG_BYTES >> 20
+        );
+    }
     if !store.has_blob(&descriptor.digest) {
         store.write_blob(descriptor, registry.blob(&descriptor.digest)?, &|_| {})?;
     }
     store.read_blob(&descriptor.digest)
 }
 
-/// Missing layers download in parallel, each verified as it streams in.
+/// Missing layers download in parallel, each verified as it streams in. A
+/// layer the manifest lists twice (the same bytes) downloads once.
 fn download_layers(registry: &Registry, store: &Store, layers: &[Descriptor]) -> Result<()> {
     let progress = Progress::new();
+    let mut seen = std::collections::HashSet::new();
     let missing: Vec<&Descriptor> = layers
         .iter()
+        .filter(|layer| seen.insert(&layer.digest))
         .filter(|layer| {
             let present = store.has_blob(&layer.digest);
             if present {
@@ -182,7 +211,7 @@ impl Progress {
         }
     }
 
-    fn bar(&self, digest: &str, size: u64) -> ProgressBar {
+    fn bar(&self, digest: &Digest, size: u64) -> ProgressBar {
         match &self.bars {
             Some(bars) => {
                 let bar = bars.add(ProgressBar::new(size));
@@ -190,35 +219,29 @@ impl Progress {
                     ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {msg}")
                         .expect("valid template");
                 bar.set_style(style.progress_chars("=> "));
-                bar.set_prefix(short(digest).to_string());
+                bar.set_prefix(digest.short().to_string());
                 bar
             }
             None => {
-                eprintln!("{}: downloading ({size} bytes)", short(digest));
+                eprintln!("{}: downloading ({size} bytes)", digest.short());
                 ProgressBar::hidden()
             }
         }
     }
 
-    fn finish(&self, bar: &ProgressBar, digest: &str, what: &str) {
+    fn finish(&self, bar: &ProgressBar, digest: &Digest, what: &str) {
         match &self.bars {
             Some(_) => bar.finish_with_message(what.to_string()),
-            None => eprintln!("{}: {what}", short(digest)),
+            None => eprintln!("{}: {what}", digest.short()),
         }
     }
 
-    fn note(&self, digest: &str, what: &str) {
+    fn note(&self, digest: &Digest, what: &str) {
         match &self.bars {
             Some(bars) => {
-                let _ = bars.println(format!("{}: {what}", short(digest)));
+                let _ = bars.println(format!("{}: {what}", digest.short()));
             }
-            None => eprintln!("{}: {what}", short(digest)),
+            None => eprintln!("{}: {what}", digest.short()),
         }
     }
-}
-
-/// The first 12 hex digits, like docker shows.
-pub fn short(digest: &str) -> &str {
-    let hex = digest.trim_start_matches("sha256:");
-    &hex[..hex.len().min(12)]
 }

@@ -11,6 +11,7 @@ use base64::Engine;
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 
+use super::digest::Digest;
 use super::manifest::Descriptor;
 use super::manifest::{ACCEPT, MAX_MANIFEST_BYTES};
 use super::platform::Platform;
@@ -127,8 +128,9 @@ impl Registry {
         })
     }
 
-    /// The manifest for a tag or digest: (raw bytes, Content-Type, Docker-Content-Digest).
-    pub fn manifest(&self, version: &str) -> Result<(Vec<u8>, Option<String>, Option<String>)> {
+    /// The manifest for a tag or digest (from a validated reference or a
+    /// parsed `Digest`): (raw bytes, Content-Type, Docker-Content-Digest).
+    pub fn manifest(&self, version: &str) -> Result<(Vec<u8>, Option<String>, Option<Digest>)> {
         let url = format!(
             "{}/v2/{}/manifests/{version}",
             self.endpoint, self.reference.repository
@@ -141,7 +143,16 @@ impl Registry {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let (content_type, digest) = (header("content-type"), header("docker-content-digest"));
+        let content_type = header("content-type");
+        let digest = header("docker-content-digest")
+            .map(|d| d.parse::<Digest>())
+            .transpose()
+            .with_context(|| {
+                format!(
+                    "registry {} sent a bad Docker-Content-Digest header",
+                    self.reference.registry
+                )
+            })?;
         if response
             .content_length()
             .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
@@ -168,7 +179,7 @@ impl Registry {
     }
 
     /// A blob, as a stream (the store hashes it while writing).
-    pub fn blob(&self, digest: &str) -> Result<Response> {
+    pub fn blob(&self, digest: &Digest) -> Result<Response> {
         let url = format!(
             "{}/v2/{}/blobs/{digest}",
             self.endpoint, self.reference.repository

@@ -1,7 +1,8 @@
 //! The content-addressed image store under STATE_DIR/images:
 //! `blobs/sha256/<hex>` (every blob verified while it streams in, written to a
 //! temporary name and renamed: a crash or a bad digest leaves nothing), and
-//! `images.json`, the tags, under a file lock.
+//! `images.json`, the tags, under a file lock. Blob paths are made only from
+//! a parsed `Digest` (never from text), so a digest cannot name a path.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -10,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
+use super::digest::{Algorithm, Digest};
 use super::manifest::Descriptor;
 use crate::sys::lock::FileLock;
 
@@ -21,11 +23,11 @@ pub struct ImageRecord {
     /// `registry/repository`
     pub name: String,
     pub tag: Option<String>,
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// The index (or manifest list) it was chosen from, if any: kept too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub index_digest: Option<String>,
-    pub config_digest: String,
+    pub index_digest: Option<Digest>,
+    pub config_digest: Digest,
     pub layers: Vec<Descriptor>,
     pub platform: String,
     pub created: Option<String>,
@@ -56,18 +58,19 @@ impl Store {
         Ok(Store { root })
     }
 
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"))
+    /// Where a blob lives: `blobs/sha256/<hex>`. Only sha256 blobs are
+    /// stored (the only hash the store verifies), so only they have a path.
+    pub fn blob_path(&self, digest: &Digest) -> Result<PathBuf> {
+        check_supported(digest)?;
+        Ok(self.root.join("blobs/sha256").join(digest.hex()))
     }
 
-    pub fn has_blob(&self, digest: &str) -> bool {
-        self.blob_path(digest).is_file()
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_ok_and(|path| path.is_file())
     }
 
-    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
-        fs::read(self.blob_path(digest)).with_context(|| format!("read blob {digest}"))
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        fs::read(self.blob_path(digest)?).with_context(|| format!("read blob {digest}"))
     }
 
     /// Stream `body` into the store, hashing as it goes; keep it only if its
@@ -78,9 +81,10 @@ impl Store {
         mut body: impl Read,
         progress: &dyn Fn(u64),
     ) -> Result<()> {
-        let hex = check_digest_syntax(&expected.digest)?;
+        let target = self.blob_path(&expected.digest)?;
         let temp = self.root.join("blobs/sha256").join(format!(
-            ".partial-{hex}-{}-{:?}",
+            ".partial-{}-{}-{:?}",
+            expected.digest.hex(),
             std::process::id(),
             std::thread::current().id()
         ));
@@ -108,13 +112,12 @@ impl Store {
                 file.write_all(&buf[..n])?;
                 progress(n as u64);
             }
-            let actual = format!("sha256:{:x}", hasher.finalize());
+            let actual = Digest::from_sha256(hasher);
             if actual != expected.digest || total != expected.size {
                 bail!("blob {} failed verification: got {actual}, {total} bytes (expected {} bytes): refused", expected.digest, expected.size);
             }
             file.sync_all()?;
-            fs::rename(&temp, self.blob_path(&expected.digest))
-                .context("move the verified blob into place")
+            fs::rename(&temp, &target).context("move the verified blob into place")
         })();
         if result.is_err() {
             let _ = fs::remove_file(&temp);
@@ -123,10 +126,10 @@ impl Store {
     }
 
     /// Store small content we already hold in memory (manifests), verified the same way.
-    pub fn write_bytes(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+    pub fn write_bytes(&self, digest: &Digest, bytes: &[u8]) -> Result<()> {
         let descriptor = Descriptor {
             media_type: String::new(),
-            digest: digest.into(),
+            digest: digest.clone(),
             size: bytes.len() as u64,
             platform: None,
         };
@@ -171,17 +174,17 @@ impl Store {
             bail!("no such image: {key} (see `mini-docker images`)");
         }
         self.save(&images)?;
-        let mut used: Vec<String> = Vec::new();
+        let mut used: Vec<&Digest> = Vec::new();
         for image in images.values() {
-            used.push(image.manifest_digest.clone());
-            used.extend(image.index_digest.clone());
-            used.push(image.config_digest.clone());
-            used.extend(image.layers.iter().map(|l| l.digest.clone()));
+            used.push(&image.manifest_digest);
+            used.extend(&image.index_digest);
+            used.push(&image.config_digest);
+            used.extend(image.layers.iter().map(|l| &l.digest));
         }
         let mut deleted = 0;
         for entry in fs::read_dir(self.root.join("blobs/sha256"))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') || used.iter().any(|d| d.ends_with(&name)) {
+            if name.starts_with('.') || used.iter().any(|d| d.hex() == name) {
                 continue;
             }
             fs::remove_file(entry.path())?;
@@ -191,21 +194,19 @@ impl Store {
     }
 }
 
-/// `sha256:` and 64 lowercase hex digits; returns the hex part.
-pub fn check_digest_syntax(digest: &str) -> Result<&str> {
-    match digest.strip_prefix("sha256:") {
-        Some(hex)
-            if hex.len() == 64
-                && hex
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) =>
-        {
-            Ok(hex)
-        }
-        _ => bail!("unsupported or malformed digest {digest:?} (expected sha256:<64 hex>)"),
+/// The store verifies blobs with sha256 only: a digest of another algorithm
+/// is well-formed but cannot be checked, so it is refused, not trusted.
+pub fn check_supported(digest: &Digest) -> Result<()> {
+    match digest.algorithm() {
+        Algorithm::Sha256 => Ok(()),
+        other => bail!(
+            "{digest}: {} digests are valid but not supported (mini-docker verifies sha256 only): refused",
+            other.name()
+        ),
     }
 }
 
+/// `sha256:<hex>` of `bytes`, as text (for checks and tests; the pull uses `Digest::sha256_of`).
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{:x}", Sha256::digest(bytes))
+    Digest::sha256_of(bytes).to_string()
 }
