@@ -6,18 +6,18 @@ use anyhow::{bail, Result};
 use mini_docker::image::digest::Digest;
 use mini_docker::image::manifest::Descriptor;
 use mini_docker::image::platform::Platform;
-use mini_docker::image::reference::ImageRef;
+use mini_docker::image::image_ref::ImageRef;
 use mini_docker::image::registry::Challenge;
 
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
-pub fn parse_reference(text: &str) -> Result<ImageRef> {
+pub fn parse_image_ref(text: &str) -> Result<ImageRef> {
     // TODO(ch09): read `text` the way docker does: where the registry ends, what
     //             the repository is (and Docker Hub's two defaults), the tag (a ':'
     //             can also be a port!) and the digest. Lesson: "What a name means"
     //             and the pitfall; the distribution reference grammar. The digest
     //             is an `ImageRef::digest: Option<Digest>`: parsed, never raw text.
-    todo!("parse_reference — chapters/09-pull.md, \"What a name means\"")
+    todo!("parse_image_ref — chapters/09-pull.md, \"What a name means\"")
 }
 
 /// `Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="…"`

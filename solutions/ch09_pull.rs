@@ -6,12 +6,12 @@ use anyhow::{bail, Result};
 use mini_docker::image::digest::Digest;
 use mini_docker::image::manifest::Descriptor;
 use mini_docker::image::platform::Platform;
-use mini_docker::image::reference::ImageRef;
+use mini_docker::image::image_ref::ImageRef;
 use mini_docker::image::registry::Challenge;
 
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
-pub fn parse_reference(text: &str) -> Result<ImageRef> {
+pub fn parse_image_ref(text: &str) -> Result<ImageRef> {
     // name[:tag][@digest] — the digest comes after '@', parsed (it will be a URL and a file name)...
     let (rest, digest) = match text.split_once('@') {
         Some((rest, digest)) => (rest, Some(digest.parse::<Digest>()?)),

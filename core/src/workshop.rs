@@ -32,10 +32,10 @@ use nix::unistd::Pid;
 use crate::cgroups::v1::CgroupV1;
 use crate::cgroups::v2::CgroupV2;
 use crate::cgroups::Limits;
+use crate::image::image_ref::ImageRef;
 use crate::image::layer::Whiteout;
 use crate::image::manifest::Descriptor;
 use crate::image::platform::Platform;
-use crate::image::reference::ImageRef;
 use crate::image::registry::Challenge;
 use crate::net::{Attachment, Netlink};
 use crate::selection::Selection;
@@ -167,11 +167,11 @@ macro_rules! chapter_table {
                     slug: "pull",
                     title: "pulling images",
                     goal: "Speak the registry protocol: resolve a reference, do the token dance, pick this platform's manifest, verify every byte.",
-                    task: "parse_reference, parse_challenge, token_url, select_manifest",
+                    task: "parse_image_ref, parse_challenge, token_url, select_manifest",
                     try_commands: ["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
                 },
                 steps: {
-                    fn parse_reference(text: &str) -> Result<ImageRef>;
+                    fn parse_image_ref(text: &str) -> Result<ImageRef>;
                     fn parse_challenge(header: &str) -> Result<Challenge>;
                     fn token_url(challenge: &Challenge, repository: &str) -> Result<String>;
                     fn select_manifest<'a>(manifests: &'a [Descriptor], wanted: &Platform) -> Option<&'a Descriptor>;
@@ -316,7 +316,7 @@ impl Steps {
     /// Chapter 9's steps, as the pull asks for them.
     pub fn pull_protocol(&self) -> crate::image::registry::Protocol {
         crate::image::registry::Protocol {
-            parse_reference: self.ch09_pull.parse_reference,
+            parse_image_ref: self.ch09_pull.parse_image_ref,
             parse_challenge: self.ch09_pull.parse_challenge,
             token_url: self.ch09_pull.token_url,
             select_manifest: self.ch09_pull.select_manifest,

@@ -14,7 +14,7 @@ use crate::image::store::sha256_digest;
 pub fn checks() -> Vec<Check> {
     vec![
         Check { id: "9.1", title: "references resolve like docker's; a malformed one is one clear line", points: 2,
-            hint: "parse_reference: digest after '@', tag after the last ':' not followed by '/', registry if the first part has '.' or ':' or is localhost, else docker.io (+ library/)", run: references },
+            hint: "parse_image_ref: digest after '@', tag after the last ':' not followed by '/', registry if the first part has '.' or ':' or is localhost, else docker.io (+ library/)", run: references },
         Check { id: "9.2", title: "pull through token auth: every blob in the store hashes to its name", points: 3,
             hint: "parse_challenge (scheme, then key=\"value\" pairs) and token_url (realm?service=…&scope=repository:NAME:pull)", run: token_pull },
         Check { id: "9.3", title: "from an index, this host's platform by default, --platform on request, a clear error otherwise", points: 2,

@@ -3,11 +3,11 @@
 
 pub mod container;
 pub mod digest;
+pub mod image_ref;
 pub mod layer;
 pub mod manifest;
 pub mod mount_point_layer;
 pub mod platform;
 pub mod pull;
-pub mod reference;
 pub mod registry;
 pub mod store;

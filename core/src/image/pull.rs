@@ -9,9 +9,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::digest::Digest;
+use super::image_ref::ImageRef;
 use super::manifest::{self, Descriptor, ImageManifest, Manifest};
 use super::platform::Platform;
-use super::reference::ImageRef;
 use super::registry::{Protocol, Registry};
 use super::store::{check_supported, ImageRecord, Store};
 

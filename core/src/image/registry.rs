@@ -12,10 +12,10 @@ use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 
 use super::digest::Digest;
+use super::image_ref::ImageRef;
 use super::manifest::Descriptor;
 use super::manifest::{ACCEPT, MAX_MANIFEST_BYTES};
 use super::platform::Platform;
-use super::reference::ImageRef;
 
 /// A parsed `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +82,7 @@ enum Auth {
 /// reference): reading a reference, the token dance, choosing a platform.
 #[derive(Clone, Copy)]
 pub struct Protocol {
-    pub parse_reference: fn(&str) -> Result<ImageRef>,
+    pub parse_image_ref: fn(&str) -> Result<ImageRef>,
     pub parse_challenge: fn(&str) -> Result<Challenge>,
     pub token_url: fn(&Challenge, &str) -> Result<String>,
     pub select_manifest: for<'a> fn(&'a [Descriptor], &Platform) -> Option<&'a Descriptor>,
@@ -91,7 +91,7 @@ pub struct Protocol {
 impl Protocol {
     /// The learner's parse, then the grammar check: one clear line for a bad reference.
     pub fn resolve(&self, text: &str) -> Result<ImageRef> {
-        let reference = (self.parse_reference)(text)?;
+        let reference = (self.parse_image_ref)(text)?;
         reference.validate(text)?;
         Ok(reference)
     }
