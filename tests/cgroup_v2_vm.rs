@@ -24,7 +24,7 @@ use common::*;
 use mini_docker::checks::fixture::{build_image, busybox_layer};
 use mini_docker::workshop::CHAPTERS;
 
-/// The whole VM session, boot to poweroff: ~4 min here (chapter 8's OOM and
+/// The whole VM session, boot to poweroff: ~3 min here (chapter 8's OOM and
 /// CPU measurements and chapters 9-10's registries are most of it).
 const VM_DEADLINE: Duration = Duration::from_secs(420);
 
@@ -57,17 +57,28 @@ done
 ip link set lo up
 hostname vm
 echo "@@CONTROLLERS@@ $(cat /sys/fs/cgroup/cgroup.controllers)"
-# One `mini-docker check`: its JSON report, exit status and stderr's tail.
+# One `mini-docker --state-dir STATE ARGS --format json`: its report, exit
+# status, stderr's tail, and whatever it left behind (as tests/common checks on
+# the host: containers, leases, mounts, cgroups, interfaces but the shared bridge).
 check() {
     name=$1
-    shift
-    mini-docker "$@" --format json > /tmp/report.json 2> /tmp/stderr.txt
+    state=$2
+    shift 2
+    mini-docker --state-dir "$state" "$@" --format json > /tmp/report.json 2> /tmp/stderr.txt
     echo "@@EXIT $name $?@@"
     echo "@@REPORT $name@@"
     cat /tmp/report.json
     echo "@@END@@"
     echo "@@STDERR $name@@"
     tail -c 1500 /tmp/stderr.txt
+    echo "@@END@@"
+    echo "@@LEFT $name@@"
+    for dir in "$state/containers" "$state/network/leases" "$state/mnt" "$state/rootfs/busybox/tmp"; do
+        [ -d "$dir" ] && ls -A "$dir" | sed "s|^|$dir/|"
+    done
+    awk -v state="$state" 'index($5, state) == 1 { print "mount " $5 }' /proc/self/mountinfo
+    [ -d /sys/fs/cgroup/mini-docker ] && find /sys/fs/cgroup/mini-docker -mindepth 1 -type d | sed 's/^/cgroup /'
+    ls /sys/class/net | grep -v -x -e lo -e mdk0 | sed 's/^/interface /'
     echo "@@END@@"
 }
 "#;
@@ -97,17 +108,14 @@ fn stage2() -> String {
     let mut script = STAGE2_SETUP.to_string();
     for chapter in CHAPTERS {
         let n = chapter.number;
-        script += &format!(
-            "check ch{n:02}-reference --reference --state-dir /tmp/state-reference check {n}\n"
-        );
+        script += &format!("check ch{n:02}-reference /tmp/state-reference --reference check {n}\n");
         let selection = if n > 1 {
             format!("--reference=1-{} ", n - 1)
         } else {
             String::new()
         };
-        script += &format!(
-            "check ch{n:02}-pristine {selection}--state-dir /tmp/state-pristine-{n} check {n}\n"
-        );
+        script +=
+            &format!("check ch{n:02}-pristine /tmp/state-pristine-{n} {selection}check {n}\n");
     }
     script += SMOKE;
     script += "echo @@DONE@@\npoweroff -f\n";
@@ -443,6 +451,17 @@ fn report(console: &str, name: &str) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("bad {name} report ({e}): {text}\nstderr: {stderr}"))
 }
 
+/// What a `check` run left behind in the VM: nothing, or its list.
+fn assert_nothing_left(console: &str, name: &str) {
+    let left = section(console, &format!("@@LEFT {name}@@"))
+        .unwrap_or_else(|| panic!("no @@LEFT {name}@@ from the VM:\n{console}"));
+    assert!(
+        left.trim().is_empty(),
+        "{name} left behind in the VM:\n{}",
+        left.trim()
+    );
+}
+
 fn checks_of(report: &serde_json::Value) -> Vec<(String, bool, String)> {
     report["chapters"][0]["checks"]
         .as_array()
@@ -495,6 +514,7 @@ fn reference_passes(chapter: u8) {
             "on cgroup v2, the reference fails check {id}: {message}"
         );
     }
+    assert_nothing_left(console, &format!("ch{chapter:02}-reference"));
     println!(
         "VM, chapter {chapter}: reference passes all {} checks",
         checks.len()
@@ -522,6 +542,7 @@ fn pristine_exercise_fails(chapter: u8, exercise: &str) {
         "failure should name {exercise}, got {}",
         checks[0].2
     );
+    assert_nothing_left(console, &format!("ch{chapter:02}-pristine"));
     println!(
         "VM, chapter {chapter}: pristine exercise fails all {} checks",
         checks.len()
