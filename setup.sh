@@ -33,11 +33,51 @@ as_root() {
 # docker-registry + skopeo: chapter 9's checks run a real registry locally (offline).
 packages=(busybox-static gcc libc6-dev iproute2 nftables docker-registry skopeo ca-certificates curl)
 if [ "$ci" = yes ]; then
-    # The test-suite also boots Debian's kernel under qemu to prove chapter 8 on cgroup v2.
-        packages+=(shellcheck vagrant sudo cpio linux-image-amd64 qemu-system-x86)
+    # The test-suite also boots Debian's kernel under qemu to run every chapter's checks on
+    # cgroup v2 (xz-utils: its modules are .ko.xz).
+    packages+=(shellcheck vagrant sudo cpio xz-utils linux-image-amd64 qemu-system-x86)
     # The benchmark compares with these (bench/run.sh); bpftrace: bench/profile.sh.
     packages+=(crun runc umoci hyperfine bpftrace)
 fi
+
+# The mirror this system's own apt sources use for SUITE (a local mirror, a
+# proxy, a snapshot): an extra suite must come from the same place. Reads the
+# one-line format (sources.list, *.list) and deb822 (*.sources); prints the first
+# URI whose entry lists SUITE, fails if none does. APT_ETC: another /etc/apt (tests/repo.rs).
+debian_mirror() {
+    local suite=$1 etc=${APT_ETC:-/etc/apt} file uri
+    for file in "$etc/sources.list" "$etc"/sources.list.d/*.list; do
+        [ -f "$file" ] || continue
+        # deb [options] URI SUITE COMPONENTS...
+        uri=$(awk -v suite="$suite" '
+            $1 == "deb" {
+                sub(/^deb[ \t]+(\[[^]]*\][ \t]+)?/, "")
+                if ($2 == suite) { print $1; exit }
+            }' "$file")
+        if [ -n "$uri" ]; then echo "$uri"; return 0; fi
+    done
+    for file in "$etc"/sources.list.d/*.sources; do
+        [ -f "$file" ] || continue
+        # Stanzas separated by blank lines; "Enabled: no" turns one off.
+        uri=$(awk -v suite="$suite" '
+            BEGIN { RS = ""; FS = "\n" }
+            {
+                uris = ""; suites = ""; types = ""; enabled = "yes"
+                for (i = 1; i <= NF; i++) {
+                    if ($i ~ /^URIs:/) { uris = substr($i, 6) }
+                    else if ($i ~ /^Suites:/) { suites = substr($i, 8) }
+                    else if ($i ~ /^Types:/) { types = substr($i, 7) }
+                    else if ($i ~ /^Enabled:[ \t]*no/) { enabled = "no" }
+                }
+                if (enabled == "no" || (" " types " ") !~ /[ \t]deb[ \t]/) next
+                if ((" " suites " ") ~ ("[ \t]" suite "[ \t]")) {
+                    split(uris, u, " "); print u[1]; exit
+                }
+            }' "$file")
+        if [ -n "$uri" ]; then echo "$uri"; return 0; fi
+    done
+    return 1
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -53,7 +93,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
         # qemu-system from there too (the bookworm one conflicts with it).
         if grep -q '^12' /etc/debian_version 2>/dev/null; then
             say "retrying with bookworm-backports"
-            printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+            mirror=$(debian_mirror bookworm) || {
+                echo "setup.sh: no apt source serves bookworm: add bookworm-backports from your mirror yourself" >&2
+                exit 1
+            }
+            printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" |
                 as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
             as_root apt-get update -qq
             as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "${missing[@]}" >/dev/null
@@ -97,6 +141,26 @@ bin="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/debug/mini-docker"
 
 say "putting mini-docker on PATH (/usr/local/bin/mini-docker)"
 as_root ln -sf "$bin" /usr/local/bin/mini-docker
+
+# Ubuntu 23.10+ (the workshop VM is 24.04) lets an unprivileged process make a
+# user namespace only if an AppArmor profile grants it `userns`, as Ubuntu's own
+# profiles do for browsers: without one, rootless chapter 7 fails. Only where the
+# kernel has that restriction. The profile names the real binary, not the symlink:
+# AppArmor attaches profiles to the executable's resolved path.
+if [ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then
+    say "granting mini-docker user namespaces under AppArmor (/etc/apparmor.d/mini-docker)"
+    as_root tee /etc/apparmor.d/mini-docker >/dev/null <<EOF
+abi <abi/4.0>,
+include <tunables/global>
+
+profile mini-docker "$bin" flags=(unconfined) {
+  userns,
+
+  include if exists <local/mini-docker>
+}
+EOF
+    as_root apparmor_parser -r /etc/apparmor.d/mini-docker
+fi
 
 say "making the starter rootfs"
 as_root "$bin" rootfs

@@ -153,6 +153,84 @@ fn scripts_pass_shellcheck() {
     );
 }
 
+/// setup.sh's `debian_mirror SUITE`, run alone against `files` as /etc/apt.
+fn debian_mirror(files: &[(&str, &str)], suite: &str) -> Option<String> {
+    let etc = std::env::temp_dir().join(format!("mini-docker-apt-{}-{suite}", std::process::id()));
+    let _ = fs::remove_dir_all(&etc);
+    fs::create_dir_all(etc.join("sources.list.d")).unwrap();
+    for (name, text) in files {
+        fs::write(etc.join(name), text).unwrap();
+    }
+    let setup = read("setup.sh");
+    let start = setup
+        .find("debian_mirror() {")
+        .expect("setup.sh defines debian_mirror");
+    let function = &setup[start..start + setup[start..].find("\n}\n").unwrap() + 3];
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{function}\ndebian_mirror {suite}"))
+        .env("APT_ETC", &etc)
+        .output()
+        .unwrap();
+    let _ = fs::remove_dir_all(&etc);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn setup_takes_backports_from_the_systems_own_mirror() {
+    assert!(
+        !read("setup.sh").contains("deb.debian.org"),
+        "setup.sh hard-codes a mirror: it must use the system's own"
+    );
+    let deb822 =
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n\
+                  Types: deb-src\nURIs: http://src.example/debian\nSuites: bookworm\n\n\
+                  Types: deb\nURIs: http://mirror.example/debian http://other.example/debian\n\
+                  Suites: bookworm bookworm-updates\nComponents: main\n";
+    assert_eq!(
+        debian_mirror(&[("sources.list.d/debian.sources", deb822)], "bookworm").as_deref(),
+        Some("http://mirror.example/debian")
+    );
+    let one_line = "# deb http://commented.example/debian bookworm main\n\
+                    deb [signed-by=/usr/share/keyrings/x.gpg] http://proxy.example:3142/debian bookworm main\n";
+    assert_eq!(
+        debian_mirror(&[("sources.list", one_line)], "bookworm").as_deref(),
+        Some("http://proxy.example:3142/debian")
+    );
+    let disabled = "Types: deb\nURIs: http://off.example/debian\nSuites: bookworm\nEnabled: no\n";
+    assert_eq!(
+        debian_mirror(&[("sources.list.d/off.sources", disabled)], "bookworm"),
+        None,
+        "a disabled entry is no mirror"
+    );
+}
+
+#[test]
+fn setup_grants_userns_through_apparmor_only_where_it_is_restricted() {
+    let setup = read("setup.sh");
+    let guard = "if [ -e /proc/sys/kernel/apparmor_restrict_unprivileged_userns ]; then";
+    let block = &setup[setup
+        .find(guard)
+        .expect("setup.sh checks the AppArmor sysctl")..];
+    let block = &block[..block.find("\nfi\n").unwrap()];
+    for needed in [
+        "/etc/apparmor.d/mini-docker",
+        "abi <abi/4.0>,",
+        "include <tunables/global>",
+        "profile mini-docker \"$bin\" flags=(unconfined) {",
+        "  userns,",
+        "include if exists <local/mini-docker>",
+        "apparmor_parser -r /etc/apparmor.d/mini-docker",
+    ] {
+        assert!(
+            block.contains(needed),
+            "the AppArmor block lacks {needed:?}:\n{block}"
+        );
+    }
+}
+
 #[test]
 fn vagrantfile_validates() {
     tool("vagrant", "apt-get install vagrant");

@@ -41,6 +41,11 @@ pub fn run(state_dir: &Path) -> Result<i32> {
             bridge(),
             nftables(),
             unprivileged_userns(),
+            apparmor_userns(
+                Path::new(APPARMOR_USERNS_SYSCTL),
+                Path::new(APPARMOR_PROFILE),
+                &std::env::current_exe().unwrap_or_default(),
+            ),
             id_range(),
             registry_tools(),
             busybox(),
@@ -157,13 +162,43 @@ fn unprivileged_userns() -> Finding {
             "sudo sysctl user.max_user_namespaces=15000",
         );
     }
-    if read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
-        return missing(
-            "unprivileged user namespaces (AppArmor restricts them)",
-            "sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0 (chapter 7, rootless)",
-        );
-    }
     ok("unprivileged user namespaces")
+}
+
+/// Ubuntu 23.10+ (so the workshop's Vagrant VM, Ubuntu 24.04) lets an
+/// unprivileged process create a user namespace only if an AppArmor profile
+/// grants it `userns`: rootless chapter 7 fails for everyone until one does.
+const APPARMOR_USERNS_SYSCTL: &str = "/proc/sys/kernel/apparmor_restrict_unprivileged_userns";
+/// The profile setup.sh installs for the built binary.
+const APPARMOR_PROFILE: &str = "/etc/apparmor.d/mini-docker";
+
+/// The AppArmor restriction, read from `sysctl` (a parameter, so a test can
+/// hand it a fake file): absent or 0 is fine; 1 needs `profile` to name `exe`.
+fn apparmor_userns(sysctl: &Path, profile: &Path, exe: &Path) -> Finding {
+    const WHAT: &str = "AppArmor and unprivileged user namespaces (chapter 7, rootless)";
+    let Ok(value) = fs::read_to_string(sysctl) else {
+        return ok(format!("{WHAT}: no restriction on this kernel"));
+    };
+    if value.trim() != "1" {
+        return ok(format!("{WHAT}: allowed ({})", sysctl.display()));
+    }
+    let granted = fs::read_to_string(profile)
+        .is_ok_and(|text| text.contains("userns,") && text.contains(&*exe.to_string_lossy()));
+    if granted {
+        return ok(format!(
+            "{WHAT}: restricted, but {} grants them to {}",
+            profile.display(),
+            exe.display()
+        ));
+    }
+    missing(
+        format!("{WHAT}: restricted ({} = 1)", sysctl.display()),
+        format!(
+            "run ./setup.sh (it installs {}, granting `userns` to {}), or sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0",
+            profile.display(),
+            exe.display()
+        ),
+    )
 }
 
 fn bridge() -> Finding {
@@ -260,5 +295,74 @@ fn root() -> Finding {
         ok("running as root")
     } else {
         missing("running as root", "chapters 2 and up need root: use sudo")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fake sysctl (or profile) file with `text`, in a temp dir of its own.
+    struct Fake(std::path::PathBuf);
+
+    impl Fake {
+        fn new(name: &str, text: Option<&str>) -> Fake {
+            let dir = std::env::temp_dir()
+                .join(format!("mini-docker-doctor-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            let file = dir.join(name);
+            if let Some(text) = text {
+                fs::write(&file, text).unwrap();
+            }
+            Fake(file)
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(self.0.parent().unwrap());
+        }
+    }
+
+    const EXE: &str = "/workshop/target/x86_64-unknown-linux-gnu/debug/mini-docker";
+
+    fn profile_for(exe: &str) -> String {
+        format!("abi <abi/4.0>,\ninclude <tunables/global>\n\nprofile mini-docker \"{exe}\" flags=(unconfined) {{\n  userns,\n}}\n")
+    }
+
+    #[test]
+    fn apparmor_restriction_absent_or_off_is_fine() {
+        let none = Fake::new("absent-profile", None);
+        for (name, value) in [("missing", None), ("zero", Some("0\n"))] {
+            let sysctl = Fake::new(name, value);
+            let finding = apparmor_userns(&sysctl.0, &none.0, Path::new(EXE));
+            assert!(finding.ok, "sysctl {value:?}: {}", finding.what);
+        }
+    }
+
+    #[test]
+    fn apparmor_restriction_without_a_profile_names_the_fix() {
+        let sysctl = Fake::new("one", Some("1\n"));
+        let none = Fake::new("no-profile", None);
+        let finding = apparmor_userns(&sysctl.0, &none.0, Path::new(EXE));
+        assert!(!finding.ok, "{}", finding.what);
+        assert!(finding.fix.contains("setup.sh"), "{}", finding.fix);
+        assert!(
+            finding
+                .fix
+                .contains("kernel.apparmor_restrict_unprivileged_userns=0"),
+            "{}",
+            finding.fix
+        );
+    }
+
+    #[test]
+    fn apparmor_restriction_with_our_profile_is_fine_only_for_its_binary() {
+        let sysctl = Fake::new("one-granted", Some("1\n"));
+        let profile = Fake::new("profile", Some(&profile_for(EXE)));
+        assert!(apparmor_userns(&sysctl.0, &profile.0, Path::new(EXE)).ok);
+        let other = apparmor_userns(&sysctl.0, &profile.0, Path::new("/usr/local/bin/other"));
+        assert!(!other.ok, "a profile for another binary grants nothing");
     }
 }
