@@ -665,3 +665,54 @@ fn names_are_refused_cleanly_and_freed_by_cleanup() {
         stderr(&out)
     );
 }
+
+/// A tmpfs mounted here for one test, unmounted (even on panic) when dropped.
+struct TmpfsMount(std::path::PathBuf);
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// `-v :ro` in a user namespace, from a nosuid,nodev,noexec mount: those
+/// flags are locked there, so the read-only remount must ask for them again
+/// (else EPERM).
+#[test]
+fn read_only_volume_from_a_nosuid_mount_works_in_a_user_namespace() {
+    use nix::mount::{mount, MsFlags};
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("rolocked");
+    let source = state.path().join("vol");
+    fs::create_dir(&source).unwrap();
+    let before = HostSnapshot::take();
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("tmpfs"), &source, Some("tmpfs"), flags, None::<&str>).unwrap();
+    let mounted = TmpfsMount(source.clone());
+    // The container's root is host uid 100000: let it in.
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o777)).unwrap();
+    let volume = format!("{}:/data:ro", source.display());
+    let args = [
+        "--reference",
+        "chapter",
+        "7",
+        "run",
+        "--userns",
+        "--network",
+        "none",
+    ];
+    let mut all = args.to_vec();
+    all.extend(["-v", &volume, "--", "sh", "-c", "touch /data/x"]);
+    let out = mini_docker(&state, &all);
+    assert_eq!(out.status.code(), Some(1), "touch fails: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_dir(&source).unwrap().count(), 0);
+    drop(mounted);
+    HostSnapshot::assert_clean_since(&before, "-v :ro from a nosuid mount");
+}
