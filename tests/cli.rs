@@ -53,6 +53,52 @@ fn bad_input_gets_one_clear_line() {
     assert_one_line_error(&mini_docker(&state, &["check", "0"]), "unknown chapter");
 }
 
+/// Bad flag values of `run` and `chapter N run`: docker's 125, one line naming
+/// the flag, and nothing made in the state dir.
+#[test]
+fn bad_run_flags_exit_125_in_one_line_and_make_nothing() {
+    let state = StateDir::new("badflags");
+    let long_label = "a".repeat(64);
+    let long_name = ["a"; 33].join(".");
+    let cases: &[(&[&str], &str)] = &[
+        (&["-w", "relative/dir"], "--workdir"),
+        (&["-p", "+8080:80"], "--publish"),
+        (&["-p", "08080:80"], "--publish"),
+        (&["-p", "8080:+80"], "--publish"),
+        (&["-p", "[::1]:8080:80"], "IPv6"),
+        (&["--hostname", "box\n10.0.0.1 evil"], "--hostname"),
+        (&["--hostname", "../../etc"], "--hostname"),
+        (&["--hostname=-box"], "--hostname"),
+        (&["--hostname", &long_label], "--hostname"),
+        (&["--hostname", &long_name], "--hostname"),
+        (&["--name", "bad name"], "--name"),
+        (&["--no-such-flag"], "--no-such-flag"),
+    ];
+    for (flags, needle) in cases {
+        let mut args = vec!["--reference", "run"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        let out = mini_docker(&state, &args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        assert_one_line_error(&out, needle);
+        // The same flags on the stepwise run, where they exist there.
+        if flags[0] != "-w" && flags[0] != "--name" {
+            let mut args = vec!["--reference", "chapter", "6", "run"];
+            args.extend_from_slice(flags);
+            args.extend(["--", "true"]);
+            let out = mini_docker(&state, &args);
+            assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+            assert_one_line_error(&out, needle);
+        }
+    }
+    let made: Vec<_> = std::fs::read_dir(state.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(made.is_empty(), "bad flags made {made:?} in the state dir");
+}
+
 #[test]
 fn missing_rootfs_is_one_line() {
     require_root();
@@ -592,4 +638,135 @@ fn progress_lists_every_chapter_with_its_status() {
     );
     assert!(text.contains("not checked yet"), "{text}");
     assert!(text.contains("next: mini-docker chapter 1"), "{text}");
+}
+
+/// A fresh state dir has no starter rootfs yet: it is made on first use, so
+/// doctor says so and does not count it as missing.
+#[test]
+fn doctor_on_a_fresh_state_dir_does_not_fail_for_the_starter_rootfs() {
+    let state = StateDir::new("doctorfresh");
+    let out = mini_docker(&state, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("starter rootfs"))
+        .unwrap_or_else(|| panic!("no starter rootfs line:\n{text}"));
+    assert!(
+        line.contains("ok") && line.contains("first use"),
+        "the rootfs to be made is not a failure: {line}"
+    );
+    let anything_missing = text.lines().any(|l| l.contains("missing"));
+    assert_eq!(
+        out.status.code(),
+        Some(if anything_missing { 1 } else { 0 }),
+        "exit 0 unless something is really missing:\n{text}"
+    );
+    assert!(
+        !state.path().join("rootfs").exists(),
+        "doctor makes nothing"
+    );
+}
+
+/// mini-docker as `nobody` with a bare environment (no HOME), the way a
+/// service or `env -i` would start it.
+fn as_nobody_without_home(args: &[&str], env: &[(&str, &std::path::Path)]) -> std::process::Output {
+    Command::new(BIN)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .envs(env.iter().copied())
+        .arg("--reference")
+        .args(args)
+        .current_dir("/")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap()
+}
+
+/// Rootless without HOME: never a shared /tmp/mini-docker (whoever made it
+/// first would own every rootless user's rootfs); XDG_RUNTIME_DIR if it is
+/// the caller's, else one line naming HOME and --state-dir. A state dir
+/// another unprivileged user owns is refused too.
+#[test]
+fn rootless_state_dir_is_never_someone_elses() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let chapter_1 = ["chapter", "1", "run", "--", "/bin/sh", "-c", "exit 7"];
+    let out = as_nobody_without_home(&chapter_1, &[]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_one_line_error(&out, "HOME");
+    assert!(stderr(&out).contains("--state-dir"), "{}", stderr(&out));
+
+    let runtime = StateDir::new("xdgruntime");
+    std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let not_mine = as_nobody_without_home(&chapter_1, &[("XDG_RUNTIME_DIR", runtime.path())]);
+    assert_eq!(
+        not_mine.status.code(),
+        Some(125),
+        "root's XDG_RUNTIME_DIR: {}",
+        stderr(&not_mine)
+    );
+    std::os::unix::fs::chown(runtime.path(), Some(65534), Some(65534)).unwrap();
+    let mine = as_nobody_without_home(&chapter_1, &[("XDG_RUNTIME_DIR", runtime.path())]);
+    assert_eq!(
+        mine.status.code(),
+        Some(7),
+        "an XDG_RUNTIME_DIR of one's own: {}",
+        stderr(&mine)
+    );
+
+    // Another (unprivileged) user's state dir: uid 4242 could have planted anything in it.
+    let theirs = StateDir::new("theirs");
+    std::os::unix::fs::chown(theirs.path(), Some(4242), Some(4242)).unwrap();
+    let path = theirs.path().display().to_string();
+    let mut args = vec!["--state-dir", path.as_str()];
+    args.extend_from_slice(&chapter_1);
+    let out = as_nobody_without_home(&args, &[]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_one_line_error(&out, &path);
+}
+
+/// --userns with a state dir the container's root cannot enter (`mktemp -d`
+/// makes it 0700): one line naming the directory and the fix, exit 125;
+/// and chapter 7's checks say the same instead of hinting at uid_map.
+#[test]
+fn userns_with_a_closed_state_dir_names_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("closed");
+    std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let before = HostSnapshot::take();
+    let out = mini_docker(
+        &state,
+        &[
+            "--reference",
+            "chapter",
+            "7",
+            "run",
+            "--userns",
+            "--network",
+            "none",
+            "--",
+            "id",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_one_line_error(&out, &format!("chmod o+x {}", state.path().display()));
+    HostSnapshot::assert_clean_since(&before, "a refused --userns");
+    assert_state_dir_clean(&state);
+
+    let out = mini_docker(&state, &["--reference", "check", "7"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("chmod o+x"),
+        "the checks name the fix:\n{text}"
+    );
+    assert!(
+        !text.contains("Permission denied")
+            && !text.contains("CLONE_NEWUSER, then write")
+            && !text.contains("write_id_maps must map"),
+        "the checks must not blame the learner's code:\n{text}"
+    );
 }

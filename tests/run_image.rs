@@ -540,3 +540,181 @@ fn command_output(program: &str, args: &[&str]) -> String {
     assert!(out.status.success(), "{program} {args:?}: {}", stderr(&out));
     stdout(&out)
 }
+
+/// `-v HOST:CTR:ro`: the container cannot write to the host directory (a
+/// probe that fails if the read-only remount is skipped or misses the new
+/// mount), the `run` and the stepwise `chapter 5 run` alike; without `:ro`
+/// it can.
+#[test]
+fn read_only_volumes_are_read_only_and_rw_ones_writable() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox_in_registry("run/volume:1");
+    let state = StateDir::new("runvolume");
+    let host_dir = state.path().join("shared");
+    fs::create_dir(&host_dir).unwrap();
+    let ro = format!("{}:/data:ro", host_dir.display());
+    let before = HostSnapshot::take();
+    let image_run = run(
+        &state,
+        &["--rm", "-v", &ro, &image, "sh", "-c", "touch /data/x"],
+    );
+    let chapter_run = mini_docker(
+        &state,
+        &[
+            "--reference",
+            "chapter",
+            "5",
+            "run",
+            "-v",
+            &ro,
+            "--",
+            "sh",
+            "-c",
+            "touch /data/x",
+        ],
+    );
+    for (what, out) in [("run", &image_run), ("chapter 5 run", &chapter_run)] {
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: touch fails: {}",
+            stderr(out)
+        );
+        assert!(
+            stderr(out).contains("Read-only file system"),
+            "{what}: {}",
+            stderr(out)
+        );
+    }
+    assert_eq!(
+        fs::read_dir(&host_dir).unwrap().count(),
+        0,
+        "nothing written through :ro"
+    );
+    let rw = format!("{}:/data", host_dir.display());
+    let out = run(
+        &state,
+        &["--rm", "-v", &rw, &image, "sh", "-c", "echo hi > /data/y"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fs::read_to_string(host_dir.join("y")).unwrap(), "hi\n");
+    HostSnapshot::assert_clean_since(&before, "-v :ro");
+}
+
+/// A layer the unpacker refuses (a malformed `.wh.` whiteout) is mini-docker's
+/// failure, not the command's: exit 125, like docker, in one line.
+#[test]
+fn a_refused_layer_exits_125() {
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layers = [busybox_layer().unwrap(), vec![file(".wh.", "")]];
+    let layout = build_image(&layers, serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "run/refused:1", None)
+        .unwrap();
+    let state = StateDir::new("runrefused");
+    let image = format!("{}/run/refused:1", registry.address());
+    let out = run(&state, &["--rm", &image, "true"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("whiteout"), "{err}");
+    // One line for the failure, after the pull's progress.
+    let failures = err
+        .lines()
+        .filter(|l| l.starts_with("mini-docker:") && !l.contains("pulling"));
+    assert_eq!(failures.count(), 1, "{err}");
+    assert_state_dir_clean(&state);
+}
+
+/// `--name`: a refused name keeps nothing (even without --rm); the name of a
+/// kept container is taken until `cleanup` prunes it, then free again.
+#[test]
+fn names_are_refused_cleanly_and_freed_by_cleanup() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox_in_registry("run/names:1");
+    let state = StateDir::new("runnames");
+    let containers = |state: &StateDir| {
+        fs::read_dir(state.path().join("containers"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let out = run(&state, &["--name", "bad name!", &image, "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(
+        containers(&state),
+        0,
+        "a refused name leaves no container dir"
+    );
+    let out = run(&state, &["--name", "kept", &image, "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(containers(&state), 1, "kept without --rm");
+    let out = run(&state, &["--name", "kept", &image, "true"]);
+    assert!(stderr(&out).contains("already in use"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(containers(&state), 1, "a name in use keeps nothing either");
+    // The default bridge, as the other cleanup tests: cleanup removes the NAT
+    // table whatever --bridge says, so another name would leave mdk0 without it.
+    let out = mini_docker(&state, &["cleanup"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(containers(&state), 0, "cleanup prunes the kept container");
+    let out = run(&state, &["--rm", "--name", "kept", &image, "true"]);
+    assert!(
+        out.status.success(),
+        "the name is free again: {}",
+        stderr(&out)
+    );
+}
+
+/// A tmpfs mounted here for one test, unmounted (even on panic) when dropped.
+struct TmpfsMount(std::path::PathBuf);
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// `-v :ro` in a user namespace, from a nosuid,nodev,noexec mount: those
+/// flags are locked there, so the read-only remount must ask for them again
+/// (else EPERM).
+#[test]
+fn read_only_volume_from_a_nosuid_mount_works_in_a_user_namespace() {
+    use nix::mount::{mount, MsFlags};
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("rolocked");
+    let source = state.path().join("vol");
+    fs::create_dir(&source).unwrap();
+    let before = HostSnapshot::take();
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("tmpfs"), &source, Some("tmpfs"), flags, None::<&str>).unwrap();
+    let mounted = TmpfsMount(source.clone());
+    // The container's root is host uid 100000: let it in.
+    fs::set_permissions(&source, fs::Permissions::from_mode(0o777)).unwrap();
+    let volume = format!("{}:/data:ro", source.display());
+    let args = [
+        "--reference",
+        "chapter",
+        "7",
+        "run",
+        "--userns",
+        "--network",
+        "none",
+    ];
+    let mut all = args.to_vec();
+    all.extend(["-v", &volume, "--", "sh", "-c", "touch /data/x"]);
+    let out = mini_docker(&state, &all);
+    assert_eq!(out.status.code(), Some(1), "touch fails: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Read-only file system"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(fs::read_dir(&source).unwrap().count(), 0);
+    drop(mounted);
+    HostSnapshot::assert_clean_since(&before, "-v :ro from a nosuid mount");
+}

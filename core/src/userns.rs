@@ -1,6 +1,10 @@
 //! Chapter 7's scaffold: which host ids a container's ids map to.
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::{bail, Result};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +49,50 @@ impl IdMap {
     /// Is container gid `gid` mapped (devpts wants gid 5, tty)?
     pub fn maps_gid(&self, gid: u32) -> bool {
         gid < self.count
+    }
+
+    /// Can the container's root look up names in this host directory? It
+    /// is a plain host uid out here: its capabilities cover only files whose
+    /// owner and group are both in the map, else the mode bits decide.
+    fn can_enter(&self, dir: &fs::Metadata) -> bool {
+        let mapped = |id: u32, start: u32| id.checked_sub(start).is_some_and(|n| n < self.count);
+        let (uid_mapped, gid_mapped) = (
+            mapped(dir.uid(), self.host_uid),
+            mapped(dir.gid(), self.host_gid),
+        );
+        let bit = match () {
+            _ if uid_mapped && gid_mapped => return true,
+            _ if uid_mapped => 0o100,
+            _ if dir.gid() == self.host_gid => 0o010,
+            _ => 0o001,
+        };
+        dir.mode() & bit != 0
+    }
+
+    /// The container's root opens `path` (its rootfs, a `-v` source, the
+    /// state dir's layers) from inside its namespace: every directory on the
+    /// way must let it through. Refused up front, in one line that names the
+    /// directory, rather than as EACCES from deep inside the container start.
+    pub fn refuse_closed_dirs(&self, what: &str, path: &Path) -> Result<()> {
+        let mut ancestors: Vec<&Path> = path.ancestors().collect();
+        ancestors.reverse();
+        for dir in ancestors {
+            let Ok(meta) = fs::metadata(dir) else {
+                return Ok(()); // not made yet: mini-docker makes it 0755
+            };
+            if meta.is_dir() && !self.can_enter(&meta) {
+                bail!(
+                    "{what} {}: the container's root (host uid {}) cannot enter {} (mode {:o}): \
+                     `chmod o+x {}` lets it in, or use another directory",
+                    path.display(),
+                    self.host_uid,
+                    dir.display(),
+                    meta.mode() & 0o7777,
+                    dir.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 

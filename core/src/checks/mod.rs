@@ -113,16 +113,20 @@ pub fn run_chapters(
         }
         for check in for_chapter(chapter) {
             let started = Instant::now();
-            let failure = ctx
-                .precondition(chapter)
-                .and_then(|_| (check.run)(&ctx))
-                .err();
+            // A host that is not ready is not the learner's code: no hint about it.
+            let (failure, hint) = match ctx.precondition(chapter) {
+                Ok(()) => ((check.run)(&ctx).err(), check.hint),
+                Err(e) => (
+                    Some(e),
+                    "the host or state dir is not ready: fix that first",
+                ),
+            };
             let result = CheckResult {
                 chapter,
                 id: check.id,
                 title: check.title,
                 points: check.points,
-                hint: check.hint,
+                hint,
                 failure: failure.map(|e| format!("{e:#}")),
                 seconds: started.elapsed().as_secs_f64(),
                 from_reference: selection.is_reference(chapter),
@@ -162,6 +166,10 @@ impl Ctx {
         }
         if chapter >= 2 {
             self.rootfs()?;
+        }
+        if chapter == 7 {
+            crate::userns::IdMap::remapped_root()
+                .refuse_closed_dirs("state dir", &self.state_dir)?;
         }
         Ok(())
     }

@@ -113,7 +113,7 @@ pub struct PullArgs {
 #[derive(clap::Args)]
 pub struct RunFlags {
     /// Hostname inside the container (chapter 3+; default: the container id)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = hostname)]
     pub hostname: Option<String>,
     /// Run mini-docker's init as PID 1: reaps zombies, forwards signals (chapter 4+)
     #[arg(long)]
@@ -195,13 +195,13 @@ pub struct ImageFlags {
     #[arg(long)]
     pub rm: bool,
     /// A name for the container (unique)
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = container_name)]
     pub name: Option<String>,
     /// Set an environment variable (K=V, or K to copy it from here)
     #[arg(short = 'e', long = "env", value_name = "K=V")]
     pub env: Vec<String>,
     /// Working directory inside the container
-    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    #[arg(short = 'w', long = "workdir", value_name = "DIR", value_parser = absolute_dir)]
     pub workdir: Option<String>,
     /// User to run as: uid[:gid] or name[:group]
     #[arg(short = 'u', long = "user", value_name = "USER")]
@@ -250,4 +250,39 @@ impl From<RunFlags> for RunOptions {
             stop_timeout: f.stop_timeout,
         }
     }
+}
+
+/// `--hostname`: RFC 1123 labels (letters, digits, inner hyphens, 1 to 63
+/// each) joined by dots. It also goes into /etc/hosts, where a newline or a
+/// tab would add an entry of its own. 64 bytes at most: the kernel's limit
+/// (HOST_NAME_MAX), stricter than DNS's 253.
+fn hostname(text: &str) -> Result<String, String> {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if text.len() > 64 || !text.split('.').all(label_ok) {
+        return Err(
+            "a hostname is letters, digits and inner hyphens, in dot-separated labels \
+                    of 1 to 63, at most 64 in all"
+                .into(),
+        );
+    }
+    Ok(text.to_string())
+}
+
+/// `-w`: made and entered inside the container, so it must say where from.
+fn absolute_dir(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err("the working directory must be an absolute path".into());
+    }
+    Ok(text.to_string())
+}
+
+/// `--name`, checked before anything is made (docker's rule).
+fn container_name(text: &str) -> Result<String, String> {
+    crate::runtime::names::validate(text).map_err(|e| format!("{e:#}"))?;
+    Ok(text.to_string())
 }

@@ -27,7 +27,11 @@ use args::{ChapterAction, Cli, Command, RunArgs};
 /// The binary's entry point: `steps_for` makes the chapter steps for a selection.
 pub fn main(steps_for: StepsFor) -> ExitCode {
     install_panic_hook();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let failure_code = failure_code(cli.command.as_ref());
     // A panic (a todo!() in an exercise) unwinds to here, so every guard on the
     // way (veth, lease, container dir) is dropped and cleans up after itself.
     let Ok(result) =
@@ -38,21 +42,55 @@ pub fn main(steps_for: StepsFor) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
-            let code = err.downcast_ref::<ExitError>().map(|e| e.code).unwrap_or(1);
+            let code = err
+                .downcast_ref::<ExitError>()
+                .map(|e| e.code)
+                .unwrap_or(failure_code);
             eprintln!("mini-docker: {err:#}");
-            ExitCode::from(code as u8)
+            ExitCode::from(code.clamp(0, 255) as u8)
         }
     }
 }
 
-/// docker's convention: `run` failing before the command runs (a bad image,
-/// a refused pull) exits 125; 126/127 (command not runnable / not found) stay.
-fn run_failed(err: anyhow::Error) -> anyhow::Error {
-    if err.is::<ExitError>() {
-        return err;
+/// The exit status of mini-docker's own failure, like docker's: 125 for
+/// `run` and `chapter N run` (so it never looks like the command's own
+/// status), 1 for the other commands (`docker pull` of a missing image exits 1).
+fn failure_code(command: Option<&Command>) -> i32 {
+    match command {
+        Some(Command::Run(_))
+        | Some(Command::Chapter {
+            action: Some(ChapterAction::Run(_)),
+            ..
+        }) => 125,
+        _ => 1,
     }
-    let message = format!("{err:#}");
-    ExitError { code: 125, message }.into()
+}
+
+/// clap's usage errors in one line and exit 125, as docker does for a bad
+/// flag; `--help` and `--version` print as usual.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let shows_help = err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+    if !err.use_stderr() || shows_help {
+        let _ = err.print();
+        return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+    }
+    eprintln!("mini-docker: {}", one_line(&err.render().to_string()));
+    ExitCode::from(125)
+}
+
+/// clap's message without the usage and "For more information" paragraphs,
+/// its lines joined: "error: unexpected argument '--x' found; tip: ...".
+fn one_line(rendered: &str) -> String {
+    let mut line = String::new();
+    let lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    for part in lines.take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more")) {
+        if !line.is_empty() {
+            line.push_str(if part.starts_with("tip:") { "; " } else { " " });
+        }
+        line.push_str(part);
+    }
+    line.trim_start_matches("error: ").to_string()
 }
 
 fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
@@ -64,7 +102,11 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         None => Selection::exercises_only(),
     };
     let steps = steps_for(selection);
-    let state_dir = absolute(&cli.state_dir.unwrap_or_else(default_state_dir))?;
+    let state_dir = match cli.state_dir {
+        Some(dir) => absolute(&dir)?,
+        None => absolute(&default_state_dir()?)?,
+    };
+    refuse_foreign_state_dir(&state_dir)?;
     let Some(command) = cli.command else {
         return progress::show(&state_dir);
     };
@@ -95,7 +137,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
                 options: args.image_opts.into(),
             };
             let last = workshop::last_chapter();
-            launch(last, args.opts.into(), target, &state_dir, &steps).map_err(run_failed)
+            launch(last, args.opts.into(), target, &state_dir, &steps)
         }
         Command::Pull(args) => images::pull(&state_dir, args, &steps),
         Command::Images => images::list(&state_dir),
@@ -174,16 +216,54 @@ fn cleanup(state_dir: &Path, bridge: &str) -> Result<i32> {
     Ok(0)
 }
 
-/// Root keeps state in /var/lib; anyone else in their home, like rootless docker.
-fn default_state_dir() -> PathBuf {
+/// Root keeps state in /var/lib; anyone else in their home, like rootless
+/// docker, or else in their XDG_RUNTIME_DIR. Never in a shared place like
+/// /tmp: whoever made /tmp/mini-docker first would own everyone's rootfs.
+fn default_state_dir() -> Result<PathBuf> {
     if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/var/lib/mini-docker");
+        return Ok(PathBuf::from("/var/lib/mini-docker"));
     }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
-    data.unwrap_or_else(|| PathBuf::from("/tmp"))
-        .join("mini-docker")
+    let set = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let data = set("XDG_DATA_HOME").or_else(|| set("HOME").map(|h| h.join(".local/share")));
+    if let Some(data) = data {
+        return Ok(data.join("mini-docker"));
+    }
+    match set("XDG_RUNTIME_DIR") {
+        Some(runtime) if is_owned_by_me(&runtime) => Ok(runtime.join("mini-docker")),
+        _ => bail!(
+            "no state dir: HOME is not set (nor XDG_DATA_HOME, nor an XDG_RUNTIME_DIR of yours): \
+             set HOME or give --state-dir DIR"
+        ),
+    }
+}
+
+fn is_owned_by_me(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.is_dir() && m.uid() == nix::unistd::geteuid().as_raw())
+}
+
+/// A state dir another unprivileged user owns is theirs to plant a rootfs
+/// or an image in, which our container would then run: refused. (Root's
+/// dirs are fine: root can do anything to us anyway.)
+fn refuse_foreign_state_dir(state_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid();
+    let Ok(meta) = std::fs::metadata(state_dir) else {
+        return Ok(()); // made by us on first use
+    };
+    if !me.is_root() && meta.uid() != me.as_raw() && meta.uid() != 0 {
+        bail!(
+            "state dir {} belongs to uid {}, not to you (uid {me}): give --state-dir a directory of yours",
+            state_dir.display(),
+            meta.uid()
+        );
+    }
+    Ok(())
 }
 
 fn at_least_chapter(chapter: u8, from: u8) -> Result<()> {

@@ -20,8 +20,11 @@ pub struct PortMap {
 impl FromStr for PortMap {
     type Err = anyhow::Error;
     fn from_str(text: &str) -> Result<PortMap> {
+        if text.starts_with('[') {
+            bail!("-p {text:?}: IPv6 host addresses are not supported: give an IPv4 one, or none");
+        }
         let parts: Vec<&str> = text.split(':').collect();
-        let port = |p: &str| p.parse::<u16>().ok().filter(|&p| p > 0);
+        let port = |p: &str| plain_port(p);
         let parsed = match parts.as_slice() {
             [host, ctr] => Some((Ipv4Addr::UNSPECIFIED, port(host), port(ctr))),
             [ip, host, ctr] => ip.parse().ok().map(|ip| (ip, port(host), port(ctr))),
@@ -33,9 +36,16 @@ impl FromStr for PortMap {
                 host_port,
                 container_port,
             }),
-            _ => bail!("-p {text:?}: expected [IP:]HOSTPORT:CONTAINERPORT, e.g. 8080:80"),
+            _ => bail!("-p {text:?}: expected [IP:]HOSTPORT:CONTAINERPORT, ports 1 to 65535 in plain decimal, e.g. 8080:80"),
         }
     }
+}
+
+/// 1 to 65535 in plain decimal: no sign, no leading zero (u16's parser
+/// takes "+80" and "080", which docker refuses).
+fn plain_port(text: &str) -> Option<u16> {
+    let plain = text.bytes().all(|b| b.is_ascii_digit()) && !text.starts_with('0');
+    text.parse().ok().filter(|_| plain)
 }
 
 /// Listening sockets, bound before the container starts.
@@ -101,7 +111,19 @@ mod tests {
             (m.host_ip, m.host_port, m.container_port),
             (Ipv4Addr::LOCALHOST, 18080, 80)
         );
-        for bad in ["80", "0:80", "x:80", "1.2.3:80:80", "8080:80:90:1"] {
+        for bad in [
+            "80",
+            "0:80",
+            "x:80",
+            "1.2.3:80:80",
+            "8080:80:90:1",
+            "+8080:80",
+            "08080:80",
+            "8080:+80",
+            "65536:80",
+            "[::1]:8080:80",
+            " 8080:80",
+        ] {
             assert!(bad.parse::<PortMap>().is_err(), "{bad}");
         }
     }

@@ -364,27 +364,50 @@ fn bind_volumes_and_files(config: &ContainerConfig, rootfs: &Path) -> Result<()>
             &format!("bind {} on {}", volume.host.display(), volume.container),
             "a host directory shared with the container",
         );
-        bind(&volume.host, &inroot::fd_path(&target), volume.read_only)?;
+        bind(&volume.host, &inroot::fd_path(&target))?;
+        if volume.read_only {
+            // `target` is the directory *under* the new mount, not a mount
+            // point: the same path looked up again now finds the mount's root.
+            let mounted = inroot::ensure(rootfs, &volume.container, kind)?;
+            remount_read_only(&inroot::fd_path(&mounted))
+                .with_context(|| format!("make {} read-only", volume.container))?;
+        }
     }
     if config.has(6) {
         for (source, target) in &config.etc_files {
             let target_fd = inroot::ensure(rootfs, target, Kind::File)?;
-            bind(source, &inroot::fd_path(&target_fd), false)?;
+            bind(source, &inroot::fd_path(&target_fd))?;
         }
     }
     Ok(())
 }
 
-fn bind(source: &Path, target: &Path, read_only: bool) -> Result<()> {
+fn bind(source: &Path, target: &Path) -> Result<()> {
     let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount(Some(source), target, None::<&str>, flags, None::<&str>)
-        .with_context(|| format!("bind mount {}", source.display()))?;
-    if read_only {
-        // A bind mount takes its flags only on a second, remounting call.
-        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-        mount(None::<&str>, target, None::<&str>, ro, None::<&str>)
-            .with_context(|| format!("make {} read-only", source.display()))?;
+        .with_context(|| format!("bind mount {}", source.display()))
+}
+
+/// A bind mount takes its flags only on a second, remounting call, which
+/// sets them all: the ones it already has (nosuid, nodev... inherited from
+/// the source, and locked in a user namespace) must be asked for again.
+fn remount_read_only(mount_root: &Path) -> Result<()> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let kept = statvfs(mount_root)?.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if kept.contains(has) {
+            flags |= keep;
+        }
     }
+    mount(None::<&str>, mount_root, None::<&str>, flags, None::<&str>)?;
     Ok(())
 }
 

@@ -55,6 +55,9 @@ pub fn launch(
             IdMap::rootless()
         }
     });
+    if let Some(map) = &userns {
+        refuse_closed_dirs(map, state_dir, &target, &opts.volumes)?;
+    }
     let network_mode = network_mode(chapter, opts.network, root, userns.is_some(), &opts)?;
     let id = crate::sys::new_id()?;
     // Chapter 6 on: per-container files (/etc/hosts, the writable layer...).
@@ -151,6 +154,30 @@ fn clean_up(container_dir: Option<ContainerDir>, cgroup: Option<ContainerCgroup>
         }
     });
     drop(container_dir); // what is left: the /etc files and the directory
+}
+
+/// What the container's root opens from inside its user namespace must be
+/// reachable for it (a state dir made by `mktemp -d` is 0700).
+fn refuse_closed_dirs(
+    map: &IdMap,
+    state_dir: &Path,
+    target: &Target,
+    volumes: &[Volume],
+) -> Result<()> {
+    map.refuse_closed_dirs("state dir", state_dir)?;
+    if let Target::Rootfs {
+        rootfs: Some(dir), ..
+    } = target
+    {
+        map.refuse_closed_dirs("rootfs", dir)?;
+    }
+    for volume in volumes {
+        // The source itself may be closed: it is mounted, not entered.
+        if let Some(parent) = volume.host.parent() {
+            map.refuse_closed_dirs("-v", parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// chroot and namespaces need root until chapter 7 makes rootless possible.
