@@ -74,11 +74,12 @@ pub fn leases_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("network").join("leases")
 }
 
-/// Take the lowest free address. `taken_elsewhere` lets the caller veto an
-/// address another state dir uses (its host-side veth exists).
+/// Take the lowest free address on `bridge`. `taken_elsewhere` lets the
+/// caller veto an address another state dir uses (its host-side veth exists).
 pub fn allocate(
     state_dir: &Path,
     subnet: Subnet,
+    bridge: &str,
     owner: &str,
     taken_elsewhere: impl Fn(Ipv4Addr) -> bool,
 ) -> Result<Lease> {
@@ -93,7 +94,8 @@ pub fn allocate(
         if taken_elsewhere(address) {
             continue;
         }
-        fs::write(&path, format!("{owner} {}\n", std::process::id()))
+        // "OWNER PID BRIDGE": who holds it, whether it still lives, and where.
+        fs::write(&path, format!("{owner} {} {bridge}\n", std::process::id()))
             .with_context(|| format!("write {}", path.display()))?;
         return Ok(Lease { address, path });
     }
@@ -114,8 +116,15 @@ fn is_stale(path: &Path) -> bool {
     }
 }
 
-/// Remove leases whose holder died (cleanup); returns how many are still held.
-pub fn prune_stale(state_dir: &Path) -> usize {
+/// The bridge a lease file names, if it names one.
+fn lease_bridge(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    text.split_whitespace().nth(2).map(str::to_string)
+}
+
+/// Remove leases whose holder died (cleanup); returns how many are still
+/// held on `bridge` (a lease that names no bridge counts for every bridge).
+pub fn prune_stale(state_dir: &Path, bridge: &str) -> usize {
     let Ok(entries) = fs::read_dir(leases_dir(state_dir)) else {
         return 0;
     };
@@ -123,7 +132,7 @@ pub fn prune_stale(state_dir: &Path) -> usize {
     for entry in entries.flatten() {
         if is_stale(&entry.path()) {
             let _ = fs::remove_file(entry.path());
-        } else {
+        } else if lease_bridge(&entry.path()).is_none_or(|on| on == bridge) {
             held += 1;
         }
     }

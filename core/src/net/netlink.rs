@@ -21,6 +21,17 @@ pub struct Netlink {
     rtnl: std::cell::OnceCell<(Runtime, Handle)>,
 }
 
+/// One interface, as a dump lists it: what `cleanup` needs to know.
+#[derive(Debug, Default)]
+pub struct Link {
+    pub index: u32,
+    pub name: String,
+    /// `ip link set NAME alias TEXT`: a free-text label.
+    pub alias: Option<String>,
+    /// The index of the bridge this interface is a port of.
+    pub master: Option<u32>,
+}
+
 impl Netlink {
     /// Nothing is opened yet: see the field.
     pub fn open() -> Result<Netlink> {
@@ -68,6 +79,42 @@ impl Netlink {
 
     pub fn exists(&self, name: &str) -> bool {
         self.index(name).is_ok()
+    }
+
+    /// Every interface of this namespace, as `ip link show` lists them.
+    pub fn links(&self) -> Result<Vec<Link>> {
+        use netlink_packet_route::link::LinkAttribute;
+        let request = self.handle()?.link().get().execute();
+        let messages: Vec<_> = self
+            .block_on(request.try_collect())?
+            .map_err(|e| anyhow!("netlink: list interfaces: {e}"))?;
+        let links = messages.into_iter().map(|message| {
+            let mut link = Link {
+                index: message.header.index,
+                ..Link::default()
+            };
+            for attribute in message.attributes {
+                match attribute {
+                    LinkAttribute::IfName(name) => link.name = name,
+                    LinkAttribute::IfAlias(alias) => link.alias = Some(alias),
+                    LinkAttribute::Controller(index) => link.master = Some(index),
+                    _ => {}
+                }
+            }
+            link
+        });
+        Ok(links.collect())
+    }
+
+    /// The ports of `bridge`: the interfaces whose master it is
+    /// (`ip link show master BRIDGE`), whoever plugged them in.
+    pub fn ports(&self, bridge: &str) -> Result<Vec<String>> {
+        let bridge = self.index(bridge)?;
+        let links = self.links()?.into_iter();
+        Ok(links
+            .filter(|link| link.master == Some(bridge))
+            .map(|link| link.name)
+            .collect())
     }
 
     fn set(&self, what: &str, message: netlink_packet_route::link::LinkMessage) -> Result<()> {
