@@ -38,7 +38,7 @@ pub fn checks() -> Vec<Check> {
 
 fn net_ns(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &[], ":")?;
-    expect_own_namespace(running.container_pid()?, "net", "CLONE_NEWNET")?;
+    expect_own_namespace(running.container_pid()?, running.supervisor(), "net", "CLONE_NEWNET")?;
     running.finish()?;
     Ok(())
 }
@@ -46,7 +46,7 @@ fn net_ns(ctx: &Ctx) -> Result<()> {
 fn none_has_only_lo(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &["--network", "none"], ":")?;
     let pid = running.container_pid()?;
-    expect_own_namespace(pid, "net", "CLONE_NEWNET")?;
+    expect_own_namespace(pid, running.supervisor(), "net", "CLONE_NEWNET")?;
     let interfaces = interfaces_in(pid)?;
     running.finish()?;
     let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();

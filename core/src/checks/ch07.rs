@@ -37,7 +37,7 @@ fn normalise(map: &str) -> String {
 fn maps_written(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(7, &["--userns"], ":")?;
     let pid = running.container_pid()?;
-    expect_own_namespace(pid, "user", "CLONE_NEWUSER")?;
+    expect_own_namespace(pid, running.supervisor(), "user", "CLONE_NEWUSER")?;
     let uid_map = normalise(&fs::read_to_string(format!("/proc/{pid}/uid_map"))?);
     let gid_map = normalise(&fs::read_to_string(format!("/proc/{pid}/gid_map"))?);
     running.finish()?;

@@ -48,6 +48,9 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     if let Command::Inside { channel_fd } = cli.command {
         runtime::inside::main(channel_fd, &steps_for);
     }
+    if let Command::Sandbox { args } = &cli.command {
+        checks::sandbox::main(args);
+    }
     let selection = match cli.reference.as_deref() {
         Some(spec) => Selection::parse(spec)?,
         None => Selection::exercises_only(),
@@ -105,7 +108,21 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             println!("{}", rootfs::starter(&state_dir)?.display());
             Ok(0)
         }
-        Command::Inside { .. } => unreachable!("handled above"),
+        Command::WriteLimits {
+            driver,
+            dir,
+            memory,
+            pids,
+            cpus,
+        } => {
+            let limits = cgroups::Limits {
+                memory_bytes: memory,
+                pids,
+                cpus,
+            };
+            checks::ch08::write_limits_command(&steps, &driver, &dir, &limits)
+        }
+        Command::Inside { .. } | Command::Sandbox { .. } => unreachable!("handled above"),
     }
 }
 

@@ -1,0 +1,130 @@
+//! The mutation suite (run as root): each mutant is a realistic wrong answer
+//! to one chapter step (core/src/checks/mutants/), swapped into the reference
+//! by MINI_DOCKER_MUTANT. The chapter's checks must catch it: a check fails
+//! and its message or hint names the mistake — in seconds, leaving the host
+//! (its hostname included) as it was.
+
+mod common;
+
+use common::*;
+
+/// (mutant, chapter, a check that must fail, a word its message or hint must contain)
+const MUTANTS: &[(&str, u8, &str, &str)] = &[
+    ("ch03_no_newuts", 3, "3.1", "CLONE_NEWUTS"),
+    ("ch03_no_newipc", 3, "3.2", "CLONE_NEWIPC"),
+    ("ch03_no_namespaces", 3, "3.4", "sethostname ran outside"),
+    ("ch03_hostname_ignored", 3, "3.3", "sethostname"),
+    ("ch03_hostname_fixed", 3, "3.3", "sethostname"),
+    ("ch04_no_newpid", 4, "4.1", "CLONE_NEWPID"),
+    ("ch04_proc_not_mounted", 4, "4.2", "mount(\"proc\""),
+    (
+        "ch04_one_wait_per_sigchld",
+        4,
+        "4.3",
+        "one waitpid per signal",
+    ),
+    ("ch04_wait_command_only", 4, "4.3", "zombies"),
+    ("ch04_no_forward", 4, "4.4", "forward"),
+    ("ch05_private", 5, "5.3", "MS_PRIVATE"),
+    ("ch05_not_private", 5, "5.3", "not left out"),
+    ("ch05_no_chdir", 5, "5.6", "chdir(\"/\")"),
+    ("ch05_no_detach", 5, "5.2", "umount2"),
+    ("ch05_sys_writable", 5, "5.4", "read-write"),
+    ("ch08_v2_todo", 8, "8.6", "write_limits_v2"),
+    ("ch08_quota_truncated", 8, "8.6", "round"),
+    ("ch08_quota_first", 8, "8.6", "period first"),
+    ("ch08_period_assumed", 8, "8.6", "write the period"),
+    ("ch08_memory_in_mib", 8, "8.6", "memory"),
+];
+
+/// No check may take longer than this, mutant or not.
+const SLOWEST_CHECK_SECONDS: f64 = 15.0;
+
+fn mutant_caught(mutant: &str, chapter: u8, check: &str, word: &str) {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new(&format!("mutant-{mutant}"));
+    let before = HostSnapshot::take();
+    let hostname = nix::unistd::gethostname().unwrap();
+    let out = mini_docker_command(
+        &state,
+        &[
+            "--reference",
+            "check",
+            &chapter.to_string(),
+            "--format",
+            "json",
+        ],
+    )
+    .env("MINI_DOCKER_MUTANT", mutant)
+    .output()
+    .expect("run mini-docker");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "check {chapter} with {mutant} printed no JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        !out.status.success(),
+        "{mutant}: check {chapter} exited 0: not caught"
+    );
+    let checks = report["chapters"][0]["checks"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = checks.iter().filter(|c| c["passed"] == false).collect();
+    let named = failed.iter().find(|c| c["id"] == check).unwrap_or_else(|| {
+        let ids: Vec<_> = failed.iter().map(|c| c["id"].to_string()).collect();
+        panic!("{mutant}: check {check} passed (failed: {ids:?})")
+    });
+    let said = format!("{} {}", named["message"], named["hint"]);
+    assert!(
+        said.contains(word) || said.contains(&word.replace('"', "\\\"")),
+        "{mutant}: check {check} fails but neither its message nor its hint says {word:?}: {said}"
+    );
+    for c in checks {
+        let seconds = c["seconds"].as_f64().unwrap();
+        assert!(
+            seconds <= SLOWEST_CHECK_SECONDS,
+            "{mutant}: check {} took {seconds}s (limit {SLOWEST_CHECK_SECONDS}s)",
+            c["id"]
+        );
+    }
+    assert_eq!(
+        nix::unistd::gethostname().unwrap(),
+        hostname,
+        "{mutant}: the host's hostname changed"
+    );
+    let ids: Vec<_> = failed.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    println!(
+        "{mutant}: caught by {ids:?} ({} of {})",
+        failed.len(),
+        checks.len()
+    );
+    HostSnapshot::assert_clean_since(&before, &format!("mutant {mutant}"));
+    assert_state_dir_clean(&state);
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = MUTANTS
+        .iter()
+        .map(|&(mutant, chapter, check, word)| {
+            libtest_mimic::Trial::test(mutant, move || {
+                catch(|| mutant_caught(mutant, chapter, check, word))
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The assertions above panic, as in a #[test]; a trial reports a failure.
+fn catch(test: impl FnOnce() + std::panic::UnwindSafe) -> Result<(), libtest_mimic::Failed> {
+    std::panic::catch_unwind(test).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into());
+        message.into()
+    })
+}
