@@ -317,15 +317,6 @@ impl Running {
         self.supervisor.expect("found when ready")
     }
 
-    /// The sandbox's init (its PID 1), as the host sees it.
-    fn sandbox_init(&self) -> Option<Pid> {
-        if !self.sandboxed {
-            return None;
-        }
-        let sandbox = Pid::from_raw(self.child.as_ref()?.id() as i32);
-        probe::children_of(sandbox).ok()?.into_iter().next()
-    }
-
     fn find_supervisor(&self) -> Result<Pid> {
         let child = Pid::from_raw(self.child.as_ref().expect("running").id() as i32);
         match self.sandboxed {
@@ -362,8 +353,8 @@ impl Running {
 
     fn kill_and_collect_stderr(&mut self) -> String {
         match self.child.take() {
-            Some(mut child) => {
-                let _ = child.kill();
+            Some(child) => {
+                kill_everything(Pid::from_raw(child.id() as i32));
                 wait_output(child, Duration::from_secs(5))
                     .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
                     .unwrap_or_default()
@@ -375,13 +366,8 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        // SIGKILL to the sandbox's init ends its PID namespace: the kernel kills
-        // every process in it, and init is reaped only once they are all gone.
-        if let Some(init) = self.sandbox_init() {
-            let _ = kill(init, Signal::SIGKILL);
-        }
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
+            kill_everything(Pid::from_raw(child.id() as i32));
             let _ = child.wait();
         }
     }
@@ -403,7 +389,7 @@ pub fn mini_docker_in(sandbox: Pid) -> Result<Pid> {
 
 /// Wait for a child with a deadline, collecting its output.
 pub(crate) fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
-    let pid = child.id();
+    let pid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -411,10 +397,33 @@ pub(crate) fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
     match rx.recv_timeout(timeout) {
         Ok(output) => Ok(output?),
         Err(_) => {
-            // The sandbox's init dies with it (PR_SET_PDEATHSIG), and so
-            // does everything in its PID namespace.
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            kill_everything(pid);
+            // Wait for the sandbox to exit: by then its namespace is empty.
+            let _ = rx.recv_timeout(Duration::from_secs(5));
             bail!("mini-docker did not exit within {}s", timeout.as_secs())
+        }
+    }
+}
+
+/// SIGKILL what a check started as `pid`. A sandbox: its init — the kernel
+/// then kills every process in the sandbox's PID namespace, and the sandbox
+/// exits once init is reaped, after they are all gone; so waiting for `pid`
+/// afterwards waits for all of them. (Killing the sandbox itself would not:
+/// its init would die later, by PR_SET_PDEATHSIG.) Otherwise mini-docker and
+/// its children.
+fn kill_everything(pid: Pid) {
+    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let sandbox = argv.split(|&b| b == 0).nth(1) == Some(b"__sandbox".as_slice());
+    let children = probe::children_of(pid).unwrap_or_default();
+    match (sandbox, children.first()) {
+        (true, Some(&init)) => {
+            let _ = kill(init, Signal::SIGKILL);
+        }
+        _ => {
+            for child in children {
+                let _ = kill(child, Signal::SIGKILL);
+            }
+            let _ = kill(pid, Signal::SIGKILL);
         }
     }
 }
