@@ -79,10 +79,11 @@ impl Store {
         progress: &dyn Fn(u64),
     ) -> Result<()> {
         let hex = check_digest_syntax(&expected.digest)?;
+        // A random part too: pids repeat across PID namespaces (a check's sandbox).
         let temp = self.root.join("blobs/sha256").join(format!(
-            ".partial-{hex}-{}-{:?}",
+            ".partial-{hex}-{}-{}",
             std::process::id(),
-            std::thread::current().id()
+            crate::sys::random_hex(4)?
         ));
         let result = (|| {
             let mut file =
