@@ -10,6 +10,12 @@ use common::*;
 
 /// (mutant, chapter, a check that must fail, a word its message or hint must contain)
 const MUTANTS: &[(&str, u8, &str, &str)] = &[
+    ("ch01_signal_number", 1, "1.4", "128 + signal"),
+    ("ch01_exit_code_lost", 1, "1.3", "Exited"),
+    ("ch01_exec_error_exits", 1, "1.5", "execvp's error"),
+    ("ch02_no_chdir", 2, "2.2", "chdir"),
+    ("ch02_chdir_first", 2, "2.2", "outside the rootfs"),
+    ("ch02_no_chroot", 2, "2.1", "chroot"),
     ("ch03_no_newuts", 3, "3.1", "CLONE_NEWUTS"),
     ("ch03_no_newipc", 3, "3.2", "CLONE_NEWIPC"),
     ("ch03_no_namespaces", 3, "3.4", "sethostname ran outside"),
@@ -30,6 +36,10 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch05_no_chdir", 5, "5.6", "chdir(\"/\")"),
     ("ch05_no_detach", 5, "5.2", "umount2"),
     ("ch05_sys_writable", 5, "5.4", "read-write"),
+    ("ch07_no_newuser", 7, "7.1", "CLONE_NEWUSER"),
+    ("ch07_no_setgroups_deny", 7, "7.5", "setgroups"),
+    ("ch07_uid_map_only", 7, "7.1", "gid_map"),
+    ("ch07_identity_map", 7, "7.2", "host_uid"),
     ("ch08_v2_todo", 8, "8.6", "write_limits_v2"),
     ("ch08_quota_truncated", 8, "8.6", "round"),
     ("ch08_quota_first", 8, "8.6", "period first"),

@@ -4,6 +4,12 @@
 //! Compiled into the binary next to exercises/ and solutions/ (src/main.rs);
 //! never used unless that variable is set.
 
+mod ch01_exec_error_exits;
+mod ch01_exit_code_lost;
+mod ch01_signal_number;
+mod ch02_chdir_first;
+mod ch02_no_chdir;
+mod ch02_no_chroot;
 mod ch03_hostname_fixed;
 mod ch03_hostname_ignored;
 mod ch03_no_namespaces;
@@ -19,6 +25,10 @@ mod ch05_no_detach;
 mod ch05_not_private;
 mod ch05_private;
 mod ch05_sys_writable;
+mod ch07_identity_map;
+mod ch07_no_newuser;
+mod ch07_no_setgroups_deny;
+mod ch07_uid_map_only;
 mod ch08_memory_in_mib;
 mod ch08_period_assumed;
 mod ch08_quota_first;
@@ -36,13 +46,30 @@ pub fn apply(mut steps: Steps) -> Steps {
     let Ok(name) = std::env::var(VARIABLE) else {
         return steps;
     };
-    let (ch03, ch04, ch05, ch08) = (
+    let (ch01, ch02, ch03, ch04) = (
+        &mut steps.ch01_process,
+        &mut steps.ch02_chroot,
         &mut steps.ch03_uts,
         &mut steps.ch04_pid,
+    );
+    let (ch05, ch07, ch08) = (
         &mut steps.ch05_mount,
+        &mut steps.ch07_userns,
         &mut steps.ch08_cgroups,
     );
     match name.as_str() {
+        "ch01_signal_number" => {
+            ch01.exit_code = ch01_signal_number::exit_code;
+            ch01.wait_for = ch01_signal_number::wait_for;
+        }
+        "ch01_exit_code_lost" => {
+            ch01.exit_code = ch01_exit_code_lost::exit_code;
+            ch01.wait_for = ch01_exit_code_lost::wait_for;
+        }
+        "ch01_exec_error_exits" => ch01.exec_command = ch01_exec_error_exits::exec_command,
+        "ch02_no_chdir" => ch02.enter_rootfs = ch02_no_chdir::enter_rootfs,
+        "ch02_chdir_first" => ch02.enter_rootfs = ch02_chdir_first::enter_rootfs,
+        "ch02_no_chroot" => ch02.enter_rootfs = ch02_no_chroot::enter_rootfs,
         "ch03_no_newuts" => ch03.namespaces = ch03_no_newuts::namespaces,
         "ch03_no_newipc" => ch03.namespaces = ch03_no_newipc::namespaces,
         "ch03_no_namespaces" => ch03.namespaces = ch03_no_namespaces::namespaces,
@@ -58,6 +85,10 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch05_no_chdir" => ch05.pivot_into = ch05_no_chdir::pivot_into,
         "ch05_no_detach" => ch05.pivot_into = ch05_no_detach::pivot_into,
         "ch05_sys_writable" => ch05.mount_sys = ch05_sys_writable::mount_sys,
+        "ch07_no_newuser" => ch07.namespaces = ch07_no_newuser::namespaces,
+        "ch07_no_setgroups_deny" => ch07.write_id_maps = ch07_no_setgroups_deny::write_id_maps,
+        "ch07_uid_map_only" => ch07.write_id_maps = ch07_uid_map_only::write_id_maps,
+        "ch07_identity_map" => ch07.write_id_maps = ch07_identity_map::write_id_maps,
         "ch08_v2_todo" => ch08.write_limits_v2 = ch08_v2_todo::write_limits_v2,
         "ch08_quota_truncated" => {
             ch08.write_limits_v1 = ch08_quota_truncated::write_limits_v1;
