@@ -114,9 +114,136 @@ fn mutant_caught(mutant: &str, chapter: u8, check: &str, word: &str) {
     assert_state_dir_clean(&state);
 }
 
+/// Every process below `root` (by parent pid, as the host sees them).
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat[stat.rfind(')')? + 2..]
+                .split(' ')
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn cmdline(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw)
+        .replace('\0', " ")
+        .trim()
+        .to_string()
+}
+
+/// Is `pid` PID 1 of its own namespace (the last NSpid is 1)?
+fn is_pid_one(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|ids| ids.split_whitespace().last().map(|last| last == "1"))
+        .unwrap_or(false)
+}
+
+/// Poll until `ready` (or panic after `seconds`).
+fn wait_until(seconds: u64, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {seconds}s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL `victim` once a `sleep 600` runs below it; then every process that
+/// was below it must be gone within seconds, and the host as before.
+fn killed_leaves_nothing(what: &str, mut victim: std::process::Child) {
+    let before = HostSnapshot::take();
+    let root = victim.id();
+    wait_until(
+        20,
+        &format!("{what}: a `sleep 600` as a container's PID 1"),
+        || {
+            descendants(root)
+                .iter()
+                .any(|&p| cmdline(p) == "sleep 600" && is_pid_one(p))
+        },
+    );
+    let below = descendants(root);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(root as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    victim.wait().unwrap();
+    wait_until(
+        5,
+        &format!("{what}: killed, everything below it gone"),
+        || {
+            below.iter().all(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+            })
+        },
+    );
+    HostSnapshot::assert_clean_since(&before, what);
+}
+
+/// The sandbox's init dies with the sandbox (PR_SET_PDEATHSIG), and the
+/// kernel kills the rest of its PID namespace: here, a container's PID 1.
+fn sandbox_dies_with_its_parent() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("sandbox-killed");
+    let state_dir = state.path().to_str().unwrap();
+    let args = ["__sandbox", "--", "--reference", "--state-dir", state_dir];
+    let child = std::process::Command::new(BIN)
+        .args(args)
+        .args(["chapter", "4", "run", "--", "sleep", "600"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    killed_leaves_nothing("a killed sandbox", child);
+}
+
+/// A check killed mid-run (Ctrl-C, SIGKILL) takes its containers with it:
+/// check 4.5 runs `sleep 600` as a container's PID 1, which reads no stdin.
+fn killed_check_leaves_nothing() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("check-killed");
+    let child = mini_docker_command(&state, &["--reference", "check", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    killed_leaves_nothing("a killed `check 4`", child);
+}
+
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
-    let trials = MUTANTS
+    let mut trials: Vec<libtest_mimic::Trial> = MUTANTS
         .iter()
         .map(|&(mutant, chapter, check, word)| {
             libtest_mimic::Trial::test(mutant, move || {
@@ -124,6 +251,14 @@ fn main() {
             })
         })
         .collect();
+    trials.push(libtest_mimic::Trial::test(
+        "sandbox_dies_with_its_parent",
+        || catch(sandbox_dies_with_its_parent),
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "killed_check_leaves_nothing",
+        || catch(killed_check_leaves_nothing),
+    ));
     libtest_mimic::run(&args, trials).exit();
 }
 

@@ -25,6 +25,7 @@ pub mod report;
 pub mod sandbox;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -183,6 +184,17 @@ impl Ctx {
             .env_remove("MINI_DOCKER_STATE_DIR");
         if self.sandboxed {
             command.args(["__sandbox", "--"]);
+            // SAFETY: runs between fork and exec, and only calls prctl(2), which
+            // is async-signal-safe. If the check dies (Ctrl-C, SIGKILL), so does
+            // the sandbox, and its init with it (see sandbox.rs): nothing is left.
+            unsafe {
+                command.pre_exec(|| {
+                    match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) {
+                        0 => Ok(()),
+                        _ => Err(std::io::Error::last_os_error()),
+                    }
+                });
+            }
         }
         if let Some(arg) = self.selection.to_arg() {
             command.arg(arg);
