@@ -21,6 +21,7 @@
 //! Checks compare the container with mini-docker's namespaces, not their own.
 
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -43,12 +44,21 @@ fn run(args: &[OsString]) -> Result<i32> {
     let exe = std::env::current_exe().context("find the mini-docker binary")?;
     let flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
     unshare(flags).context("unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)")?;
+    // Held open by us, never written: init sees end-of-file once we are gone.
+    let pipe_flags = nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK;
+    let (alive_read, alive_write) = nix::unistd::pipe2(pipe_flags)?;
     // SAFETY: __sandbox is dispatched before anything starts a thread, so the
     // child of this fork is a complete copy of a single-threaded process.
     match unsafe { fork() }.context("fork the sandbox's init")? {
-        ForkResult::Parent { child } => wait_for(child),
+        ForkResult::Parent { child } => {
+            drop(alive_read);
+            let code = wait_for(child);
+            drop(alive_write);
+            code
+        }
         ForkResult::Child => {
-            let code = init(&exe, args).unwrap_or_else(|e| {
+            drop(alive_write);
+            let code = init(&exe, args, alive_read).unwrap_or_else(|e| {
                 eprintln!("mini-docker: sandbox init: {e:#}");
                 125
             });
@@ -60,10 +70,16 @@ fn run(args: &[OsString]) -> Result<i32> {
 
 /// PID 1 of the sandbox: prepare the mounts, start mini-docker, reap every
 /// orphan until mini-docker ends.
-fn init(exe: &std::path::Path, args: &[OsString]) -> Result<i32> {
+fn init(exe: &std::path::Path, args: &[OsString], parent_alive: OwnedFd) -> Result<i32> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process. If
     // __sandbox is killed (a check's timeout), we get SIGKILL and the namespace dies.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    // ...unless it died before the prctl: then its end of the pipe is closed.
+    // (A read of the empty pipe: EAGAIN while it lives, end-of-file once it is gone.)
+    if nix::unistd::read(parent_alive.as_raw_fd(), &mut [0u8; 1]) == Ok(0) {
+        anyhow::bail!("the sandbox ended before its init started");
+    }
+    drop(parent_alive);
     let none = None::<&str>;
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_SLAVE, none)
         .context("make / rslave in the sandbox")?;
