@@ -33,17 +33,22 @@ macro_rules! wire_chapters {
 
         /// Chapter by chapter: the reference if `selection` asks for it, else yours.
         fn steps_for(selection: Selection) -> Steps {
-            Steps {
+            mutants::apply(Steps {
                 selection,
                 $($module: if selection.is_reference($number) {
                     mini_docker::workshop::$module::Steps { $($step: solutions::$module::$step,)* }
                 } else {
                     mini_docker::workshop::$module::Steps { $($step: exercises::$module::$step,)* }
                 },)*
-            }
+            })
         }
     };
 }
+
+/// TEST ONLY (tests/mutants.rs): wrong answers the checks must catch, one of
+/// them swapped in when MINI_DOCKER_MUTANT names it; otherwise nothing changes.
+#[path = "../core/src/checks/mutants/mod.rs"]
+mod mutants;
 
 mini_docker::chapter_table!(wire_chapters);
 

@@ -17,7 +17,7 @@ const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
 
 pub fn checks() -> Vec<Check> {
     vec![
-        Check { id: "6.1", title: "/proc/PID/ns/net differs from the host's", points: 1,
+        Check { id: "6.1", title: "/proc/PID/ns/net differs from mini-docker's (and the host's)", points: 1,
             hint: "add CloneFlags::CLONE_NEWNET to the clone flags", run: net_ns },
         Check { id: "6.2", title: "--network none: only lo, and lo is up", points: 2,
             hint: "configure_inside: inside.set_up(\"lo\") — a new network namespace's lo starts down", run: none_has_only_lo },
@@ -38,7 +38,7 @@ pub fn checks() -> Vec<Check> {
 
 fn net_ns(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &[], ":")?;
-    expect_own_namespace(running.container_pid()?, "net", "CLONE_NEWNET")?;
+    expect_own_namespace(running.container_pid()?, running.supervisor(), "net", "CLONE_NEWNET")?;
     running.finish()?;
     Ok(())
 }
@@ -46,7 +46,7 @@ fn net_ns(ctx: &Ctx) -> Result<()> {
 fn none_has_only_lo(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &["--network", "none"], ":")?;
     let pid = running.container_pid()?;
-    expect_own_namespace(pid, "net", "CLONE_NEWNET")?;
+    expect_own_namespace(pid, running.supervisor(), "net", "CLONE_NEWNET")?;
     let interfaces = interfaces_in(pid)?;
     running.finish()?;
     let names: Vec<&str> = interfaces.iter().map(|i| i.name.as_str()).collect();

@@ -37,7 +37,7 @@ fn normalise(map: &str) -> String {
 fn maps_written(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(7, &["--userns"], ":")?;
     let pid = running.container_pid()?;
-    expect_own_namespace(pid, "user", "CLONE_NEWUSER")?;
+    expect_own_namespace(pid, running.supervisor(), "user", "CLONE_NEWUSER")?;
     let uid_map = normalise(&fs::read_to_string(format!("/proc/{pid}/uid_map"))?);
     let gid_map = normalise(&fs::read_to_string(format!("/proc/{pid}/gid_map"))?);
     running.finish()?;
@@ -156,8 +156,13 @@ fn as_nobody(ctx: &Ctx, args: &[&str]) -> Result<std::process::Output> {
         .args(args)
         .current_dir("/")
         .uid(NOBODY)
-        .gid(NOBODY);
-    command.output().context("run mini-docker as nobody")
+        .gid(NOBODY)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // Not in a sandbox (nobody cannot make one), but with a deadline.
+    let child = command.spawn().context("run mini-docker as nobody")?;
+    super::wait_output(child, std::time::Duration::from_secs(20))
 }
 
 fn rootless_works(ctx: &Ctx) -> Result<()> {

@@ -9,8 +9,11 @@ use anyhow::{bail, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::{status_text, stderr_suffix, Check, Ctx};
-use crate::cgroups::{self, keyed_value, Mode};
+use super::{random_hex, status_text, stderr_suffix, Check, Ctx};
+use crate::cgroups::v1::CgroupV1;
+use crate::cgroups::v2::CgroupV2;
+use crate::cgroups::{self, keyed_value, Limits, Mode};
+use crate::workshop::Steps;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -24,6 +27,8 @@ pub fn checks() -> Vec<Check> {
             hint: "cpu_quota(0.5) = (50000, 100000); cpu.max \"50000 100000\" or cfs_period_us then cfs_quota_us", run: cpu_half },
         Check { id: "8.5", title: "after exit — also after an OOM kill and a SIGTERM — no cgroup of the container is left", points: 1,
             hint: "the scaffold removes the cgroup; the container must have been limited and run first (8.1)", run: nothing_left },
+        Check { id: "8.6", title: "both writers, v1 and v2, on scratch cgroup files (any host): values, rounding, period before quota", points: 2,
+            hint: "quota = (cpus * period).round(); write the period too (never assume the default); v1: cpu.cfs_period_us before cpu.cfs_quota_us", run: writers_on_scratch },
     ]
 }
 
@@ -236,4 +241,146 @@ fn all_cgroup_dirs(paths: &[&str]) -> Result<Vec<PathBuf>> {
                 .map(move |p| Path::new(m).join(p.trim_start_matches('/')))
         })
         .collect())
+}
+
+/// `mini-docker __write-limits v1|v2 DIR --memory .. --pids .. --cpus ..`: the
+/// learner's writer, on a cgroup object made over a scratch directory.
+pub fn write_limits_command(steps: &Steps, driver: &str, dir: &Path, limits: &Limits) -> Result<i32> {
+    match driver {
+        "v1" => steps.ch08_cgroups.write_limits_v1(&scratch_v1(dir), limits)?,
+        "v2" => steps.ch08_cgroups.write_limits_v2(&scratch_v2(dir), limits)?,
+        other => bail!("__write-limits: unknown driver {other:?} (v1 or v2)"),
+    }
+    Ok(0)
+}
+
+/// v1: a directory per controller (cpu and cpuacct share one, as they often do).
+fn scratch_v1(dir: &Path) -> CgroupV1 {
+    CgroupV1 {
+        dirs: vec![
+            ("memory", dir.join("memory")),
+            ("pids", dir.join("pids")),
+            ("cpu", dir.join("cpu")),
+            ("cpuacct", dir.join("cpu")),
+        ],
+    }
+}
+
+fn scratch_v2(dir: &Path) -> CgroupV2 {
+    CgroupV2 {
+        dir: dir.to_path_buf(),
+    }
+}
+
+/// Limits whose rounding shows: 0.256789 CPUs = 25678.9 µs per 100 ms, so a
+/// truncating quota (25678) differs from the rounded one (25679).
+const SCRATCH_MEMORY: u64 = 48 << 20;
+const SCRATCH_PIDS: u64 = 57;
+const SCRATCH_CPUS: &str = "0.256789";
+const SCRATCH_QUOTA: &str = "25679";
+/// The scratch files start with a period that is not the default 100000: a
+/// writer that leaves the period alone is seen.
+const OTHER_PERIOD: &str = "250000";
+
+/// (file under the scratch dir, its initial content, what the writer must leave)
+fn scratch_files(driver: &str) -> Vec<(&'static str, String, String)> {
+    let memory = SCRATCH_MEMORY.to_string();
+    let pids = SCRATCH_PIDS.to_string();
+    match driver {
+        "v1" => vec![
+            ("memory/memory.limit_in_bytes", "9223372036854771712".into(), memory),
+            ("pids/pids.max", "max".into(), pids),
+            ("cpu/cpu.cfs_period_us", OTHER_PERIOD.into(), "100000".into()),
+            ("cpu/cpu.cfs_quota_us", "-1".into(), SCRATCH_QUOTA.into()),
+        ],
+        _ => vec![
+            ("memory.max", "max".into(), memory),
+            ("pids.max", "max".into(), pids),
+            ("cpu.max", format!("max {OTHER_PERIOD}"), format!("{SCRATCH_QUOTA} 100000")),
+        ],
+    }
+}
+
+/// Both writers run on every host: v1 and v2 alike get checked on plain files.
+fn writers_on_scratch(ctx: &Ctx) -> Result<()> {
+    for driver in ["v1", "v2"] {
+        let dir = ctx
+            .state_dir
+            .join(format!("check-cgroup-{driver}-{}", random_hex(4)?));
+        let result = check_writer(ctx, driver, &dir);
+        let _ = fs::remove_dir_all(&dir);
+        result?;
+    }
+    Ok(())
+}
+
+fn check_writer(ctx: &Ctx, driver: &str, dir: &Path) -> Result<()> {
+    let files = scratch_files(driver);
+    for (name, initial, _) in &files {
+        let path = dir.join(name);
+        fs::create_dir_all(path.parent().expect("in a directory"))?;
+        fs::write(&path, format!("{initial}\n"))?;
+    }
+    // Watch the cpu files: the order of their writes is the order of the events.
+    let watch = (driver == "v1").then(|| watch_writes(&dir.join("cpu"))).transpose()?;
+    let mut command = std::process::Command::new(&ctx.exe);
+    command.env_remove("MINI_DOCKER_REFERENCE");
+    if let Some(arg) = ctx.selection.to_arg() {
+        command.arg(arg);
+    }
+    command
+        .arg("__write-limits")
+        .arg(driver)
+        .arg(dir)
+        .args(["--memory", &SCRATCH_MEMORY.to_string()])
+        .args(["--pids", &SCRATCH_PIDS.to_string()])
+        .args(["--cpus", SCRATCH_CPUS])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .current_dir("/");
+    let child = command.spawn().context("start mini-docker __write-limits")?;
+    let output = super::wait_output(child, Duration::from_secs(10))?;
+    super::expect_success(&output, &format!("write_limits_{driver}"))?;
+    for (name, _, want) in &files {
+        let got = fs::read_to_string(dir.join(name))?;
+        if got.trim() != want {
+            bail!("write_limits_{driver} with -m {SCRATCH_MEMORY} --pids-limit {SCRATCH_PIDS} --cpus {SCRATCH_CPUS}: {name} holds {:?}, expected {want:?}", got.trim());
+        }
+    }
+    if let Some(inotify) = watch {
+        let order = write_order(&inotify)?;
+        let first = |file: &str| order.iter().position(|n| n == file);
+        if let (Some(period), Some(quota)) = (first("cpu.cfs_period_us"), first("cpu.cfs_quota_us")) {
+            if quota < period {
+                bail!("write_limits_v1 wrote cpu.cfs_quota_us before cpu.cfs_period_us: the kernel checks a quota against the period in place, so write the period first");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn watch_writes(dir: &Path) -> Result<nix::sys::inotify::Inotify> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+    inotify
+        .add_watch(dir, AddWatchFlags::IN_MODIFY)
+        .with_context(|| format!("inotify watch {}", dir.display()))?;
+    Ok(inotify)
+}
+
+/// The names of the files written, in the order the writes happened.
+fn write_order(inotify: &nix::sys::inotify::Inotify) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    loop {
+        match inotify.read_events() {
+            Ok(events) => names.extend(
+                events
+                    .into_iter()
+                    .filter_map(|e| e.name?.into_string().ok()),
+            ),
+            Err(nix::errno::Errno::EAGAIN) => return Ok(names),
+            Err(e) => return Err(e).context("read inotify events"),
+        }
+    }
 }

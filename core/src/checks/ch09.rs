@@ -53,9 +53,15 @@ fn mini_docker(ctx: &Ctx, state: &Path, args: &[&str], env: &[(&str, &str)]) -> 
         .envs(env.iter().copied())
         .arg("--state-dir")
         .arg(state)
-        .args(args);
-    command.output().context("run mini-docker")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // A deadline: a broken exercise must fail the check in seconds, never hang it.
+    super::wait_output(command.spawn().context("run mini-docker")?, TIMEOUT)
 }
+
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn references(ctx: &Ctx) -> Result<()> {
     let digest = format!("sha256:{}", "ab".repeat(32));

@@ -64,8 +64,10 @@ fn overlay_root(ctx: &Ctx) -> Result<()> {
         &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
         &mut line,
     )?;
-    let supervisor = nix::unistd::Pid::from_raw(child.id() as i32);
-    let pid = super::probe::children_of(supervisor)?.into_iter().next();
+    // None if mini-docker already ended (its error comes with the output below).
+    let pid = super::mini_docker_in(nix::unistd::Pid::from_raw(child.id() as i32))
+        .ok()
+        .and_then(|supervisor| super::probe::children_of(supervisor).ok()?.into_iter().next());
     let mounts = match pid {
         Some(pid) => mountinfo(Some(pid))?,
         None => Vec::new(),

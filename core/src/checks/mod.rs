@@ -22,8 +22,10 @@ crate::chapter_table!(declare_check_modules);
 pub mod fixture;
 pub mod probe;
 pub mod report;
+pub mod sandbox;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -146,6 +148,8 @@ pub struct Ctx {
     pub selection: Selection,
     pub state_dir: PathBuf,
     pub rootfs: Result<PathBuf, String>,
+    /// Root: every run goes through `__sandbox` (not root: chapter 1 only, no namespaces to make).
+    pub sandboxed: bool,
 }
 
 impl Ctx {
@@ -157,6 +161,7 @@ impl Ctx {
             selection,
             state_dir: state_dir.to_path_buf(),
             rootfs,
+            sandboxed: nix::unistd::geteuid().is_root(),
         })
     }
 
@@ -178,12 +183,28 @@ impl Ctx {
         self.rootfs.as_deref().map_err(|e| anyhow!("{e}"))
     }
 
-    /// `mini-docker [--reference=..] --state-dir D chapter N run ARGS -- CMD`.
+    /// `mini-docker __sandbox -- [--reference=..] --state-dir D chapter N run ARGS -- CMD`:
+    /// mini-docker in namespaces of its own (see sandbox.rs), so a broken
+    /// exercise cannot rename the host or leave processes on it.
     pub fn command(&self, chapter: u8, run_args: &[&str], cmd: &[&str]) -> Command {
         let mut command = Command::new(&self.exe);
         command
             .env_remove("MINI_DOCKER_REFERENCE")
             .env_remove("MINI_DOCKER_STATE_DIR");
+        if self.sandboxed {
+            command.args(["__sandbox", "--"]);
+            // SAFETY: runs between fork and exec, and only calls prctl(2), which
+            // is async-signal-safe. If the check dies (Ctrl-C, SIGKILL), so does
+            // the sandbox, and its init with it (see sandbox.rs): nothing is left.
+            unsafe {
+                command.pre_exec(|| {
+                    match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) {
+                        0 => Ok(()),
+                        _ => Err(std::io::Error::last_os_error()),
+                    }
+                });
+            }
+        }
         if let Some(arg) = self.selection.to_arg() {
             command.arg(arg);
         }
@@ -193,7 +214,12 @@ impl Ctx {
             .args(run_args)
             .arg("--")
             .args(cmd);
-        command.current_dir("/");
+        // Not "/": a pivot_root without chdir("/") then leaves the container's
+        // cwd outside its root, where check 5 can see it.
+        match self.state_dir.is_dir() {
+            true => command.current_dir(&self.state_dir),
+            false => command.current_dir("/"),
+        };
         command
     }
 
@@ -215,7 +241,7 @@ impl Ctx {
         let mut stdin = child.stdin.take().expect("piped");
         let input = input.to_vec();
         std::thread::spawn(move || stdin.write_all(&input));
-        wait_output(child, Duration::from_secs(30))
+        wait_output(child, OUTPUT_TIMEOUT)
     }
 
     /// Start `script` in a container (via `sh -c`), wait until it printed the
@@ -261,17 +287,30 @@ impl Ctx {
             stdin,
             lines: rx,
             before_ready: Vec::new(),
+            supervisor: None,
+            sandboxed: self.sandboxed,
         };
         running.wait_ready()?;
+        running.supervisor = Some(running.find_supervisor()?);
         Ok(running)
     }
 }
 
 const READY: &str = "__mini_docker_check_ready__";
 
+/// How long a check waits: a broken exercise must fail in seconds.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+const OUTPUT_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A container started by a check; killed (with everything in it) when dropped.
 pub struct Running {
+    /// `mini-docker __sandbox`: its init's PID namespace holds everything the check started.
     child: Option<Child>,
+    /// mini-docker itself (PID 2 of the sandbox), as the host sees it.
+    supervisor: Option<Pid>,
+    /// Started through `__sandbox` (`Ctx::sandboxed`).
+    sandboxed: bool,
     stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<String>,
     /// What the script printed before it was ready.
@@ -280,7 +319,7 @@ pub struct Running {
 
 impl Running {
     fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -294,9 +333,17 @@ impl Running {
         }
     }
 
-    /// The supervisor's pid (mini-docker on the host).
+    /// The supervisor's pid (mini-docker, as the host sees it).
     pub fn supervisor(&self) -> Pid {
-        Pid::from_raw(self.child.as_ref().expect("running").id() as i32)
+        self.supervisor.expect("found when ready")
+    }
+
+    fn find_supervisor(&self) -> Result<Pid> {
+        let child = Pid::from_raw(self.child.as_ref().expect("running").id() as i32);
+        match self.sandboxed {
+            true => mini_docker_in(child),
+            false => Ok(child),
+        }
     }
 
     /// The container's first process, as the host sees it (the supervisor's child).
@@ -312,7 +359,7 @@ impl Running {
     pub fn finish(mut self) -> Result<Output> {
         drop(self.stdin.take());
         let child = self.child.take().expect("running");
-        wait_output(child, Duration::from_secs(20))
+        wait_output(child, EXIT_TIMEOUT)
     }
 
     /// Wait for mini-docker to exit on its own, stdin still open (so the
@@ -320,15 +367,15 @@ impl Running {
     pub fn wait_exit(mut self) -> Result<Output> {
         let child = self.child.take().expect("running");
         let stdin = self.stdin.take();
-        let output = wait_output(child, Duration::from_secs(20));
+        let output = wait_output(child, EXIT_TIMEOUT);
         drop(stdin);
         output
     }
 
     fn kill_and_collect_stderr(&mut self) -> String {
         match self.child.take() {
-            Some(mut child) => {
-                let _ = child.kill();
+            Some(child) => {
+                kill_everything(Pid::from_raw(child.id() as i32));
                 wait_output(child, Duration::from_secs(5))
                     .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
                     .unwrap_or_default()
@@ -341,22 +388,29 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // The container dies with its supervisor (PR_SET_PDEATHSIG), but kill it
-            // first: a check must never leave anything running.
-            if let Ok(pids) = probe::children_of(Pid::from_raw(child.id() as i32)) {
-                for pid in pids {
-                    let _ = kill(pid, Signal::SIGKILL);
-                }
-            }
-            let _ = child.kill();
+            kill_everything(Pid::from_raw(child.id() as i32));
             let _ = child.wait();
         }
     }
 }
 
+/// mini-docker in the sandbox started as `sandbox` (`Ctx::command`): the child
+/// of the sandbox's init that is PID 2 in there (orphans of a container
+/// without CLONE_NEWPID are init's children too).
+pub fn mini_docker_in(sandbox: Pid) -> Result<Pid> {
+    let init = probe::children_of(sandbox)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("the check's sandbox (pid {sandbox}) has no init process"))?;
+    probe::children_of(init)?
+        .into_iter()
+        .find(|&pid| probe::nspid(pid).is_ok_and(|ids| ids.last() == Some(&2)))
+        .ok_or_else(|| anyhow!("no mini-docker process in the check's sandbox"))
+}
+
 /// Wait for a child with a deadline, collecting its output.
-fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
-    let pid = child.id();
+pub(crate) fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
+    let pid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -364,8 +418,33 @@ fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
     match rx.recv_timeout(timeout) {
         Ok(output) => Ok(output?),
         Err(_) => {
-            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            kill_everything(pid);
+            // Wait for the sandbox to exit: by then its namespace is empty.
+            let _ = rx.recv_timeout(Duration::from_secs(5));
             bail!("mini-docker did not exit within {}s", timeout.as_secs())
+        }
+    }
+}
+
+/// SIGKILL what a check started as `pid`. A sandbox: its init — the kernel
+/// then kills every process in the sandbox's PID namespace, and the sandbox
+/// exits once init is reaped, after they are all gone; so waiting for `pid`
+/// afterwards waits for all of them. (Killing the sandbox itself would not:
+/// its init would die later, by PR_SET_PDEATHSIG.) Otherwise mini-docker and
+/// its children.
+fn kill_everything(pid: Pid) {
+    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let sandbox = argv.split(|&b| b == 0).nth(1) == Some(b"__sandbox".as_slice());
+    let children = probe::children_of(pid).unwrap_or_default();
+    match (sandbox, children.first()) {
+        (true, Some(&init)) => {
+            let _ = kill(init, Signal::SIGKILL);
+        }
+        _ => {
+            for child in children {
+                let _ = kill(child, Signal::SIGKILL);
+            }
+            let _ = kill(pid, Signal::SIGKILL);
         }
     }
 }

@@ -18,11 +18,14 @@ pub fn ns_inode(pid: Option<Pid>, kind: &str) -> Result<u64> {
         .ino())
 }
 
-/// Fail unless `pid` is in a different `kind` namespace than we are.
-pub fn expect_own_namespace(pid: Pid, kind: &str, flag: &str) -> Result<()> {
-    let (theirs, ours) = (ns_inode(Some(pid), kind)?, ns_inode(None, kind)?);
-    if theirs == ours {
-        anyhow::bail!("/proc/{pid}/ns/{kind} is the host's ({kind}:[{ours}]): the container shares it — no {flag}?");
+/// Fail unless `pid` is in a different `kind` namespace than mini-docker
+/// (`supervisor`). Not than the check: mini-docker runs in a sandbox whose
+/// UTS and PID namespaces are not the host's (see sandbox.rs).
+pub fn expect_own_namespace(pid: Pid, supervisor: Pid, kind: &str, flag: &str) -> Result<()> {
+    let theirs = ns_inode(Some(pid), kind)?;
+    let mini_docker = ns_inode(Some(supervisor), kind)?;
+    if theirs == mini_docker {
+        anyhow::bail!("/proc/{pid}/ns/{kind} is mini-docker's own ({kind}:[{mini_docker}]): the container shares it — no {flag}?");
     }
     Ok(())
 }

@@ -81,6 +81,25 @@ pub enum Command {
     /// The container's first process, re-executed (internal)
     #[command(name = "__inside", hide = true)]
     Inside { channel_fd: i32 },
+    /// Chapter 8's limit writer over a scratch directory laid out like a cgroupfs, for check 8 (internal)
+    #[command(name = "__write-limits", hide = true)]
+    WriteLimits {
+        /// v1 or v2
+        driver: String,
+        dir: PathBuf,
+        #[arg(long)]
+        memory: Option<u64>,
+        #[arg(long)]
+        pids: Option<u64>,
+        #[arg(long)]
+        cpus: Option<f64>,
+    },
+    /// Run `mini-docker ARGS` in namespaces of its own, for a check (internal)
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Subcommand)]

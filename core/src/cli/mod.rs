@@ -97,6 +97,9 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     if let Some(Command::Inside { channel_fd }) = cli.command {
         runtime::inside::main(channel_fd, &steps_for);
     }
+    if let Some(Command::Sandbox { args }) = &cli.command {
+        checks::sandbox::main(args);
+    }
     let selection = match cli.reference.as_deref() {
         Some(spec) => Selection::parse(spec)?,
         None => Selection::exercises_only(),
@@ -162,7 +165,21 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             Ok(0)
         }
         Command::Progress => progress::show(&state_dir),
-        Command::Inside { .. } => unreachable!("handled above"),
+        Command::WriteLimits {
+            driver,
+            dir,
+            memory,
+            pids,
+            cpus,
+        } => {
+            let limits = cgroups::Limits {
+                memory_bytes: memory,
+                pids,
+                cpus,
+            };
+            checks::ch08::write_limits_command(&steps, &driver, &dir, &limits)
+        }
+        Command::Inside { .. } | Command::Sandbox { .. } => unreachable!("handled above"),
     }
 }
 

@@ -193,10 +193,12 @@ fn short_link(layers_dir: &Path, dir: &Path) -> Result<String> {
     let short = format!("l/{}{suffix}", &name[..12.min(name.len())]);
     let link = layers_dir.join(&short);
     if fs::symlink_metadata(&link).is_err() {
+        // A random part too: pids repeat across PID namespaces (a check's sandbox).
         let temp = layers_dir.join(format!(
-            "l/.tmp-{}-{}",
+            "l/.tmp-{}-{}-{}",
             &name[..12.min(name.len())],
-            std::process::id()
+            std::process::id(),
+            crate::sys::random_hex(4)?
         ));
         let _ = fs::remove_file(&temp);
         symlink(format!("../{name}"), &temp)?;

@@ -187,7 +187,12 @@ pub fn unpack_archive(archive: &Path, dest: &Path, caps: Caps) -> Result<String>
     if dest.exists() {
         bail!("{} already exists", dest.display());
     }
-    let temp = Partial::create(dest.with_file_name(format!(".partial-{}", std::process::id())))?;
+    // A random part too: pids repeat across PID namespaces (a check's sandbox).
+    let temp = Partial::create(dest.with_file_name(format!(
+        ".partial-{}-{}",
+        std::process::id(),
+        crate::sys::random_hex(4)?
+    )))?;
     let file = File::open(archive).with_context(|| format!("open {}", archive.display()))?;
     let diff_id = extract(
         decompress(file, "")?,

@@ -41,7 +41,12 @@ pub fn ensure(layers_dir: &Path, lowers: &[String], shift: Option<IdShift>) -> R
         return Ok(name); // the usual case: one stat
     }
     let layers: Vec<PathBuf> = lowers.iter().map(|l| layers_dir.join(l)).collect();
-    let partial = layers_dir.join(format!(".partial-{name}-{}", std::process::id()));
+    // A random part too: pids repeat across PID namespaces (a check's sandbox).
+    let partial = layers_dir.join(format!(
+        ".partial-{name}-{}-{}",
+        std::process::id(),
+        crate::sys::random_hex(4)?
+    ));
     let _ = fs::remove_dir_all(&partial);
     let made =
         fill(&partial, &layers, shift).and_then(|_| publish(&partial, &layers_dir.join(&name)));

@@ -82,11 +82,13 @@ impl Store {
         progress: &dyn Fn(u64),
     ) -> Result<()> {
         let target = self.blob_path(&expected.digest)?;
+        // A random part too: pids repeat across PID namespaces (a check's
+        // sandbox), and several threads download at once.
         let temp = self.root.join("blobs/sha256").join(format!(
-            ".partial-{}-{}-{:?}",
+            ".partial-{}-{}-{}",
             expected.digest.hex(),
             std::process::id(),
-            std::thread::current().id()
+            crate::sys::random_hex(4)?
         ));
         let result = (|| {
             let mut file =

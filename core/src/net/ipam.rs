@@ -1,7 +1,8 @@
 //! Address allocation on the bridge's subnet: one lease file per address,
 //! taken under a lock, so concurrent containers never share an address.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -9,6 +10,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context, Result};
 
 use crate::sys::lock::FileLock;
+use nix::fcntl::{Flock, FlockArg};
 
 /// An IPv4 subnet like 10.88.0.0/16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +64,10 @@ impl Subnet {
 pub struct Lease {
     pub address: Ipv4Addr,
     path: PathBuf,
+    /// An flock on the lease file while we live: a pid alone can mislead (in
+    /// a PID namespace of its own — a check's sandbox — mini-docker is pid 2,
+    /// which on the host is kthreadd, forever alive).
+    _held: Flock<File>,
 }
 
 impl Drop for Lease {
@@ -94,19 +100,46 @@ pub fn allocate(
         if taken_elsewhere(address) {
             continue;
         }
-        // "OWNER PID BRIDGE": who holds it, whether it still lives, and where.
-        fs::write(&path, format!("{owner} {} {bridge}\n", std::process::id()))
-            .with_context(|| format!("write {}", path.display()))?;
-        return Ok(Lease { address, path });
+        // "OWNER PID BRIDGE locked": who holds it, where, and that its
+        // holder keeps it flock()ed while it lives.
+        let text = format!("{owner} {} {bridge} {LOCKED}\n", std::process::id());
+        let held = write_locked(&path, &text)?;
+        return Ok(Lease {
+            address,
+            path,
+            _held: held,
+        });
     }
     bail!("no free address left in {subnet} (see {})", dir.display())
 }
 
-/// A lease whose holder (a mini-docker pid) is gone.
+/// The fourth field of a lease whose holder keeps it flock()ed while it lives.
+const LOCKED: &str = "locked";
+
+/// Create the lease file, lock it, then write it: nobody sees it unlocked.
+fn write_locked(path: &Path, text: &str) -> Result<Flock<File>> {
+    let file = File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut held = Flock::lock(file, FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", path.display()))?;
+    held.write_all(text.as_bytes())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(held)
+}
+
+/// A lease whose holder is gone: its lock is free (leases written by older
+/// versions carry no lock: their holder's pid is gone).
 fn is_stale(path: &Path) -> bool {
-    let holder = fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.split_whitespace().nth(1)?.parse::<i32>().ok());
+    let text = fs::read_to_string(path).unwrap_or_default();
+    if text.split_whitespace().nth(3) == Some(LOCKED) {
+        return match File::open(path) {
+            Ok(file) => Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok(),
+            Err(_) => true,
+        };
+    }
+    let holder = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<i32>().ok());
     match holder {
         Some(pid) => {
             nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
@@ -142,6 +175,25 @@ pub fn prune_stale(state_dir: &Path, bridge: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a check's sandbox mini-docker is pid 2 — alive on the host as
+    /// kthreadd: a killed holder's lease must still be seen as stale.
+    #[test]
+    fn a_lease_is_stale_once_its_lock_is_free_whatever_its_pid() {
+        let dir = std::env::temp_dir().join(format!("ipam-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("10.88.0.2");
+        let held = write_locked(&path, &format!("c1 2 mdk0 {LOCKED}\n")).unwrap();
+        assert!(!is_stale(&path), "a lease whose lock is held is not stale");
+        drop(held); // the holder died (SIGKILL drops the lock the same way)
+        assert!(
+            is_stale(&path),
+            "pid 2 is alive, but the lock is free: stale"
+        );
+        fs::write(&path, "c1 1\n").unwrap(); // an older version's lease: pid 1 lives
+        assert!(!is_stale(&path));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn parses_and_normalises_subnets() {

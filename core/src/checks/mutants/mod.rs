@@ -1,0 +1,112 @@
+//! TEST ONLY: realistic wrong answers to the chapters' steps, each one step
+//! function swapped for a mistaken one. `MINI_DOCKER_MUTANT=NAME` selects one
+//! (tests/mutants.rs), to prove the checks catch the lessons' own pitfalls.
+//! Compiled into the binary next to exercises/ and solutions/ (src/main.rs);
+//! never used unless that variable is set.
+
+mod ch01_exec_error_exits;
+mod ch01_exit_code_lost;
+mod ch01_signal_number;
+mod ch02_chdir_first;
+mod ch02_no_chdir;
+mod ch02_no_chroot;
+mod ch03_hostname_fixed;
+mod ch03_hostname_ignored;
+mod ch03_no_namespaces;
+mod ch03_no_newipc;
+mod ch03_no_newuts;
+mod ch04_no_forward;
+mod ch04_no_newpid;
+mod ch04_one_wait_per_sigchld;
+mod ch04_proc_not_mounted;
+mod ch04_wait_command_only;
+mod ch05_no_chdir;
+mod ch05_no_detach;
+mod ch05_not_private;
+mod ch05_private;
+mod ch05_sys_writable;
+mod ch07_identity_map;
+mod ch07_no_newuser;
+mod ch07_no_setgroups_deny;
+mod ch07_uid_map_only;
+mod ch08_memory_in_mib;
+mod ch08_period_assumed;
+mod ch08_quota_first;
+mod ch08_quota_truncated;
+mod ch08_v2_todo;
+
+use mini_docker::workshop::Steps;
+
+/// The variable that selects a mutant (unset: none, the normal case).
+pub const VARIABLE: &str = "MINI_DOCKER_MUTANT";
+
+/// Swap in the mutant `MINI_DOCKER_MUTANT` names, if any. An unknown name
+/// stops the program: a test must never run the unmutated code by mistake.
+pub fn apply(mut steps: Steps) -> Steps {
+    let Ok(name) = std::env::var(VARIABLE) else {
+        return steps;
+    };
+    let (ch01, ch02, ch03, ch04) = (
+        &mut steps.ch01_process,
+        &mut steps.ch02_chroot,
+        &mut steps.ch03_uts,
+        &mut steps.ch04_pid,
+    );
+    let (ch05, ch07, ch08) = (
+        &mut steps.ch05_mount,
+        &mut steps.ch07_userns,
+        &mut steps.ch08_cgroups,
+    );
+    match name.as_str() {
+        "ch01_signal_number" => {
+            ch01.exit_code = ch01_signal_number::exit_code;
+            ch01.wait_for = ch01_signal_number::wait_for;
+        }
+        "ch01_exit_code_lost" => {
+            ch01.exit_code = ch01_exit_code_lost::exit_code;
+            ch01.wait_for = ch01_exit_code_lost::wait_for;
+        }
+        "ch01_exec_error_exits" => ch01.exec_command = ch01_exec_error_exits::exec_command,
+        "ch02_no_chdir" => ch02.enter_rootfs = ch02_no_chdir::enter_rootfs,
+        "ch02_chdir_first" => ch02.enter_rootfs = ch02_chdir_first::enter_rootfs,
+        "ch02_no_chroot" => ch02.enter_rootfs = ch02_no_chroot::enter_rootfs,
+        "ch03_no_newuts" => ch03.namespaces = ch03_no_newuts::namespaces,
+        "ch03_no_newipc" => ch03.namespaces = ch03_no_newipc::namespaces,
+        "ch03_no_namespaces" => ch03.namespaces = ch03_no_namespaces::namespaces,
+        "ch03_hostname_ignored" => ch03.set_hostname = ch03_hostname_ignored::set_hostname,
+        "ch03_hostname_fixed" => ch03.set_hostname = ch03_hostname_fixed::set_hostname,
+        "ch04_no_newpid" => ch04.namespaces = ch04_no_newpid::namespaces,
+        "ch04_proc_not_mounted" => ch04.mount_proc = ch04_proc_not_mounted::mount_proc,
+        "ch04_one_wait_per_sigchld" => ch04.init_loop = ch04_one_wait_per_sigchld::init_loop,
+        "ch04_wait_command_only" => ch04.init_loop = ch04_wait_command_only::init_loop,
+        "ch04_no_forward" => ch04.init_loop = ch04_no_forward::init_loop,
+        "ch05_private" => ch05.make_mounts_private = ch05_private::make_mounts_private,
+        "ch05_not_private" => ch05.make_mounts_private = ch05_not_private::make_mounts_private,
+        "ch05_no_chdir" => ch05.pivot_into = ch05_no_chdir::pivot_into,
+        "ch05_no_detach" => ch05.pivot_into = ch05_no_detach::pivot_into,
+        "ch05_sys_writable" => ch05.mount_sys = ch05_sys_writable::mount_sys,
+        "ch07_no_newuser" => ch07.namespaces = ch07_no_newuser::namespaces,
+        "ch07_no_setgroups_deny" => ch07.write_id_maps = ch07_no_setgroups_deny::write_id_maps,
+        "ch07_uid_map_only" => ch07.write_id_maps = ch07_uid_map_only::write_id_maps,
+        "ch07_identity_map" => ch07.write_id_maps = ch07_identity_map::write_id_maps,
+        "ch08_v2_todo" => ch08.write_limits_v2 = ch08_v2_todo::write_limits_v2,
+        "ch08_quota_truncated" => {
+            ch08.write_limits_v1 = ch08_quota_truncated::write_limits_v1;
+            ch08.write_limits_v2 = ch08_quota_truncated::write_limits_v2;
+        }
+        "ch08_quota_first" => ch08.write_limits_v1 = ch08_quota_first::write_limits_v1,
+        "ch08_period_assumed" => {
+            ch08.write_limits_v1 = ch08_period_assumed::write_limits_v1;
+            ch08.write_limits_v2 = ch08_period_assumed::write_limits_v2;
+        }
+        "ch08_memory_in_mib" => {
+            ch08.write_limits_v1 = ch08_memory_in_mib::write_limits_v1;
+            ch08.write_limits_v2 = ch08_memory_in_mib::write_limits_v2;
+        }
+        other => {
+            eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
+            std::process::exit(125);
+        }
+    }
+    steps
+}

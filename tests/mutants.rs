@@ -1,0 +1,275 @@
+//! The mutation suite (run as root): each mutant is a realistic wrong answer
+//! to one chapter step (core/src/checks/mutants/), swapped into the reference
+//! by MINI_DOCKER_MUTANT. The chapter's checks must catch it: a check fails
+//! and its message or hint names the mistake — in seconds, leaving the host
+//! (its hostname included) as it was.
+
+mod common;
+
+use common::*;
+
+/// (mutant, chapter, a check that must fail, a word its message or hint must contain)
+const MUTANTS: &[(&str, u8, &str, &str)] = &[
+    ("ch01_signal_number", 1, "1.4", "128 + signal"),
+    ("ch01_exit_code_lost", 1, "1.3", "Exited"),
+    ("ch01_exec_error_exits", 1, "1.5", "execvp's error"),
+    ("ch02_no_chdir", 2, "2.2", "chdir"),
+    ("ch02_chdir_first", 2, "2.2", "outside the rootfs"),
+    ("ch02_no_chroot", 2, "2.1", "chroot"),
+    ("ch03_no_newuts", 3, "3.1", "CLONE_NEWUTS"),
+    ("ch03_no_newipc", 3, "3.2", "CLONE_NEWIPC"),
+    ("ch03_no_namespaces", 3, "3.4", "sethostname ran outside"),
+    ("ch03_hostname_ignored", 3, "3.3", "sethostname"),
+    ("ch03_hostname_fixed", 3, "3.3", "sethostname"),
+    ("ch04_no_newpid", 4, "4.1", "CLONE_NEWPID"),
+    ("ch04_proc_not_mounted", 4, "4.2", "mount(\"proc\""),
+    (
+        "ch04_one_wait_per_sigchld",
+        4,
+        "4.3",
+        "one waitpid per signal",
+    ),
+    ("ch04_wait_command_only", 4, "4.3", "zombies"),
+    ("ch04_no_forward", 4, "4.4", "forward"),
+    ("ch05_private", 5, "5.3", "MS_PRIVATE"),
+    ("ch05_not_private", 5, "5.3", "not left out"),
+    ("ch05_no_chdir", 5, "5.6", "chdir(\"/\")"),
+    ("ch05_no_detach", 5, "5.2", "umount2"),
+    ("ch05_sys_writable", 5, "5.4", "read-write"),
+    ("ch07_no_newuser", 7, "7.1", "CLONE_NEWUSER"),
+    ("ch07_no_setgroups_deny", 7, "7.5", "setgroups"),
+    ("ch07_uid_map_only", 7, "7.1", "gid_map"),
+    ("ch07_identity_map", 7, "7.2", "host_uid"),
+    ("ch08_v2_todo", 8, "8.6", "write_limits_v2"),
+    ("ch08_quota_truncated", 8, "8.6", "round"),
+    ("ch08_quota_first", 8, "8.6", "period first"),
+    ("ch08_period_assumed", 8, "8.6", "write the period"),
+    ("ch08_memory_in_mib", 8, "8.6", "memory"),
+];
+
+/// No check may take longer than this, mutant or not.
+const SLOWEST_CHECK_SECONDS: f64 = 15.0;
+
+fn mutant_caught(mutant: &str, chapter: u8, check: &str, word: &str) {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new(&format!("mutant-{mutant}"));
+    let before = HostSnapshot::take();
+    let hostname = nix::unistd::gethostname().unwrap();
+    let out = mini_docker_command(
+        &state,
+        &[
+            "--reference",
+            "check",
+            &chapter.to_string(),
+            "--format",
+            "json",
+        ],
+    )
+    .env("MINI_DOCKER_MUTANT", mutant)
+    .output()
+    .expect("run mini-docker");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "check {chapter} with {mutant} printed no JSON ({e}): {text}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        !out.status.success(),
+        "{mutant}: check {chapter} exited 0: not caught"
+    );
+    let checks = report["chapters"][0]["checks"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = checks.iter().filter(|c| c["passed"] == false).collect();
+    let named = failed.iter().find(|c| c["id"] == check).unwrap_or_else(|| {
+        let ids: Vec<_> = failed.iter().map(|c| c["id"].to_string()).collect();
+        panic!("{mutant}: check {check} passed (failed: {ids:?})")
+    });
+    let said = format!("{} {}", named["message"], named["hint"]);
+    assert!(
+        said.contains(word) || said.contains(&word.replace('"', "\\\"")),
+        "{mutant}: check {check} fails but neither its message nor its hint says {word:?}: {said}"
+    );
+    for c in checks {
+        let seconds = c["seconds"].as_f64().unwrap();
+        assert!(
+            seconds <= SLOWEST_CHECK_SECONDS,
+            "{mutant}: check {} took {seconds}s (limit {SLOWEST_CHECK_SECONDS}s)",
+            c["id"]
+        );
+    }
+    assert_eq!(
+        nix::unistd::gethostname().unwrap(),
+        hostname,
+        "{mutant}: the host's hostname changed"
+    );
+    let ids: Vec<_> = failed.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    println!(
+        "{mutant}: caught by {ids:?} ({} of {})",
+        failed.len(),
+        checks.len()
+    );
+    HostSnapshot::assert_clean_since(&before, &format!("mutant {mutant}"));
+    assert_state_dir_clean(&state);
+}
+
+/// Every process below `root` (by parent pid, as the host sees them).
+fn descendants(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat[stat.rfind(')')? + 2..]
+                .split(' ')
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+fn cmdline(pid: u32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw)
+        .replace('\0', " ")
+        .trim()
+        .to_string()
+}
+
+/// Is `pid` PID 1 of its own namespace (the last NSpid is 1)?
+fn is_pid_one(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|ids| ids.split_whitespace().last().map(|last| last == "1"))
+        .unwrap_or(false)
+}
+
+/// Poll until `ready` (or panic after `seconds`).
+fn wait_until(seconds: u64, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {seconds}s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL `victim` once a `sleep 600` runs below it; then every process that
+/// was below it must be gone within seconds, and the host as before.
+fn killed_leaves_nothing(what: &str, mut victim: std::process::Child) {
+    let before = HostSnapshot::take();
+    let root = victim.id();
+    wait_until(
+        20,
+        &format!("{what}: a `sleep 600` as a container's PID 1"),
+        || {
+            descendants(root)
+                .iter()
+                .any(|&p| cmdline(p) == "sleep 600" && is_pid_one(p))
+        },
+    );
+    let below = descendants(root);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(root as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    victim.wait().unwrap();
+    wait_until(
+        5,
+        &format!("{what}: killed, everything below it gone"),
+        || {
+            below.iter().all(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+            })
+        },
+    );
+    HostSnapshot::assert_clean_since(&before, what);
+}
+
+/// The sandbox's init dies with the sandbox (PR_SET_PDEATHSIG), and the
+/// kernel kills the rest of its PID namespace: here, a container's PID 1.
+fn sandbox_dies_with_its_parent() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("sandbox-killed");
+    let state_dir = state.path().to_str().unwrap();
+    let args = ["__sandbox", "--", "--reference", "--state-dir", state_dir];
+    let child = std::process::Command::new(BIN)
+        .args(args)
+        .args(["chapter", "4", "run", "--", "sleep", "600"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    killed_leaves_nothing("a killed sandbox", child);
+}
+
+/// A check killed mid-run (Ctrl-C, SIGKILL) takes its containers with it:
+/// check 4.5 runs `sleep 600` as a container's PID 1, which reads no stdin.
+fn killed_check_leaves_nothing() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("check-killed");
+    let child = mini_docker_command(&state, &["--reference", "check", "4"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    killed_leaves_nothing("a killed `check 4`", child);
+}
+
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let mut trials: Vec<libtest_mimic::Trial> = MUTANTS
+        .iter()
+        .map(|&(mutant, chapter, check, word)| {
+            libtest_mimic::Trial::test(mutant, move || {
+                catch(|| mutant_caught(mutant, chapter, check, word))
+            })
+        })
+        .collect();
+    trials.push(libtest_mimic::Trial::test(
+        "sandbox_dies_with_its_parent",
+        || catch(sandbox_dies_with_its_parent),
+    ));
+    trials.push(libtest_mimic::Trial::test(
+        "killed_check_leaves_nothing",
+        || catch(killed_check_leaves_nothing),
+    ));
+    libtest_mimic::run(&args, trials).exit();
+}
+
+/// The assertions above panic, as in a #[test]; a trial reports a failure.
+fn catch(test: impl FnOnce() + std::panic::UnwindSafe) -> Result<(), libtest_mimic::Failed> {
+    std::panic::catch_unwind(test).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panicked".into());
+        message.into()
+    })
+}
