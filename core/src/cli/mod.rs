@@ -54,6 +54,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     };
     let steps = steps_for(selection);
     let state_dir = absolute(&cli.state_dir.unwrap_or_else(default_state_dir))?;
+    runtime::container_dir::make_state_dir_private(&state_dir);
     match cli.command {
         Command::Chapter { number, action } => {
             let chapter = parse_chapter(&number)?;

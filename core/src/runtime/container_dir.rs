@@ -110,3 +110,31 @@ pub fn prune_container_dirs(state_dir: &Path) {
     }
     names::forget_removed(state_dir);
 }
+
+/// The state dir is private, like docker's /var/lib/docker (0710): other
+/// host users must not reach a container's writable layer (a setuid-root
+/// file the container made there would be theirs to run) or the starter
+/// rootfs's world-writable /tmp. As root the group is the one `--userns`
+/// maps the container's root to: that uid must still traverse it to the
+/// layers and rootfs; rootless, the mapped uid is our own (0700).
+/// Best effort: a state dir we do not own is left as it is.
+pub fn make_state_dir_private(state_dir: &Path) {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let root = nix::unistd::geteuid().is_root();
+    let mode = if root { 0o710 } else { 0o700 };
+    if let Some(parent) = state_dir.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = std::fs::DirBuilder::new().mode(mode).create(state_dir);
+    let Ok(meta) = std::fs::metadata(state_dir) else {
+        return;
+    };
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o7777 == mode {
+        return; // not ours, or private already (the group was set with the mode)
+    }
+    if root {
+        let gid = crate::userns::IdMap::remapped_root().host_gid;
+        let _ = std::os::unix::fs::chown(state_dir, None, Some(gid));
+    }
+    let _ = std::fs::set_permissions(state_dir, std::fs::Permissions::from_mode(mode));
+}
