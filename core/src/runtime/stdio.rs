@@ -62,13 +62,13 @@ impl Pipes {
         if forward_stdin {
             // Detached: our stdin may never end. Dropping the pipe at our
             // EOF is the container's EOF.
-            std::thread::spawn(move || copy(0, stdin));
+            spawn_small(move || copy(0, stdin));
         } else {
             drop(stdin);
         }
         let outputs = [(stdout, 1), (stderr, 2)].map(|(pipe, to)| {
             let (done, finished) = channel();
-            std::thread::spawn(move || {
+            spawn_small(move || {
                 copy_out(pipe, to);
                 let _ = done.send(());
             });
@@ -111,6 +111,14 @@ impl Relay {
             };
         }
     }
+}
+
+/// A copying thread needs little stack (io::copy's buffer is 8 KiB): a
+/// small one is quicker to map and to tear down at exit.
+fn spawn_small(copy: impl FnOnce() + Send + 'static) {
+    let _ = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(copy);
 }
 
 /// Our fd `from` (not closed when done) into `to`, until EOF or an error.

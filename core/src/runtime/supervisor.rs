@@ -103,8 +103,11 @@ pub fn run(
         steps,
     )?;
     drop(fast_entry); // the child has its own copies
-                      // Our stdin goes in through the pipe, unless the terminal relay reads it (-t).
-    let relay = pipes.relay(interactive && console.is_none(), config.has(4));
+                      // Our stdin goes in through the pipe, unless the terminal relay reads it
+                      // (-t). The copying threads start once the child has its "go": their
+                      // start is off its critical path (its output waits in the pipes).
+    let forward_stdin = interactive && console.is_none();
+    let start_relay = |pipes: stdio::Pipes| pipes.relay(forward_stdin, config.has(4));
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     // The init builds its filesystem while we do the host's part; it waits
@@ -129,7 +132,7 @@ pub fn run(
     if let Err(err) = prepared {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
-        relay.abandon();
+        start_relay(pipes).abandon();
         // The init may have failed first (and closed its pipe, failing us):
         // its own line names the real cause.
         return Err(match start_failure(&channel) {
@@ -138,6 +141,7 @@ pub fn run(
         });
     }
 
+    let relay = start_relay(pipes);
     let terminal = match console {
         Some(ours) => attach_terminal(ours, interactive)?,
         None => None,
