@@ -318,6 +318,8 @@ fn host_users_cannot_reach_the_state_dir() {
         .unwrap();
     let image = format!("{}/contain/state:1", registry.address());
     let state = StateDir::new("private-state");
+    // Made by mini-docker, as /var/lib/mini-docker would be.
+    fs::remove_dir(state.path()).unwrap();
     let before = HostSnapshot::take();
     // A kept container with a setuid-root copy of busybox in its upper layer.
     let out = mini_docker(
