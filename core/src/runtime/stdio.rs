@@ -8,6 +8,7 @@
 //! the bytes never pass through user space.
 
 use std::fs::File;
+use std::io::{Read, Write};
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{channel, Receiver};
@@ -66,50 +67,38 @@ impl Pipes {
         } else {
             drop(stdin);
         }
-        let outputs = [(stdout, 1), (stderr, 2)].map(|(pipe, to)| {
-            let (done, finished) = channel();
-            spawn_small(move || {
-                copy_out(pipe, to);
-                let _ = done.send(());
-            });
-            finished
+        // One thread for both outputs: a start pays for one thread, not two.
+        let (done, finished) = channel();
+        spawn_small(move || {
+            copy_outputs([(stdout, 1), (stderr, 2)]);
+            let _ = done.send(());
         });
         Relay {
-            outputs,
+            finished,
             wait_for_eof,
         }
     }
 }
 
-/// The copies of the container's output, running.
+/// The copy of the container's output, running.
 pub struct Relay {
-    outputs: [Receiver<()>; 2],
+    finished: Receiver<()>,
     wait_for_eof: bool,
 }
 
 impl Relay {
     /// After the container ended: let the last bytes it wrote through.
     pub fn finish(self) {
-        let patience = if self.wait_for_eof {
-            Duration::MAX
+        if self.wait_for_eof {
+            let _ = self.finished.recv();
         } else {
-            Duration::from_millis(500)
-        };
-        self.wait(patience);
+            let _ = self.finished.recv_timeout(Duration::from_millis(500));
+        }
     }
 
     /// A start that failed: its message (a panic's, say) still goes out, briefly.
     pub fn abandon(self) {
-        self.wait(Duration::from_secs(2));
-    }
-
-    fn wait(&self, patience: Duration) {
-        for finished in &self.outputs {
-            let _ = match patience {
-                Duration::MAX => finished.recv().map_err(|_| ()),
-                _ => finished.recv_timeout(patience).map_err(|_| ()),
-            };
-        }
+        let _ = self.finished.recv_timeout(Duration::from_secs(2));
     }
 }
 
@@ -129,12 +118,87 @@ fn copy(from: RawFd, to: OwnedFd) {
     let _ = std::io::copy(&mut *source, &mut File::from(to));
 }
 
-/// The container's output pipe into our fd `to`. Straight to the fd, not
-/// through `std::io::stdout()`, whose line buffer would hold back a prompt.
-fn copy_out(from: OwnedFd, to: RawFd) {
-    // SAFETY: as in `copy`: one of our standard fds, never closed here.
-    let mut sink = ManuallyDrop::new(unsafe { File::from_raw_fd(to) });
-    // When we cannot write (a closed pipe), dropping `from` passes that on:
-    // the container's next write fails with EPIPE, as it would have.
-    let _ = std::io::copy(&mut File::from(from), &mut *sink);
+/// The container's output pipes into our fds (stdout, stderr), as bytes
+/// arrive on either, until both end. Straight to the fds, not through
+/// `std::io::stdout()`, whose line buffer would hold back a prompt. When we
+/// cannot write (a closed pipe), the container's pipe is closed: its next
+/// write fails with EPIPE, as it would have.
+fn copy_outputs(streams: [(OwnedFd, RawFd); 2]) {
+    let mut open: Vec<Stream> = streams
+        .into_iter()
+        .map(|(from, to)| Stream {
+            from,
+            to,
+            splice: true,
+        })
+        .collect();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !open.is_empty() {
+        let mut polled: Vec<libc::pollfd> = open
+            .iter()
+            .map(|s| libc::pollfd {
+                fd: s.from.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `polled` is a valid array of pollfd of the length we pass.
+        let ready = unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, -1) };
+        if ready < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        let mut index = 0;
+        open.retain_mut(|stream| {
+            let revents = polled[index].revents;
+            index += 1;
+            revents == 0 || matches!(stream.move_some(&mut buf), Ok(1..))
+        });
+    }
+}
+
+/// One output of the container's, and where it goes.
+struct Stream {
+    from: OwnedFd,
+    to: RawFd,
+    /// splice(2) works to `to` (not to a terminal: then read and write).
+    splice: bool,
+}
+
+impl Stream {
+    /// Move what is there (the pipe is readable); 0 at EOF.
+    fn move_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.splice {
+            // SAFETY: plain fds, no offsets (both may be pipes): the kernel
+            // moves up to 1 MiB between them without our memory.
+            let moved = unsafe {
+                libc::splice(
+                    self.from.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    self.to,
+                    std::ptr::null_mut(),
+                    1 << 20,
+                    0,
+                )
+            };
+            if moved >= 0 {
+                return Ok(moved as usize);
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINVAL) {
+                return Err(err);
+            }
+            self.splice = false; // a terminal, say: copy through our buffer
+        }
+        // SAFETY: `from` is ours and outlives this borrow; `to` is one of our
+        // standard fds, open for the process's life: ManuallyDrop closes neither.
+        let mut from = ManuallyDrop::new(unsafe { File::from_raw_fd(self.from.as_raw_fd()) });
+        let n = from.read(buf)?;
+        // SAFETY: as above.
+        let mut sink = ManuallyDrop::new(unsafe { File::from_raw_fd(self.to) });
+        sink.write_all(&buf[..n])?;
+        Ok(n)
+    }
 }
