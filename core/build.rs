@@ -1,13 +1,18 @@
-//! Builds the static chroot-breakout helper the chapter 2 and 5 checks run
-//! inside the container (the starter rootfs has no libc, hence static).
+//! Builds the static helpers that run inside containers (the starter rootfs
+//! has no libc, hence static): the chroot breakout the chapter 2 and 5 checks
+//! run, and the TIOCSTI probe the tests run.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    let source = "src/checks/breakout.c";
+    build_static("src/checks/breakout.c", "breakout");
+    build_static("src/checks/tiocsti.c", "tiocsti");
+}
+
+fn build_static(source: &str, name: &str) {
     println!("cargo:rerun-if-changed={source}");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("breakout");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let built = Command::new(&cc)
         .args(["-static", "-Os", "-s", "-o"])
@@ -17,7 +22,7 @@ fn main() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !built {
-        // Keep the build going; the breakout checks then fail saying why.
+        // Keep the build going; what runs the helper then fails saying why.
         println!("cargo:warning=could not build {source} with `{cc} -static` (install gcc and libc6-dev)");
         std::fs::write(&out, b"").unwrap();
     }

@@ -486,3 +486,6 @@ pub use crate::sys::random_hex;
 
 /// The breakout helper (core/src/checks/breakout.c), built static by build.rs.
 pub const BREAKOUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/breakout"));
+
+/// The TIOCSTI probe (core/src/checks/tiocsti.c) the tests run in a container.
+pub const TIOCSTI: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tiocsti"));

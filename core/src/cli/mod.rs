@@ -110,6 +110,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         None => absolute(&default_state_dir()?)?,
     };
     refuse_foreign_state_dir(&state_dir)?;
+    runtime::container_dir::make_state_dir_private(&state_dir);
     let Some(command) = cli.command else {
         return progress::show(&state_dir);
     };

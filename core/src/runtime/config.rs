@@ -58,18 +58,19 @@ impl ContainerConfig {
     }
 }
 
-/// What a container's command sees by default (what docker sets, too).
-pub fn default_env(hostname: &str) -> Vec<(String, String)> {
+/// What a container's command sees by default (what docker sets, too):
+/// nothing from the caller's environment. TERM only with a terminal (`-t`),
+/// and HOME is set inside, from the container's /etc/passwd (inside.rs).
+pub fn default_env(hostname: &str, tty: bool) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "PATH".into(),
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         ),
         ("HOSTNAME".into(), hostname.into()),
-        ("HOME".into(), "/root".into()),
     ];
-    if let Ok(term) = std::env::var("TERM") {
-        env.push(("TERM".into(), term));
+    if tty {
+        env.push(("TERM".into(), "xterm".into()));
     }
     env
 }

@@ -25,11 +25,17 @@ impl ContainerDir {
     pub fn create(state_dir: &Path, id: &str) -> Result<ContainerDir> {
         let containers = state_dir.join("containers");
         let dir = containers.join(id);
-        let mut made = std::fs::create_dir(&dir);
+        // 0710 (0700 rootless); the group is containers/'s, set-group-id.
+        let create = || {
+            std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), private_mode())
+                .create(&dir)
+        };
+        let mut made = create();
         if matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             // The first container of this state dir: where containers/ goes matters.
             placement::create_dir_apart(&containers)?;
-            made = std::fs::create_dir(&dir);
+            make_private(&containers, true);
+            made = create();
         }
         if let Err(e) = made.or_else(already_there_is_fine) {
             return Err(e).with_context(|| format!("create {}", dir.display()));
@@ -109,4 +115,57 @@ pub fn prune_container_dirs(state_dir: &Path) {
         }
     }
     names::forget_removed(state_dir);
+}
+
+/// 0710 as root (the group: see `make_state_dir_private`), 0700 rootless.
+fn private_mode() -> u32 {
+    if nix::unistd::geteuid().is_root() {
+        0o710
+    } else {
+        0o700
+    }
+}
+
+/// `dir` private, group the remapped root's. `inherit`: set-group-id, so the
+/// directories made in it get that group too (a container's own directory,
+/// which `--userns`'s root must traverse to its layers) at no extra cost.
+fn make_private(dir: &Path, inherit: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        let gid = crate::userns::IdMap::remapped_root().host_gid;
+        let _ = std::os::unix::fs::chown(dir, None, Some(gid));
+    }
+    let setgid = if root && inherit { 0o2000 } else { 0 };
+    let mode = private_mode() | setgid;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode));
+}
+
+/// The state dir is private, like docker's /var/lib/docker (0710): other
+/// host users must not reach a container's writable layer (a setuid-root
+/// file the container made there would be theirs to run) or the starter
+/// rootfs's world-writable /tmp. As root the group is the one `--userns`
+/// maps the container's root to: that uid must still traverse it to the
+/// layers and rootfs; rootless, the mapped uid is our own (0700).
+/// Best effort: a state dir we do not own is left as it is.
+pub fn make_state_dir_private(state_dir: &Path) {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let mode = private_mode();
+    if let Some(parent) = state_dir.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    // Made here: 0700 until make_private sets its group, then its mode.
+    let made = std::fs::DirBuilder::new().mode(0o700).create(state_dir);
+    let Ok(meta) = std::fs::metadata(state_dir) else {
+        return;
+    };
+    let ours = meta.uid() == nix::unistd::geteuid().as_raw();
+    if !ours || (made.is_err() && meta.mode() & 0o7777 == mode) {
+        return; // not ours, or private already (the group was set with the mode)
+    }
+    make_private(state_dir, false);
+    // A state dir from before: its containers/ too (see ContainerDir::create).
+    if state_dir.join("containers").is_dir() {
+        make_private(&state_dir.join("containers"), true);
+    }
 }

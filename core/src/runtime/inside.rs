@@ -417,6 +417,8 @@ fn scaffold_private_mounts() -> Result<()> {
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("make / private")
 }
 
+/// Only what the image and `-e` define (and docker's defaults): nothing of
+/// the caller's environment, which the inside inherited.
 fn set_command_environment(config: &ContainerConfig) {
     for (key, _) in std::env::vars_os() {
         std::env::remove_var(key);
@@ -424,6 +426,25 @@ fn set_command_environment(config: &ContainerConfig) {
     for (key, value) in &config.env {
         std::env::set_var(key, value);
     }
+    if std::env::var_os("HOME").is_none() {
+        std::env::set_var("HOME", home_of(config.user.as_deref()));
+    }
+}
+
+/// HOME as docker sets it: the user's home in the container's /etc/passwd,
+/// /root for root, / when the user has no entry.
+fn home_of(user: Option<&str>) -> String {
+    let user = user.map(|spec| spec.split(':').next().unwrap_or(spec));
+    let Some(user) = user.filter(|u| *u != "root" && *u != "0") else {
+        return "/root".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 5 && (f[0] == user || f[2] == user))
+        .map(|f| f[5].to_string())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// Nothing but stdin/stdout/stderr may leak into the container's command.
@@ -475,9 +496,25 @@ fn run_as_init(
             std::process::exit(exit_code_for(&err))
         }
         ForkResult::Parent { child } => {
+            // PID 1 keeps nothing but its stdio: the command can reach its
+            // fds through /proc/1/fd.
+            drop(terminal);
             close_channel();
+            close_all_from_3();
             let status = steps.ch04_pid.init_loop(child, &signals)?;
             std::process::exit(steps.ch01_process.exit_code(status))
+        }
+    }
+}
+
+/// close_range(3, ~0): no fd but stdin, stdout and stderr stays open.
+fn close_all_from_3() {
+    // SAFETY: closes descriptors only; the fds this process still owns as
+    // objects (the channel, the terminal) were closed or dropped before.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if ret != 0 {
+        for fd in 3..1024 {
+            let _ = nix::unistd::close(fd);
         }
     }
 }

@@ -98,7 +98,7 @@ pub fn launch(
         make_mount_points(rootfs, &opts.volumes, &etc_files)?;
     }
     let console = prepared.tty.then(tty::console_pair).transpose()?;
-    let mut env = default_env(&hostname);
+    let mut env = default_env(&hostname, prepared.tty);
     merge_env(&mut env, &prepared.env);
     let config = ContainerConfig {
         env,

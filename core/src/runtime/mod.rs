@@ -10,7 +10,8 @@
 //! `launch.rs` is the orchestration, top-down in lesson order; the pieces:
 //! `config.rs` (what the inside is told), `channel.rs` (how), `spawn.rs`
 //! (clone), `root.rs` (the container's root: a rootfs or an image),
-//! `volumes.rs`, `container_dir.rs`, `names.rs`, `dev.rs`, `tty.rs`.
+//! `volumes.rs`, `container_dir.rs`, `names.rs`, `dev.rs`, `tty.rs`,
+//! `stdio.rs` (the container's stdio: pipes we relay).
 //!
 //! The clone runs the inside's code directly when mini-docker is
 //! single-threaded at that moment (the usual case). If threads exist (HTTP,
@@ -31,6 +32,7 @@ pub mod placement;
 pub mod root;
 pub mod signals;
 pub mod spawn;
+pub mod stdio;
 pub mod supervisor;
 pub mod tty;
 pub mod volumes;

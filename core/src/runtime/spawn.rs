@@ -39,12 +39,15 @@ pub struct UserNamespaceEntry {
 /// clone(2) a child into new namespaces (`flags`); it runs the inside's code
 /// in place (`steps`: the chapters it calls) or execs `/proc/self/exe __inside`.
 /// `keep_open`: one more fd the init inherits (the console socket of `run -t`).
+/// `stdio`: the init's stdin, stdout and stderr (pipes the supervisor relays:
+/// never the caller's own terminal or files).
 /// `cgroup`: how the child gets into its cgroup (`Spawned::in_cgroup` says
 /// whether it did; if not, the supervisor moves it by pid).
 pub fn clone_init(
     flags: CloneFlags,
     userns: Option<UserNamespaceEntry>,
     keep_open: Option<i32>,
+    stdio: [i32; 3],
     cgroup: Option<&FastEntry>,
     steps: &Steps,
 ) -> Result<Spawned> {
@@ -81,6 +84,7 @@ pub fn clone_init(
         exe: &exe,
         argv: &argv,
         inherit: [theirs.as_raw_fd(), keep_open.unwrap_or(-1)],
+        stdio,
         cgroup_failed: channel::encode(&Failed {
             code: 125,
             message: "cannot join the container's cgroup (writing 0 to a v1 tasks file failed)"
@@ -97,10 +101,6 @@ pub fn clone_init(
         join_cgroup: join,
         parent: nix::unistd::getpid().as_raw(),
         run_init_here: single_threaded() && std::env::var_os("MINI_DOCKER_REEXEC").is_none(),
-        supervisor_ends: [
-            ours.as_raw_fd(),
-            maps_pipe.as_ref().map(|(_, w)| w.as_raw_fd()).unwrap_or(-1),
-        ],
         steps: *steps,
     };
 
@@ -189,8 +189,11 @@ pub fn release_after_maps(pipe: OwnedFd) -> Result<()> {
 struct ChildPlan<'a> {
     exe: &'a CString,
     argv: &'a [*const libc::c_char],
-    /// The inside's end of the channel, and the console socket (-1: none).
+    /// The inside's end of the channel, and the console socket (-1: none):
+    /// with stdin/stdout/stderr, the only fds the child keeps.
     inherit: [i32; 2],
+    /// What becomes the child's fds 0, 1 and 2.
+    stdio: [i32; 3],
     /// `Failed` messages, encoded before clone: the child must not allocate.
     cgroup_failed: Vec<u8>,
     userns_failed: Vec<u8>,
@@ -202,10 +205,6 @@ struct ChildPlan<'a> {
     /// No other thread exists: the child may run the init code itself
     /// instead of exec'ing /proc/self/exe (saves an exec, ~1.3 ms a start).
     run_init_here: bool,
-    /// The supervisor's ends of the channel and the maps pipe: the child must
-    /// close its copies (exec would have, by close-on-exec), or it would
-    /// never see EOF.
-    supervisor_ends: [i32; 2],
     /// The chapter steps, for the inside run in place.
     steps: Steps,
 }
@@ -219,12 +218,13 @@ fn single_threaded() -> bool {
 }
 
 impl ChildPlan<'_> {
-    /// In the freshly cloned child: keep the channel (and console) across exec,
-    /// become root of the user namespace if there is one, die with the
+    /// In the freshly cloned child: leave the caller's session and stdio,
+    /// keep the channel (and console) across exec, become root of the user
+    /// namespace if there is one, close every other fd, die with the
     /// supervisor, and become `mini-docker __init`.
     ///
-    /// Only async-signal-safe raw calls (write, close, fcntl, prctl, getppid,
-    /// execv, _exit) on fds and C strings prepared before clone, no allocation
+    /// Only async-signal-safe raw calls (write, close, close_range, dup2,
+    /// setsid, fcntl, prctl, getppid, execv, _exit) on fds and C strings prepared before clone, no allocation
     /// — but under `run_init_here`, set only if the parent was single-threaded.
     // SAFETY: unsafe fn: only for the async-signal-safe child of clone (a copy
     // of a maybe threaded process, where locks may be held): it keeps to the
@@ -237,11 +237,26 @@ impl ChildPlan<'_> {
             }
             libc::close(fd);
         }
-        for fd in self.inherit.into_iter().filter(|&fd| fd >= 0) {
-            libc::fcntl(fd, libc::F_SETFD, 0);
+        // A session of our own, without a controlling terminal: nothing in
+        // the container can reach the caller's terminal (TIOCSTI, job
+        // control signals), and stdio are the supervisor's pipes, not the
+        // caller's terminal or redirected files (/proc/1/fd/1).
+        libc::setsid();
+        for (target, fd) in self.stdio.into_iter().enumerate() {
+            if libc::dup2(fd, target as i32) != target as i32 {
+                libc::_exit(125);
+            }
         }
         if let (Some(fd), Some(userns)) = (self.maps_written, self.userns) {
             self.enter_user_namespace(fd, userns);
+        }
+        // Every fd of the supervisor's (its container dir's lock, a netlink
+        // socket in the host's namespace, the caller's extra fds) goes now,
+        // before any code of the container's runs: an open host directory
+        // is a way out (CVE-2024-21626's /proc/self/fd/N/../..).
+        close_all_but(self.inherit);
+        for fd in self.inherit.into_iter().filter(|&fd| fd >= 0) {
+            libc::fcntl(fd, libc::F_SETFD, 0);
         }
         // After any credential change (which clears it): if the supervisor
         // dies, even by SIGKILL, the container dies with it.
@@ -250,9 +265,6 @@ impl ChildPlan<'_> {
             libc::_exit(125); // the supervisor is already gone
         }
         if self.run_init_here {
-            for fd in self.supervisor_ends.into_iter().filter(|&fd| fd >= 0) {
-                libc::close(fd);
-            }
             // Never unwind out of here: above this frame lie the supervisor's
             // objects (pipes, container dir, cgroup, lease), copied by the fork;
             // their destructors must run in the supervisor only. A panic (a
@@ -295,6 +307,35 @@ impl ChildPlan<'_> {
     unsafe fn fail(&self, message: &[u8]) -> ! {
         libc::write(self.inherit[0], message.as_ptr().cast(), message.len());
         libc::_exit(125)
+    }
+}
+
+/// close_range(2) every fd from 3 up except those in `keep` (-1: none).
+// SAFETY: unsafe fn: only for the async-signal-safe child of clone: raw
+// close_range/close syscalls on fd numbers, no allocation.
+unsafe fn close_all_but(mut keep: [i32; 2]) {
+    keep.sort_unstable(); // an array sort: in place, no allocation
+    let mut from = 3;
+    for fd in keep {
+        if fd < from {
+            continue; // -1 (none), or a standard fd
+        }
+        if fd > from {
+            close_fds(from, fd - 1);
+        }
+        from = fd + 1;
+    }
+    close_fds(from, i32::MAX);
+}
+
+/// Close fds `first..=last`; kernels before 5.9 lack close_range: a loop
+/// over the fds that can exist (RLIMIT_NOFILE is 1024 by default).
+// SAFETY: unsafe fn: as close_all_but.
+unsafe fn close_fds(first: i32, last: i32) {
+    if libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0) != 0 {
+        for fd in first..=last.min(65_535) {
+            libc::close(fd);
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use super::explain;
 use super::namespaces;
 use super::signals::stop_signals;
 use super::spawn::{clone_init, release_after_maps, Spawned, UserNamespaceEntry};
+use super::stdio;
 use super::tty;
 use crate::cgroups::ContainerCgroup;
 use crate::net::{HostNetwork, NetworkMode};
@@ -87,13 +88,26 @@ pub fn run(
     });
     let keep_open = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
     let fast_entry = cgroup.map(|c| c.fast_entry()).transpose()?;
+    let pipes = stdio::Pipes::new()?;
     let Spawned {
         pid,
         channel,
         maps_written,
         in_cgroup,
-    } = clone_init(flags, entry, keep_open, fast_entry.as_ref(), steps)?;
+    } = clone_init(
+        flags,
+        entry,
+        keep_open,
+        pipes.container_ends(),
+        fast_entry.as_ref(),
+        steps,
+    )?;
     drop(fast_entry); // the child has its own copies
+                      // Our stdin goes in through the pipe, unless the terminal relay reads it
+                      // (-t). The copying threads start once the child has its "go": their
+                      // start is off its critical path (its output waits in the pipes).
+    let forward_stdin = interactive && console.is_none();
+    let start_relay = |pipes: stdio::Pipes| pipes.relay(forward_stdin, config.has(4));
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     // The init builds its filesystem while we do the host's part; it waits
@@ -118,6 +132,7 @@ pub fn run(
     if let Err(err) = prepared {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
+        start_relay(pipes).abandon();
         // The init may have failed first (and closed its pipe, failing us):
         // its own line names the real cause.
         return Err(match start_failure(&channel) {
@@ -126,6 +141,7 @@ pub fn run(
         });
     }
 
+    let relay = start_relay(pipes);
     let terminal = match console {
         Some(ours) => attach_terminal(ours, interactive)?,
         None => None,
@@ -133,6 +149,7 @@ pub fn run(
     if let Some(failure) = start_failure(&channel) {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
+        relay.abandon();
         return Err(ExitError::from(failure).into());
     }
     network.serve_ports();
@@ -151,6 +168,7 @@ pub fn run(
         &format!("exit status {code}"),
         "128 + n means: killed by signal n",
     );
+    relay.finish();
     report_oom(config, cgroup);
     if let Some((output, raw_mode)) = terminal {
         let _ = output.join(); // the last bytes the container wrote

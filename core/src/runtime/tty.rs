@@ -62,7 +62,11 @@ pub fn open_and_send(console: RawFd) -> Result<OwnedFd> {
 /// In the process that becomes the command: a new session whose controlling
 /// terminal is the slave, which is also stdin, stdout and stderr.
 pub fn make_controlling(slave: &OwnedFd) -> Result<()> {
-    nix::unistd::setsid().context("setsid")?;
+    // The container's first process is a session leader already (spawn.rs);
+    // the command --init forks is not.
+    if nix::unistd::getsid(None).ok() != Some(nix::unistd::getpid()) {
+        nix::unistd::setsid().context("setsid")?;
+    }
     // SAFETY: TIOCSCTTY on a valid terminal fd.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
         bail!("TIOCSCTTY: {}", std::io::Error::last_os_error());
