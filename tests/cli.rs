@@ -734,25 +734,38 @@ fn userns_with_a_closed_state_dir_names_the_directory() {
     use std::os::unix::fs::PermissionsExt;
     require_root();
     let _serial = serial();
+    let userns_id = [
+        "--reference",
+        "chapter",
+        "7",
+        "run",
+        "--userns",
+        "--network",
+        "none",
+        "--",
+        "id",
+        "-u",
+    ];
+    // A state dir of mode 0700 (mktemp -d): mini-docker's own, so it makes it
+    // traversable for the remapped root (0710, that group), like docker's
+    // /var/lib/docker, and --userns works.
     let state = StateDir::new("closed");
     std::fs::set_permissions(state.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = mini_docker(&state, &userns_id);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+
+    // A closed directory *above* the state dir is not ours to open up: one
+    // line naming it and the fix, nothing made, and the checks say the same
+    // instead of blaming the learner's uid_map.
+    let parent = StateDir::new("closed-parent");
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = StateDir(parent.path().join("state"));
+    std::fs::create_dir(state.path()).unwrap();
     let before = HostSnapshot::take();
-    let out = mini_docker(
-        &state,
-        &[
-            "--reference",
-            "chapter",
-            "7",
-            "run",
-            "--userns",
-            "--network",
-            "none",
-            "--",
-            "id",
-        ],
-    );
+    let out = mini_docker(&state, &userns_id);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
-    assert_one_line_error(&out, &format!("chmod o+x {}", state.path().display()));
+    assert_one_line_error(&out, &format!("chmod o+x {}", parent.path().display()));
     HostSnapshot::assert_clean_since(&before, "a refused --userns");
     assert_state_dir_clean(&state);
 

@@ -44,6 +44,15 @@ pub struct ImageRunOptions {
     pub platform: Option<crate::image::platform::Platform>,
 }
 
+/// `chapter N run -- sh` typed at a terminal: a shell with a prompt and job
+/// control needs a terminal, but never the caller's (a container could type
+/// into it with TIOCSTI). From chapter 5 the container has a devpts of its
+/// own, so it gets a pty there, like `run -it`; piped stdio stays piped.
+fn wants_a_terminal(chapter: u8) -> bool {
+    use std::io::IsTerminal;
+    chapter >= 5 && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
 /// The container's root and command, ready for the config.
 pub struct Prepared {
     pub rootfs: Option<PathBuf>,
@@ -88,7 +97,7 @@ pub fn prepare_root(
                 workdir: None,
                 user: None,
                 stdin_null: false,
-                tty: false,
+                tty: wants_a_terminal(chapter),
                 interactive: true,
                 keep: false,
                 name: None,
