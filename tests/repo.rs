@@ -298,3 +298,82 @@ fn readme_lists_every_chapter_of_the_table() {
         );
     }
 }
+
+/// The GitHub Actions workflow for graders: its "Grade" and "Points" steps,
+/// run here as they are written (with this build on PATH and a state dir of
+/// the test's own), give a JUnit report and a points summary that add up.
+#[test]
+fn the_grading_workflow_runs_and_sums_points() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test runs `sudo mini-docker grade`: run it as root (cargo test does, through scripts/as-root)"
+    );
+    let workflow = read(".github/workflows/grade.yml");
+    let step = |name: &str| -> String {
+        let start = workflow
+            .find(&format!("- name: {name}"))
+            .unwrap_or_else(|| panic!("no step {name:?} in the workflow"));
+        let rest = &workflow[start..];
+        let run = rest.find("run:").expect("a run: line") + "run:".len();
+        let body = &rest[run..];
+        let end = body.find("\n      - ").unwrap_or(body.len());
+        let text = body[..end].trim_start_matches(" |").trim_start_matches(' ');
+        // A block scalar: drop its indentation (10 spaces in this file).
+        text.lines()
+            .map(|l| l.strip_prefix("          ").unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let dir = std::env::temp_dir().join(format!("mini-docker-workflow-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("bin")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_mini-docker");
+    std::os::unix::fs::symlink(bin, dir.join("bin/mini-docker")).unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let summary = dir.join("summary.md");
+    for name in ["Grade", "Points"] {
+        let script = step(name);
+        let out = Command::new("bash")
+            .args(["-e", "-c", &script])
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("GITHUB_STEP_SUMMARY", &summary)
+            .env("MINI_DOCKER_STATE_DIR", dir.join("state"))
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "step {name}:\n{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let xml = fs::read_to_string(dir.join("grade.xml")).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("the JUnit report parses");
+    let max: u32 = doc
+        .root_element()
+        .attribute("max_score")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let summary = fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains(&format!("/ {max} points")),
+        "the summary sums the points: {summary}"
+    );
+    assert_eq!(
+        summary
+            .lines()
+            .filter(|l| l
+                .strip_prefix("| chapter ")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit())))
+            .count(),
+        CHAPTERS.len(),
+        "a row per chapter: {summary}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
