@@ -187,13 +187,16 @@ fn no_host_fd_reaches_a_rootless_container() {
     }
 }
 
-/// Started from a terminal without -t, the container is in a session of its
-/// own and holds no terminal fd: TIOCSTI on its stdin, stdout, stderr and
-/// /dev/tty types nothing into the caller's terminal.
+/// Started from a terminal, the container never holds the caller's terminal:
+/// - stdout not a terminal (so no pty of its own): it is in a session of its
+///   own and holds no terminal fd, so TIOCSTI on its stdin, stdout, stderr
+///   and /dev/tty fails;
+/// - stdin and stdout a terminal (`chapter 5 run` then gives the container a
+///   pty of its own devpts, like `run -it`): TIOCSTI may type into that pty,
+///   which only the container reads — never into the caller's.
+/// Either way nothing waits in the caller's terminal's input queue.
 #[test]
 fn tiocsti_cannot_type_into_the_callers_terminal() {
-    use std::io::Read;
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::PermissionsExt;
     require_root();
     let _serial = serial();
@@ -209,71 +212,99 @@ fn tiocsti_cannot_type_into_the_callers_terminal() {
     let volume = format!("{}:/helper", helper_dir.display());
     let before = HostSnapshot::take();
     for mode in [&[][..], &["--init"][..]] {
-        // Our own pty stands in for the caller's terminal (a root shell's).
-        let pty = nix::pty::openpty(None, None).unwrap();
-        let slave = pty.slave.as_raw_fd();
-        let mut args = vec!["--reference", "chapter", "5", "run", "-v", &volume];
-        args.extend_from_slice(mode);
-        args.extend(["--", "/helper/tiocsti"]);
-        let mut command = mini_docker_command(&state, &args);
-        command
-            .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
-            .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
-            .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
-        // SAFETY: pre_exec runs in the forked child before exec; setsid and
-        // ioctl are async-signal-safe, and `slave` stays open (the Command holds dups).
-        unsafe {
-            command.pre_exec(move || {
-                nix::unistd::setsid().map_err(std::io::Error::from)?;
-                if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+        for stdout_is_the_terminal in [false, true] {
+            let (shown, queued, ok) = tiocsti_probe(&state, &volume, mode, stdout_is_the_terminal);
+            let what = format!("{mode:?}, stdout a terminal: {stdout_is_the_terminal}");
+            assert!(ok, "{what}: {shown}");
+            assert!(
+                shown.contains("fd 1: ") && shown.contains("fd /dev/tty: "),
+                "{what}: the helper did not run: {shown}"
+            );
+            if !stdout_is_the_terminal {
+                assert!(
+                    !shown.contains("injected") && !shown.contains("INJECTED-42"),
+                    "{what}: TIOCSTI reached a terminal: {shown}"
+                );
+            }
+            assert!(
+                !queued.contains("INJECTED-42"),
+                "{what}: TIOCSTI queued input for the caller's shell: {queued}"
+            );
         }
-        let mut child = command.spawn().unwrap();
-        drop(command); // its copies of the slave: the master reads EIO once ours goes too
-        let mut master = fs::File::from(pty.master);
-        let reader = {
-            let mut master = master.try_clone().unwrap();
-            std::thread::spawn(move || {
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 4096];
-                // EIO once the last slave fd closes.
-                while let Ok(n @ 1..) = master.read(&mut buf) {
-                    seen.extend_from_slice(&buf[..n]);
-                }
-                seen
-            })
-        };
-        let status = child.wait().unwrap();
-        // Injected input waits in the slave's input queue (and is echoed to
-        // the master): read both, without blocking.
-        nix::fcntl::fcntl(
-            pty.slave.as_raw_fd(),
-            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-        )
-        .unwrap();
-        let mut queued = Vec::new();
-        let _ = fs::File::from(pty.slave).read_to_end(&mut queued);
-        let shown = text(&reader.join().unwrap());
-        let _ = &mut master;
-        assert!(status.success(), "{mode:?}: {shown}");
-        assert!(
-            shown.contains("fd 1: ") && shown.contains("fd /dev/tty: "),
-            "{mode:?}: the helper did not run: {shown}"
-        );
-        assert!(
-            !shown.contains("injected") && !shown.contains("INJECTED-42"),
-            "{mode:?}: TIOCSTI typed into the caller's terminal: {shown}"
-        );
-        assert!(
-            !text(&queued).contains("INJECTED-42"),
-            "{mode:?}: TIOCSTI queued input for the caller's shell: {}",
-            text(&queued)
-        );
     }
     HostSnapshot::assert_clean_since(&before, "TIOCSTI probe");
+}
+
+/// Run the TIOCSTI helper in `chapter 5 run` whose caller's controlling
+/// terminal is a pty of ours; (what it printed, what waits in the caller's
+/// input queue, whether mini-docker exited 0).
+fn tiocsti_probe(
+    state: &StateDir,
+    volume: &str,
+    mode: &[&str],
+    stdout_is_the_terminal: bool,
+) -> (String, String, bool) {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // Our own pty stands in for the caller's terminal (a root shell's).
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = pty.slave.as_raw_fd();
+    let mut args = vec!["--reference", "chapter", "5", "run", "-v", volume];
+    args.extend_from_slice(mode);
+    args.extend(["--", "/helper/tiocsti"]);
+    let mut command = mini_docker_command(state, &args);
+    command
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    if stdout_is_the_terminal {
+        command.stdout(Stdio::from(pty.slave.try_clone().unwrap()));
+    } else {
+        command.stdout(Stdio::piped());
+    }
+    // SAFETY: pre_exec runs in the forked child before exec; setsid and
+    // ioctl are async-signal-safe, and `slave` stays open (the Command holds dups).
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(command); // its copies of the slave: the master reads EIO once ours goes too
+    let master = fs::File::from(pty.master);
+    let reader = {
+        let mut master = master.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            // EIO once the last slave fd closes.
+            while let Ok(n @ 1..) = master.read(&mut buf) {
+                seen.extend_from_slice(&buf[..n]);
+            }
+            seen
+        })
+    };
+    let mut piped = Vec::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_end(&mut piped).unwrap();
+    }
+    let status = child.wait().unwrap();
+    // Injected input waits in the slave's input queue (and is echoed to
+    // the master): read it without blocking.
+    nix::fcntl::fcntl(
+        pty.slave.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    let mut queued = Vec::new();
+    let _ = fs::File::from(pty.slave).read_to_end(&mut queued);
+    let mut shown = reader.join().unwrap();
+    shown.extend(piped);
+    drop(master);
+    (text(&shown), text(&queued), status.success())
 }
 
 /// Only what the image, `-e` and docker's defaults define: nothing of the
