@@ -194,6 +194,7 @@ fn no_host_fd_reaches_a_rootless_container() {
 /// - stdin and stdout a terminal (`chapter 5 run` then gives the container a
 ///   pty of its own devpts, like `run -it`): TIOCSTI may type into that pty,
 ///   which only the container reads — never into the caller's.
+///
 /// Either way nothing waits in the caller's terminal's input queue.
 #[test]
 fn tiocsti_cannot_type_into_the_callers_terminal() {
