@@ -36,6 +36,7 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch05_no_chdir", 5, "5.6", "chdir(\"/\")"),
     ("ch05_no_detach", 5, "5.2", "umount2"),
     ("ch05_sys_writable", 5, "5.4", "read-write"),
+    ("ch06_no_newnet", 6, "6.1", "host's own network"),
     ("ch06_no_master", 6, "6.3", "not a port of mdk0"),
     ("ch06_host_end_down", 6, "6.4", "both veth ends must be up"),
     ("ch06_lo_down", 6, "6.2", "lo is down"),

@@ -30,6 +30,7 @@ mod ch06_fixed_address;
 mod ch06_host_end_down;
 mod ch06_lo_down;
 mod ch06_no_master;
+mod ch06_no_newnet;
 mod ch06_route_first;
 mod ch07_identity_map;
 mod ch07_no_newuser;
@@ -106,6 +107,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch05_no_chdir" => ch05.pivot_into = ch05_no_chdir::pivot_into,
         "ch05_no_detach" => ch05.pivot_into = ch05_no_detach::pivot_into,
         "ch05_sys_writable" => ch05.mount_sys = ch05_sys_writable::mount_sys,
+        "ch06_no_newnet" => ch06.namespaces = ch06_no_newnet::namespaces,
         "ch06_no_master" => ch06.connect_to_bridge = ch06_no_master::connect_to_bridge,
         "ch06_host_end_down" => ch06.connect_to_bridge = ch06_host_end_down::connect_to_bridge,
         "ch06_lo_down" => ch06.configure_inside = ch06_lo_down::configure_inside,
