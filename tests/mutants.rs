@@ -70,6 +70,12 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
         "10.4",
         "\".wh.\" followed by nothing",
     ),
+    (
+        "ch10_dotdot_accepted",
+        10,
+        "10.4",
+        "not the name of one entry",
+    ),
     ("ch10_opaque_as_remove", 10, "10.2", "Opaque"),
     ("ch10_lowers_reversed", 10, "10.2", "top layer first"),
     ("ch10_not_volatile", 10, "10.1", "not volatile"),

@@ -179,13 +179,24 @@ fn malformed_whiteout(ctx: &Ctx) -> Result<()> {
             stderr_suffix(&String::from_utf8_lossy(&o.stderr))
         );
     }
-    let (_registry, layout, image) = serve(vec![vec![file(".wh.", "")]])?;
+    // Then Remove(".") and Remove(".."): the scaffold refuses those names
+    // too (they would empty a directory), but without saying "malformed".
+    for bad in [".wh.", ".wh..", ".wh..."] {
+        refused(ctx, bad)?;
+    }
+    Ok(())
+}
+
+/// An image with the malformed whiteout `bad` is refused in one line, and
+/// leaves no half-unpacked layer behind.
+fn refused(ctx: &Ctx, bad: &str) -> Result<()> {
+    let (_registry, layout, image) = serve(vec![vec![file(bad, "")]])?;
     let o = ctx.output(10, &["--network", "none", &image], &["true"], b"")?;
     let err = String::from_utf8_lossy(&o.stderr);
     let last = err.lines().last().unwrap_or("").to_string();
     if o.status.success() || !last.contains("malformed whiteout") {
         bail!(
-            "an image with a \".wh.\" entry gave exit {} and {last:?}; expected a clear refusal",
+            "an image with a {bad:?} entry gave exit {} and {last:?}; expected a clear refusal",
             status_text(&o)
         );
     }

@@ -49,6 +49,7 @@ mod ch09_no_scope;
 mod ch09_tag_after_port;
 mod ch09_variant_exact;
 mod ch09_variant_ignored;
+mod ch10_dotdot_accepted;
 mod ch10_lowers_reversed;
 mod ch10_no_userxattr;
 mod ch10_not_volatile;
@@ -140,6 +141,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch09_variant_ignored" => ch09.select_manifest = ch09_variant_ignored::select_manifest,
         "ch09_variant_exact" => ch09.select_manifest = ch09_variant_exact::select_manifest,
         "ch09_first_manifest" => ch09.select_manifest = ch09_first_manifest::select_manifest,
+        "ch10_dotdot_accepted" => ch10.whiteout = ch10_dotdot_accepted::whiteout,
         "ch10_wh_alone_accepted" => ch10.whiteout = ch10_wh_alone_accepted::whiteout,
         "ch10_opaque_as_remove" => ch10.whiteout = ch10_opaque_as_remove::whiteout,
         "ch10_lowers_reversed" => ch10.mount_overlay = ch10_lowers_reversed::mount_overlay,
