@@ -16,9 +16,9 @@ pub fn checks() -> Vec<Check> {
         Check { id: "9.1", title: "references resolve like docker's; a malformed one is one clear line", points: 2,
             hint: "parse_image_ref: digest after '@', tag after the last ':' not followed by '/', registry if the first part has '.' or ':' or is localhost, else docker.io (+ library/)", run: references },
         Check { id: "9.2", title: "pull through token auth: every blob in the store hashes to its name", points: 3,
-            hint: "parse_challenge (scheme, then key=\"value\" pairs) and token_url (realm?service=…&scope=repository:NAME:pull)", run: token_pull },
+            hint: "parse_challenge (scheme, then key=\"value\" pairs; a quoted value may hold ',') and token_url (realm?service=…&scope=repository:NAME:pull)", run: token_pull },
         Check { id: "9.3", title: "from an index, this host's platform by default, --platform on request, a clear error otherwise", points: 2,
-            hint: "select_manifest: same os and architecture, and the variant when one is asked for (arm64 means v8)", run: platforms },
+            hint: "select_manifest: same os and architecture, and the variant when one is asked for (an arm64 entry without one means v8)", run: platforms },
         Check { id: "9.4", title: "basic auth: refused without credentials in one line, pulled with MINI_DOCKER_REGISTRY_AUTH", points: 1,
             hint: "parse_challenge must report the scheme \"Basic\" for a Basic challenge", run: basic_auth },
         Check { id: "9.5", title: "a tampered blob is refused, naming its digest, and leaves nothing in the store", points: 2,
@@ -88,6 +88,11 @@ fn references(ctx: &Ctx) -> Result<()> {
         ),
         (
             "127.0.0.1:5000/busybox:latest",
+            "127.0.0.1:5000/busybox:latest",
+            "http://127.0.0.1:5000",
+        ),
+        (
+            "127.0.0.1:5000/busybox",
             "127.0.0.1:5000/busybox:latest",
             "http://127.0.0.1:5000",
         ),
@@ -190,13 +195,16 @@ fn recorded_manifest(state: &Path, key: &str) -> Result<String> {
 
 fn platforms(ctx: &Ctx) -> Result<()> {
     let registry = Registry::start(Auth::Token)?;
-    let layout = build_layout(&["linux/amd64", "linux/arm64/v8"])?;
+    // arm/v6 before arm/v7: ignoring the variant picks the wrong one; arm64
+    // without a variant: it is what linux/arm64/v8 asks for (v8 is arm64's default).
+    let layout = build_layout(&["linux/amd64", "linux/arm/v6", "linux/arm/v7", "linux/arm64"])?;
     registry.push(&layout.dir, "multi", "check/multi:latest", None)?;
     let image = format!("{}/check/multi:latest", registry.address());
     let key = format!("{}/check/multi:latest", registry.address());
     for (platform, expected) in [
         (None, "linux/amd64"),
-        (Some("linux/arm64/v8"), "linux/arm64/v8"),
+        (Some("linux/arm/v7"), "linux/arm/v7"),
+        (Some("linux/arm64/v8"), "linux/arm64"),
     ] {
         let state = PullState::new(ctx)?;
         let mut args = vec!["pull", image.as_str()];
@@ -226,7 +234,7 @@ fn platforms(ctx: &Ctx) -> Result<()> {
         &[],
     )?;
     let err = String::from_utf8_lossy(&o.stderr);
-    if o.status.success() || !err.contains("linux/amd64") || !err.contains("linux/arm64/v8") {
+    if o.status.success() || !err.contains("linux/amd64") || !err.contains("linux/arm/v7") {
         bail!("asking for linux/s390x gave exit {} and {err:?}: expected an error naming the platforms there are", status_text(&o));
     }
     Ok(())

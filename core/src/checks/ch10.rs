@@ -16,7 +16,7 @@ pub fn checks() -> Vec<Check> {
         Check { id: "10.1", title: "the container's / is an overlay of the image's layers, volatile as it is thrown away (mountinfo)", points: 3,
             hint: "mount_overlay: mount(\"overlay\", target, \"overlay\", \"lowerdir=A:B,upperdir=U,workdir=W\"), \",volatile\" if volatile", run: overlay_root },
         Check { id: "10.2", title: "a .wh. file deletes, .wh..wh..opq hides the lower directory, markers never show", points: 3,
-            hint: "whiteout: \".wh..wh..opq\" -> Opaque, \".wh.NAME\" -> Remove(NAME), anything else -> None", run: whiteouts },
+            hint: "whiteout: \".wh..wh..opq\" -> Opaque, \".wh.NAME\" -> Remove(NAME), anything else -> None; mount_overlay: lowerdir lists the top layer first, \",userxattr\" in a user namespace", run: whiteouts },
         Check { id: "10.3", title: "copy-on-write: a write in one container reaches neither another one nor the layer", points: 2,
             hint: "upperdir takes the writes; the lowerdirs stay read-only", run: copy_on_write },
         Check { id: "10.4", title: "a malformed whiteout (.wh. alone) is refused in one line, nothing half-unpacked", points: 2,
@@ -41,10 +41,6 @@ fn serve(layers: Vec<Vec<(String, LayerEntry)>>) -> Result<(Registry, Layout, St
     registry.push(&layout.dir, "single", &repo, None)?;
     let image = format!("{}/{repo}", registry.address());
     Ok((registry, layout, image))
-}
-
-fn run_args<'a>(image: &'a str, script: &'a str) -> Vec<&'a str> {
-    vec!["--network", "none", image, "--", "sh", "-c", script]
 }
 
 fn overlay_root(ctx: &Ctx) -> Result<()> {
@@ -102,20 +98,33 @@ fn overlay_root(ctx: &Ctx) -> Result<()> {
 
 fn whiteouts(ctx: &Ctx) -> Result<()> {
     let (_registry, _layout, image) = serve(whiteout_layers())?;
-    let o = ctx.output(
-        10,
-        &run_args(&image, "ls -a /data; echo --; ls -a /opaque")[..3],
-        &["sh", "-c", "ls -a /data; echo --; ls -a /opaque"],
-        b"",
-    )?;
-    let seen = String::from_utf8_lossy(&o.stdout);
-    let want = ".\n..\nkeep\n--\n.\n..\nnew\n";
-    if seen != want {
-        bail!(
-            "inside: {seen:?}, expected {want:?} (exit {}){}",
-            status_text(&o),
-            stderr_suffix(&String::from_utf8_lossy(&o.stderr))
-        );
+    // Twice: as root, and in a user namespace, where overlayfs reads the
+    // opaque marker from user.overlay.* only with the option userxattr.
+    for userns in [false, true] {
+        let mut args = vec!["--network", "none", image.as_str()];
+        if userns {
+            args.insert(0, "--userns");
+        }
+        let o = ctx.output(
+            10,
+            &args,
+            &["sh", "-c", "ls -a /data; echo --; ls -a /opaque"],
+            b"",
+        )?;
+        let seen = String::from_utf8_lossy(&o.stdout);
+        let want = ".\n..\nkeep\n--\n.\n..\nnew\n";
+        if seen != want {
+            let with = if userns {
+                " with --userns (is userxattr set in a user namespace?)"
+            } else {
+                ""
+            };
+            bail!(
+                "inside{with}: {seen:?}, expected {want:?} (exit {}){}",
+                status_text(&o),
+                stderr_suffix(&String::from_utf8_lossy(&o.stderr))
+            );
+        }
     }
     Ok(())
 }
@@ -170,13 +179,24 @@ fn malformed_whiteout(ctx: &Ctx) -> Result<()> {
             stderr_suffix(&String::from_utf8_lossy(&o.stderr))
         );
     }
-    let (_registry, layout, image) = serve(vec![vec![file(".wh.", "")]])?;
+    // Then Remove(".") and Remove(".."): the scaffold refuses those names
+    // too (they would empty a directory), but without saying "malformed".
+    for bad in [".wh.", ".wh..", ".wh..."] {
+        refused(ctx, bad)?;
+    }
+    Ok(())
+}
+
+/// An image with the malformed whiteout `bad` is refused in one line, and
+/// leaves no half-unpacked layer behind.
+fn refused(ctx: &Ctx, bad: &str) -> Result<()> {
+    let (_registry, layout, image) = serve(vec![vec![file(bad, "")]])?;
     let o = ctx.output(10, &["--network", "none", &image], &["true"], b"")?;
     let err = String::from_utf8_lossy(&o.stderr);
     let last = err.lines().last().unwrap_or("").to_string();
     if o.status.success() || !last.contains("malformed whiteout") {
         bail!(
-            "an image with a \".wh.\" entry gave exit {} and {last:?}; expected a clear refusal",
+            "an image with a {bad:?} entry gave exit {} and {last:?}; expected a clear refusal",
             status_text(&o)
         );
     }

@@ -78,8 +78,11 @@ impl Registry {
         let (auth_yaml, token, creds) = match auth {
             Auth::Token => {
                 let server = TokenServer::start(&dir)?;
+                // The service holds a comma, as a quoted value may: a parser
+                // that splits the challenge on every ',' asks for the service
+                // "mini-docker", and the registry refuses that token (its aud).
                 let yaml = format!(
-                    "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: mini-docker-test\n    issuer: mini-docker-test\n    rootcertbundle: {}\n",
+                    "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: \"mini-docker,test\"\n    issuer: mini-docker-test\n    rootcertbundle: {}\n",
                     server.port,
                     dir.join("token.pem").display()
                 );

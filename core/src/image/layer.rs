@@ -426,6 +426,14 @@ fn apply_whiteout(root: &File, parent: &Path, whiteout: Whiteout, caps: &Caps) -
     match whiteout {
         Whiteout::Opaque => at::set_xattr_fd_path(&parent_fd, opaque_xattr, b"y")?,
         Whiteout::Remove(name) => {
+            // Chapter 10's whiteout() decides the name: "", "." or ".." would
+            // make remove_at empty `parent` itself, or the directory above it.
+            if matches!(name.as_str(), "" | "." | "..") || name.contains('/') {
+                bail!(
+                    "whiteout() returned Remove({name:?}) in {:?}: not the name of one entry",
+                    parent
+                );
+            }
             let c_name = CString::new(name)?;
             remove_at(&parent_fd, &c_name)?;
             at::whiteout_at(&parent_fd, &c_name)?;

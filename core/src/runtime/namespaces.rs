@@ -2,6 +2,7 @@
 //! chapter's step adds its flags (3: UTS + IPC, 4: PID, 5: mount, 6: network,
 //! 7: user).
 
+use anyhow::{bail, Result};
 use nix::sched::CloneFlags;
 
 use super::config::ContainerConfig;
@@ -32,6 +33,20 @@ pub fn clone_flags(config: &ContainerConfig, steps: &Steps) -> CloneFlags {
         flags |= steps.ch07_userns.namespaces();
     }
     flags
+}
+
+/// Chapter 6 sets up the network over netlink from both sides: without
+/// CLONE_NEWNET, "inside" is mini-docker's own network namespace (the host's),
+/// and eth0's address and default route would land on the host. So the
+/// scaffold refuses to clone at all, naming the missing flag.
+pub fn expect_own_network(config: &ContainerConfig, flags: CloneFlags) -> Result<()> {
+    if config.has(6)
+        && config.network != NetworkMode::Host
+        && !flags.contains(CloneFlags::CLONE_NEWNET)
+    {
+        bail!("chapter 6: namespaces() has no CLONE_NEWNET: the container would configure the host's own network");
+    }
+    Ok(())
 }
 
 /// "CLONE_NEWUTS | CLONE_NEWPID" (or "SIGCHLD" alone: a plain fork).

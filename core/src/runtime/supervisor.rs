@@ -77,6 +77,7 @@ pub fn run(
     // the child inherit the mask, so no signal can kill us before we forward it.
     stop_signals().thread_block().context("block signals")?;
     let flags = namespaces::clone_flags(config, steps);
+    namespaces::expect_own_network(config, flags)?;
     explain::step(
         config.explain,
         1,

@@ -25,6 +25,13 @@ mod ch05_no_detach;
 mod ch05_not_private;
 mod ch05_private;
 mod ch05_sys_writable;
+mod ch06_address_on_lo;
+mod ch06_fixed_address;
+mod ch06_host_end_down;
+mod ch06_lo_down;
+mod ch06_no_master;
+mod ch06_no_newnet;
+mod ch06_route_first;
 mod ch07_identity_map;
 mod ch07_no_newuser;
 mod ch07_no_setgroups_deny;
@@ -34,6 +41,20 @@ mod ch08_period_assumed;
 mod ch08_quota_first;
 mod ch08_quota_truncated;
 mod ch08_v2_todo;
+mod ch09_comma_split;
+mod ch09_first_manifest;
+mod ch09_keys_as_sent;
+mod ch09_no_library;
+mod ch09_no_scope;
+mod ch09_tag_after_port;
+mod ch09_variant_exact;
+mod ch09_variant_ignored;
+mod ch10_dotdot_accepted;
+mod ch10_lowers_reversed;
+mod ch10_no_userxattr;
+mod ch10_not_volatile;
+mod ch10_opaque_as_remove;
+mod ch10_wh_alone_accepted;
 
 use mini_docker::workshop::Steps;
 
@@ -52,11 +73,13 @@ pub fn apply(mut steps: Steps) -> Steps {
         &mut steps.ch03_uts,
         &mut steps.ch04_pid,
     );
-    let (ch05, ch07, ch08) = (
+    let (ch05, ch06, ch07, ch08) = (
         &mut steps.ch05_mount,
+        &mut steps.ch06_net,
         &mut steps.ch07_userns,
         &mut steps.ch08_cgroups,
     );
+    let (ch09, ch10) = (&mut steps.ch09_pull, &mut steps.ch10_layers);
     match name.as_str() {
         "ch01_signal_number" => {
             ch01.exit_code = ch01_signal_number::exit_code;
@@ -85,6 +108,13 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch05_no_chdir" => ch05.pivot_into = ch05_no_chdir::pivot_into,
         "ch05_no_detach" => ch05.pivot_into = ch05_no_detach::pivot_into,
         "ch05_sys_writable" => ch05.mount_sys = ch05_sys_writable::mount_sys,
+        "ch06_no_newnet" => ch06.namespaces = ch06_no_newnet::namespaces,
+        "ch06_no_master" => ch06.connect_to_bridge = ch06_no_master::connect_to_bridge,
+        "ch06_host_end_down" => ch06.connect_to_bridge = ch06_host_end_down::connect_to_bridge,
+        "ch06_lo_down" => ch06.configure_inside = ch06_lo_down::configure_inside,
+        "ch06_route_first" => ch06.configure_inside = ch06_route_first::configure_inside,
+        "ch06_address_on_lo" => ch06.configure_inside = ch06_address_on_lo::configure_inside,
+        "ch06_fixed_address" => ch06.configure_inside = ch06_fixed_address::configure_inside,
         "ch07_no_newuser" => ch07.namespaces = ch07_no_newuser::namespaces,
         "ch07_no_setgroups_deny" => ch07.write_id_maps = ch07_no_setgroups_deny::write_id_maps,
         "ch07_uid_map_only" => ch07.write_id_maps = ch07_uid_map_only::write_id_maps,
@@ -103,6 +133,20 @@ pub fn apply(mut steps: Steps) -> Steps {
             ch08.write_limits_v1 = ch08_memory_in_mib::write_limits_v1;
             ch08.write_limits_v2 = ch08_memory_in_mib::write_limits_v2;
         }
+        "ch09_no_library" => ch09.parse_image_ref = ch09_no_library::parse_image_ref,
+        "ch09_tag_after_port" => ch09.parse_image_ref = ch09_tag_after_port::parse_image_ref,
+        "ch09_no_scope" => ch09.token_url = ch09_no_scope::token_url,
+        "ch09_comma_split" => ch09.parse_challenge = ch09_comma_split::parse_challenge,
+        "ch09_keys_as_sent" => ch09.parse_challenge = ch09_keys_as_sent::parse_challenge,
+        "ch09_variant_ignored" => ch09.select_manifest = ch09_variant_ignored::select_manifest,
+        "ch09_variant_exact" => ch09.select_manifest = ch09_variant_exact::select_manifest,
+        "ch09_first_manifest" => ch09.select_manifest = ch09_first_manifest::select_manifest,
+        "ch10_dotdot_accepted" => ch10.whiteout = ch10_dotdot_accepted::whiteout,
+        "ch10_wh_alone_accepted" => ch10.whiteout = ch10_wh_alone_accepted::whiteout,
+        "ch10_opaque_as_remove" => ch10.whiteout = ch10_opaque_as_remove::whiteout,
+        "ch10_lowers_reversed" => ch10.mount_overlay = ch10_lowers_reversed::mount_overlay,
+        "ch10_not_volatile" => ch10.mount_overlay = ch10_not_volatile::mount_overlay,
+        "ch10_no_userxattr" => ch10.mount_overlay = ch10_no_userxattr::mount_overlay,
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);

@@ -1,0 +1,11 @@
+//! Mutant: the host end joins the bridge but is never brought up: eth0 looks
+//! fine inside, yet no packet crosses the cable.
+use anyhow::Result;
+use mini_docker::net::{Attachment, Netlink};
+use nix::unistd::Pid;
+
+pub fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()> {
+    host.create_veth_into(&link.host_end, &link.container_end, container)?;
+    host.set_master(&link.host_end, &link.bridge)?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Mutant: eth0 is configured, lo is forgotten (a new netns's lo starts down).
+use anyhow::Result;
+use mini_docker::net::{Attachment, Netlink};
+
+pub fn configure_inside(inside: &Netlink, link: Option<&Attachment>) -> Result<()> {
+    if let Some(link) = link {
+        inside.add_address(&link.container_end, link.address, link.prefix)?;
+        inside.set_up(&link.container_end)?;
+        inside.add_default_route(link.gateway)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Mutant: lowerdir written bottom first (the order of the manifest) while
+//! overlayfs reads it top first: the base layer hides the later ones.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::mount::{mount, MsFlags};
+
+pub fn mount_overlay(
+    lowers: &[String],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    in_user_namespace: bool,
+    volatile: bool,
+) -> Result<()> {
+    let mut options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.iter().rev().cloned().collect::<Vec<_>>().join(":"),
+        upper.display(),
+        work.display()
+    );
+    if in_user_namespace {
+        options.push_str(",userxattr");
+    }
+    if volatile {
+        options.push_str(",volatile"); // no syncfs(2) of upper's filesystem at unmount
+    }
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .with_context(|| {
+        format!(
+            "mount overlay on {} ({} layers)",
+            target.display(),
+            lowers.len()
+        )
+    })
+}
