@@ -28,9 +28,25 @@ pub fn print_result(r: &CheckResult) {
         Some(why) => {
             println!("  {} {} {}", "FAIL".red().bold(), r.id, r.title);
             println!("       {} {}", "why: ".dimmed(), why);
-            println!("       {} {}", "hint:".yellow(), r.hint);
+            match earlier_todo(r) {
+                // This chapter's hint would send the learner to the wrong file.
+                Some(chapter) => println!(
+                    "       {} chapter {chapter}'s exercise is not done yet: finish it first (or catch up with --reference)",
+                    "hint:".yellow()
+                ),
+                None => println!("       {} {}", "hint:".yellow(), r.hint),
+            }
         }
     }
+}
+
+/// The earlier chapter whose `todo!()` made this check fail, if that is the
+/// cause ("TODO(ch03) not done yet" in chapter 5's check).
+pub fn earlier_todo(r: &CheckResult) -> Option<u8> {
+    let why = r.failure.as_deref()?;
+    let at = why.find("TODO(ch")? + "TODO(ch".len();
+    let chapter: u8 = why.get(at..at + 2)?.parse().ok()?;
+    (chapter < r.chapter).then_some(chapter)
 }
 
 pub fn print_summary(results: &[CheckResult]) {
@@ -118,7 +134,7 @@ pub fn json(results: &[CheckResult], selection: Selection) -> serde_json::Value 
                 .map(|r| {
                     serde_json::json!({
                         "id": r.id, "title": r.title, "points": r.points, "score": r.score(),
-                        "passed": r.passed(), "message": r.failure, "hint": r.hint,
+                        "passed": r.passed(), "message": r.failure, "hint": hint_for(r),
                         "seconds": (r.seconds * 1000.0).round() / 1000.0,
                     })
                 })
@@ -176,7 +192,7 @@ pub fn junit(results: &[CheckResult]) -> String {
                         xml,
                         ">\n      <failure message=\"{}\">hint: {}</failure>\n    </testcase>",
                         escape(why),
-                        escape(r.hint)
+                        escape(&hint_for(r))
                     );
                 }
             }
@@ -185,6 +201,14 @@ pub fn junit(results: &[CheckResult]) -> String {
     }
     xml.push_str("</testsuites>\n");
     xml
+}
+
+/// The hint to show: this check's own, unless an earlier chapter's todo!() is the cause.
+fn hint_for(r: &CheckResult) -> String {
+    match earlier_todo(r) {
+        Some(chapter) => format!("chapter {chapter}'s exercise is not done yet: finish it first (or catch up with --reference)"),
+        None => r.hint.to_string(),
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -199,4 +223,34 @@ fn escape(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(chapter: u8, why: &str) -> CheckResult {
+        CheckResult {
+            chapter,
+            id: "5.1",
+            title: "t",
+            points: 1,
+            hint: "this chapter's hint",
+            failure: Some(why.to_string()),
+            seconds: 0.0,
+            from_reference: false,
+        }
+    }
+
+    #[test]
+    fn an_earlier_chapters_todo_replaces_this_chapters_hint() {
+        let cause =
+            "mini-docker said: exercises/ch03_uts.rs:16: TODO(ch03) not done yet: namespaces";
+        assert_eq!(earlier_todo(&failed(5, cause)), Some(3));
+        assert!(hint_for(&failed(5, cause)).contains("chapter 3"));
+        let own = "exercises/ch05_mount.rs:14: TODO(ch05) not done yet";
+        assert_eq!(earlier_todo(&failed(5, own)), None);
+        assert_eq!(hint_for(&failed(5, own)), "this chapter's hint");
+        assert_eq!(earlier_todo(&failed(5, "EINVAL")), None);
+    }
 }
