@@ -783,3 +783,52 @@ fn userns_with_a_closed_state_dir_names_the_directory() {
         "the checks must not blame the learner's code:\n{text}"
     );
 }
+
+/// `--explain` narrates what the learner's code did, read back from the
+/// kernel, not a fixed script: the namespaces the clone really made, the
+/// hostname uname reports, and /'s propagation before and after
+/// make_mounts_private — slave with the reference, private with the
+/// MS_PRIVATE mistake (in a mount namespace whose / is shared, like
+/// systemd's, so the two differ).
+#[test]
+fn explain_reads_back_what_the_code_did() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("explain-readback");
+    let run = |mutant: Option<&str>| {
+        let script = format!(
+            "mount --make-rshared / && exec {BIN} --state-dir {} --reference chapter 5 run --explain --hostname demo -- true",
+            state.path().display()
+        );
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "sh", "-c", &script])
+            .env_remove("MINI_DOCKER_REFERENCE");
+        match mutant {
+            Some(name) => command.env("MINI_DOCKER_MUTANT", name),
+            None => command.env_remove("MINI_DOCKER_MUTANT"),
+        };
+        let out = command.output().expect("unshare (util-linux)");
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let reference = run(None);
+    assert!(
+        reference.contains("own: uts ipc pid mnt;"),
+        "the namespaces the clone made: {reference}"
+    );
+    assert!(
+        reference.contains("uname -n now says \"demo\""),
+        "{reference}"
+    );
+    assert!(
+        reference.contains("/ propagation was shared")
+            && reference.contains("now slave (from master:"),
+        "{reference}"
+    );
+    let mistaken = run(Some("ch05_private"));
+    assert!(
+        mistaken.contains("now private"),
+        "with MS_PRIVATE the narration must say private: {mistaken}"
+    );
+}

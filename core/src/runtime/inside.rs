@@ -163,7 +163,12 @@ fn build_filesystem_and_names(
             "mount(\"/\", MS_REC | MS_SLAVE)",
             "our mounts must never propagate to the host",
         );
+        let before = say.then(super::explain::root_propagation);
         steps.ch05_mount.make_mounts_private()?;
+        if let Some(before) = before {
+            let after = super::explain::root_propagation();
+            super::explain::observed(say, 5, &format!("/ propagation was {before}; now {after}"));
+        }
     } else if config.has(4) {
         step(
             say,
@@ -212,6 +217,10 @@ fn build_filesystem_and_names(
             "only our UTS namespace changes",
         );
         steps.ch03_uts.set_hostname(&config.hostname)?;
+        if say {
+            let now = nix::unistd::gethostname().unwrap_or_default();
+            super::explain::observed(say, 3, &format!("uname -n now says {now:?}"));
+        }
     }
     let rootfs = config.rootfs.as_deref();
     if config.has(5) {

@@ -103,6 +103,11 @@ pub fn run(
         fast_entry.as_ref(),
         steps,
     )?;
+    explain::observed(
+        config.explain,
+        1,
+        &format!("pid {pid}: {}", explain::namespaces_of(pid.as_raw())),
+    );
     drop(fast_entry); // the child has its own copies
                       // Our stdin goes in through the pipe, unless the terminal relay reads it
                       // (-t). The copying threads start once the child has its "go": their
