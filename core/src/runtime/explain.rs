@@ -39,8 +39,8 @@ pub fn root_propagation() -> String {
     // The last "/" entry is the one on top.
     let Some(line) = mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some("/"))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some("/"))
     else {
         return "unknown (no / in mountinfo)".into();
     };
