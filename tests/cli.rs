@@ -147,6 +147,8 @@ fn not_root_is_one_line_and_chapter_1_still_works() {
         stderr(&out)
     );
     drop(state);
+    // mini-docker made nobody's state dir; the test leaves no trace in /tmp.
+    let _ = std::fs::remove_dir_all("/tmp/mini-docker-nobody-state");
 }
 
 #[test]
