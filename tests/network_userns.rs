@@ -327,6 +327,23 @@ fn cleanup_refuses_while_a_container_of_another_state_dir_is_on_the_bridge() {
     let (bridge, subnet) = ("mdt-c", "10.93.0.0/24");
     let out = host.run(&mine, bridge, subnet, "true");
     assert!(out.status.success(), "{}", said(&out));
+    let plugged_in = || {
+        !host
+            .sh(&format!("ip -o link show master {bridge}"))
+            .stdout
+            .is_empty()
+    };
+    // The first container's veth outlives its run by a moment (the kernel
+    // deletes it with the namespace): wait until the bridge is empty, so
+    // the port seen below is the second container's.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while plugged_in() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first container's veth stayed on {bridge}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let mut container = host
         .mini_docker(
             &theirs,
@@ -346,12 +363,6 @@ fn cleanup_refuses_while_a_container_of_another_state_dir_is_on_the_bridge() {
         )
         .spawn()
         .unwrap();
-    let plugged_in = || {
-        !host
-            .sh(&format!("ip -o link show master {bridge}"))
-            .stdout
-            .is_empty()
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !plugged_in() {
         assert!(
