@@ -31,7 +31,7 @@ as_root() {
 # helper the checks run. iproute2: looking at namespaces by hand. nftables:
 # chapter 6's outbound NAT.
 # docker-registry + skopeo: chapter 9's checks run a real registry locally (offline).
-packages=(busybox-static gcc libc6-dev iproute2 nftables docker-registry skopeo ca-certificates curl)
+packages=(busybox-static gcc libc6-dev libseccomp-dev iproute2 nftables docker-registry skopeo ca-certificates curl)
 if [ "$ci" = yes ]; then
     # The test-suite also boots Debian's kernel under qemu to run every chapter's checks on
     # cgroup v2 (xz-utils: its modules are .ko.xz).

@@ -17,6 +17,7 @@ pub mod image;
 pub mod net;
 pub mod rootfs;
 pub mod runtime;
+pub mod security;
 pub mod selection;
 pub mod sys;
 pub mod userns;

@@ -29,15 +29,18 @@ use nix::sys::signal::SigSet;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
+use crate::cgroups::devices::{DeviceCgroup, DeviceRule};
 use crate::cgroups::v1::CgroupV1;
 use crate::cgroups::v2::CgroupV2;
-use crate::cgroups::Limits;
+use crate::cgroups::{CgroupFs, Limits};
 use crate::image::image_ref::ImageRef;
 use crate::image::layer::Whiteout;
 use crate::image::manifest::Descriptor;
 use crate::image::platform::Platform;
 use crate::image::registry::Challenge;
 use crate::net::{Attachment, Netlink};
+use crate::security::caps::Capabilities;
+use crate::security::seccomp::Policy;
 use crate::selection::Selection;
 use crate::userns::IdMap;
 
@@ -191,6 +194,25 @@ macro_rules! chapter_table {
                     fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path, in_user_namespace: bool, volatile: bool) -> Result<()>;
                 },
                 checks: ch10,
+            }
+            chapter 11 ch11_hardening {
+                about: {
+                    slug: "hardening",
+                    title: "hardening and the escape room",
+                    goal: "Contain root like docker does: 14 capabilities, seccomp, no_new_privs, a cgroup namespace, masked and read-only paths, a device allow-list. Then try to break out.",
+                    task: "limit_capabilities, set_no_new_privs, install_seccomp (libseccomp), mask_path, make_read_only, isolate_cgroupfs (CLONE_NEWCGROUP), restrict_devices",
+                    try_commands: ["sudo mini-docker chapter 11 run -- grep Cap /proc/self/status", "sudo mini-docker chapter 11 run -- sh -c 'mount -t tmpfs x /mnt; cat /proc/keys; echo 1 > /proc/sys/kernel/domainname'", "sudo mini-docker check 11"],
+                },
+                steps: {
+                    fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()>;
+                    fn mask_path(path: &Path) -> Result<()>;
+                    fn make_read_only(path: &Path) -> Result<()>;
+                    fn install_seccomp(policy: &Policy) -> Result<()>;
+                    fn limit_capabilities(keep: &Capabilities) -> Result<()>;
+                    fn set_no_new_privs() -> Result<()>;
+                    fn restrict_devices(cgroup: DeviceCgroup<'_>, allowed: &[DeviceRule]) -> Result<()>;
+                },
+                checks: ch11,
             }
         }
     };

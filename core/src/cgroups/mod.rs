@@ -3,6 +3,7 @@
 //! mounted at /sys/fs/cgroup. Each container gets its own cgroup under a
 //! `mini-docker` parent; we never touch cgroups we did not create.
 
+pub mod devices;
 pub mod v1;
 pub mod v2;
 
@@ -63,6 +64,13 @@ pub trait Cgroup: Send {
     fn describe(&self) -> String;
     /// Which driver this is, for the chapter 8 step that writes its limits.
     fn driver(&self) -> Driver<'_>;
+    /// The same, for chapter 11's device allow-list.
+    fn devices(&self) -> devices::DeviceCgroup<'_> {
+        match self.driver() {
+            Driver::V1(v1) => devices::DeviceCgroup::V1(v1),
+            Driver::V2(v2) => devices::DeviceCgroup::V2(v2),
+        }
+    }
     /// What the driver adds once the limits are written (v2: no swap beyond memory.max).
     fn after_limits(&self, limits: &Limits) -> Result<()>;
     /// Move a process (and so its future children) in.
@@ -135,10 +143,11 @@ pub fn detect() -> Result<Mode> {
 pub struct ContainerCgroup(Box<dyn Cgroup>);
 
 impl ContainerCgroup {
-    pub fn create(id: &str, limits: &Limits) -> Result<ContainerCgroup> {
+    /// `devices`: chapter 11 restricts devices (v1: one more hierarchy to join).
+    pub fn create(id: &str, limits: &Limits, devices: bool) -> Result<ContainerCgroup> {
         let cgroup: Box<dyn Cgroup> = match detect()? {
             Mode::V2 => Box::new(v2::CgroupV2::create(id)?),
-            Mode::V1 { .. } => Box::new(v1::CgroupV1::create(id, limits.cpus.is_some())?),
+            Mode::V1 { .. } => Box::new(v1::CgroupV1::create(id, limits.cpus.is_some(), devices)?),
         };
         Ok(ContainerCgroup(cgroup))
     }
@@ -222,4 +231,71 @@ mod tests {
         }
         assert_eq!(human_bytes(32 << 20), "32 MiB");
     }
+}
+
+/// Chapter 11: what the container's own cgroup filesystem is, seen from its
+/// cgroup namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CgroupFs {
+    /// One cgroup2 mount.
+    V2,
+    /// A tmpfs with one v1 hierarchy in it per entry, named by its
+    /// controllers as the host mounts them ("memory", "cpu,cpuacct").
+    /// Empty in a user namespace: v1 hierarchies cannot be mounted there.
+    V1 { hierarchies: Vec<String> },
+}
+
+impl CgroupFs {
+    /// This host's layout; `in_user_namespace`: no v1 hierarchy can be mounted.
+    pub fn of_host(in_user_namespace: bool) -> Result<CgroupFs> {
+        match detect()? {
+            Mode::V2 => Ok(CgroupFs::V2),
+            Mode::V1 { .. } if in_user_namespace => Ok(CgroupFs::V1 {
+                hierarchies: Vec::new(),
+            }),
+            Mode::V1 { .. } => Ok(CgroupFs::V1 {
+                hierarchies: v1_hierarchies(&fs::read_to_string("/proc/self/mountinfo")?),
+            }),
+        }
+    }
+}
+
+/// The controllers of each v1 hierarchy mounted on the host ("cpu,cpuacct").
+fn v1_hierarchies(mountinfo: &str) -> Vec<String> {
+    const CONTROLLERS: &[&str] = &[
+        "cpu",
+        "cpuacct",
+        "cpuset",
+        "memory",
+        "devices",
+        "freezer",
+        "net_cls",
+        "net_prio",
+        "blkio",
+        "perf_event",
+        "hugetlb",
+        "pids",
+        "rdma",
+        "misc",
+    ];
+    let mut found: Vec<String> = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((_, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fields: Vec<&str> = right.split(' ').collect();
+        if fields.first() != Some(&"cgroup") {
+            continue;
+        }
+        let options = fields.get(2).copied().unwrap_or_default();
+        let controllers: Vec<&str> = options
+            .split(',')
+            .filter(|o| CONTROLLERS.contains(o))
+            .collect();
+        let name = controllers.join(",");
+        if !controllers.is_empty() && !found.contains(&name) {
+            found.push(name);
+        }
+    }
+    found
 }

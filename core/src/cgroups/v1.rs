@@ -24,11 +24,17 @@ pub struct CgroupV1 {
 }
 
 impl CgroupV1 {
-    pub fn create(id: &str, cpu: bool) -> Result<CgroupV1> {
+    /// `devices`: join the devices hierarchy too (chapter 11's allow-list).
+    pub fn create(id: &str, cpu: bool, devices: bool) -> Result<CgroupV1> {
         let mut dirs = Vec::new();
         let wanted = ALWAYS
             .iter()
-            .chain(if cpu { FOR_CPU.iter() } else { [].iter() });
+            .chain(if cpu { FOR_CPU.iter() } else { [].iter() })
+            .chain(if devices {
+                ["devices"].iter()
+            } else {
+                [].iter()
+            });
         let mountinfo = fs::read_to_string("/proc/self/mountinfo")?; // read once for all
         for &controller in wanted {
             let mount = mount_point_in(&mountinfo, controller)?;

@@ -170,6 +170,31 @@ pub struct RunFlags {
     /// Seconds to wait after forwarding SIGTERM/SIGINT before SIGKILL
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub stop_timeout: u64,
+    #[command(flatten)]
+    pub security: SecurityFlags,
+}
+
+/// Chapter 11: docker's hardening flags (the defaults are docker's).
+#[derive(clap::Args, Default, Clone)]
+pub struct SecurityFlags {
+    /// Add a capability to docker's default 14 (ALL: every one) (chapter 11+)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (ALL: every one) (chapter 11+)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// DANGER: every capability, no seccomp, no masked paths, every device — as root on the host (chapter 11+)
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem read-only (chapter 11+)
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Mount a tmpfs: PATH[:OPTIONS], e.g. /run:size=64m (chapter 11+)
+    #[arg(long, value_name = "PATH[:OPTIONS]")]
+    pub tmpfs: Vec<String>,
+    /// no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json (chapter 11+)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
 }
 
 /// `chapter N run [--rootfs DIR] [IMAGE] -- CMD...`
@@ -267,6 +292,14 @@ impl From<RunFlags> for RunOptions {
             pids_limit: f.pids_limit,
             cpus: f.cpus,
             stop_timeout: f.stop_timeout,
+            security: crate::security::SecurityOptions {
+                cap_add: f.security.cap_add,
+                cap_drop: f.security.cap_drop,
+                privileged: f.security.privileged,
+                read_only: f.security.read_only,
+                tmpfs: f.security.tmpfs,
+                security_opt: f.security.security_opt,
+            },
         }
     }
 }

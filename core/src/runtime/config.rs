@@ -50,6 +50,8 @@ pub struct ContainerConfig {
     pub stdin_null: bool,
     /// `run -t`: the init's end of the console socket (the fd number it inherits).
     pub console_fd: Option<i32>,
+    /// Chapter 11+: docker's defaults, changed by the security flags.
+    pub hardening: Option<crate::security::Hardening>,
 }
 
 impl ContainerConfig {

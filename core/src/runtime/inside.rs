@@ -116,6 +116,8 @@ fn start(config: &ContainerConfig, channel: OwnedFd, steps: &Steps) -> Result<In
     // `run -t`: the pty comes from the container's own devpts, so after the pivot.
     let terminal = config.console_fd.map(tty::open_and_send).transpose()?;
     set_command_environment(config);
+    mark_inherited_fds_cloexec();
+    super::harden::before_user(config, steps)?;
     if let Some(user) = &config.user {
         step(
             config.explain,
@@ -125,7 +127,7 @@ fn start(config: &ContainerConfig, channel: OwnedFd, steps: &Steps) -> Result<In
         );
         become_user(user)?;
     }
-    mark_inherited_fds_cloexec();
+    super::harden::after_user(config, steps)?;
     if config.init {
         step(
             config.explain,
@@ -274,6 +276,8 @@ fn build_filesystem_and_names(
             "detach the host's tree: nothing left to escape to",
         );
         steps.ch05_mount.pivot_into(rootfs)?;
+        // Chapter 11: everything it mounts is the container's own (no host path).
+        super::harden::filesystem(config, steps)?;
     } else if config.has(2) {
         let rootfs = rootfs.context("chapter 2 needs a rootfs")?;
         step(

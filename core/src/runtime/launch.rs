@@ -9,12 +9,14 @@ use anyhow::{bail, Result};
 
 use super::config::{default_env, merge_env, ContainerConfig};
 use super::container_dir::ContainerDir;
+use super::harden::unless_unwritten;
 use super::root::{prepare_root, Target};
 use super::supervisor::{self, HostSide};
 use super::tty;
 use super::volumes::{make_mount_points, Volume};
 use crate::cgroups::{self, ContainerCgroup, Driver};
 use crate::net::{self, HostNetwork, NetworkMode};
+use crate::security::Hardening;
 use crate::userns::IdMap;
 use crate::workshop::Steps;
 
@@ -33,6 +35,8 @@ pub struct RunOptions {
     pub pids_limit: Option<u64>,
     pub cpus: Option<f64>,
     pub stop_timeout: u64,
+    /// Chapter 11: `--cap-add`, `--cap-drop`, `--privileged`, `--read-only`, `--tmpfs`, `--security-opt`.
+    pub security: crate::security::SecurityOptions,
 }
 
 /// Run a container with chapters 1..=`chapter`; returns its exit status.
@@ -47,6 +51,7 @@ pub fn launch(
     check_privileges(chapter, root)?;
     check_flags_fit_chapter(chapter, &opts)?;
     let limits = limits(&opts)?;
+
     // Chapter 7: a user namespace on request, or always when rootless.
     let userns = (chapter >= 7 && (opts.userns || !root)).then(|| {
         if root {
@@ -58,6 +63,10 @@ pub fn launch(
     if let Some(map) = &userns {
         refuse_closed_dirs(map, state_dir, &target, &opts.volumes)?;
     }
+    // Chapter 11: docker's defaults, decided before anything is made.
+    let hardening = (chapter >= 11)
+        .then(|| Hardening::from_options(&opts.security, userns.is_some()))
+        .transpose()?;
     let network_mode = network_mode(chapter, opts.network, root, userns.is_some(), &opts)?;
     let id = crate::sys::new_id()?;
     // Chapter 6 on: per-container files (/etc/hosts, the writable layer...).
@@ -77,7 +86,7 @@ pub fn launch(
     }
     let hostname = opts.hostname.clone().unwrap_or_else(|| id.clone());
     // Chapter 8: the cgroup and its limits exist before the container does.
-    let cgroup = cgroup_for(chapter, &id, &limits, root, steps)?;
+    let cgroup = cgroup_for(chapter, &id, &limits, root, hardening.as_ref(), steps)?;
     // Chapter 6: the bridge, an address, published ports — before clone.
     let options = net::NetworkOptions {
         mode: network_mode,
@@ -123,6 +132,7 @@ pub fn launch(
         console_fd: console
             .as_ref()
             .map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
+        hardening,
     };
     let host = HostSide {
         network: &mut network,
@@ -217,6 +227,7 @@ fn cgroup_for(
     id: &str,
     limits: &cgroups::Limits,
     root: bool,
+    hardening: Option<&Hardening>,
     steps: &Steps,
 ) -> Result<Option<ContainerCgroup>> {
     if chapter < 8 {
@@ -228,12 +239,22 @@ fn cgroup_for(
         }
         return Ok(None);
     }
-    let cgroup = ContainerCgroup::create(id, limits)?;
+    // Chapter 11 (not --privileged): only docker's default devices may be opened.
+    let devices = hardening.is_some_and(|h| !h.privileged);
+    let cgroup = ContainerCgroup::create(id, limits, devices)?;
     match cgroup.driver() {
         Driver::V1(v1) => steps.ch08_cgroups.write_limits_v1(v1, limits)?,
         Driver::V2(v2) => steps.ch08_cgroups.write_limits_v2(v2, limits)?,
     }
     cgroup.after_limits(limits)?;
+    if devices {
+        let allowed = cgroups::devices::DEFAULT_ALLOWED;
+        unless_unwritten("restrict_devices", || {
+            steps
+                .ch11_hardening
+                .restrict_devices(cgroup.devices(), allowed)
+        })?;
+    }
     Ok(Some(cgroup))
 }
 
@@ -247,6 +268,12 @@ fn check_flags_fit_chapter(chapter: u8, opts: &RunOptions) -> Result<()> {
         (opts.memory.is_some(), "-m", 8),
         (opts.pids_limit.is_some(), "--pids-limit", 8),
         (opts.cpus.is_some(), "--cpus", 8),
+        (!opts.security.cap_add.is_empty(), "--cap-add", 11),
+        (!opts.security.cap_drop.is_empty(), "--cap-drop", 11),
+        (opts.security.privileged, "--privileged", 11),
+        (opts.security.read_only, "--read-only", 11),
+        (!opts.security.tmpfs.is_empty(), "--tmpfs", 11),
+        (!opts.security.security_opt.is_empty(), "--security-opt", 11),
     ];
     for (given, flag, from) in needs {
         if given && chapter < from {

@@ -24,6 +24,7 @@ pub mod config;
 pub mod container_dir;
 pub mod dev;
 pub mod explain;
+pub mod harden;
 pub mod inside;
 pub mod launch;
 pub mod names;

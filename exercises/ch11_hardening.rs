@@ -1,0 +1,84 @@
+//! Chapter 11 — hardening: root in a container, contained like docker's.
+//! Lesson: chapters/11-hardening.md   Check: mini-docker check 11
+//!
+//! Until a function here is written, the runtime warns and runs the container
+//! *without* that layer: `mini-docker check 11` then shows each escape working.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use mini_docker::cgroups::devices::{DeviceCgroup, DeviceRule};
+use mini_docker::cgroups::CgroupFs;
+use mini_docker::security::caps::Capabilities;
+use mini_docker::security::seccomp::Policy;
+
+/// Before the pivot: give the container a cgroup namespace of its own (its
+/// cgroup becomes its "/"), then mount its cgroup filesystem read-only at `target`.
+pub fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()> {
+    // TODO(ch11): enter a new cgroup namespace (unshare(2), cgroup_namespaces(7)),
+    //             then mount the cgroup filesystem on `target` read-only: one
+    //             cgroup2 mount, or (v1) a tmpfs holding one "cgroup" mount per
+    //             hierarchy, named after its controllers — the tmpfs read-only
+    //             too, once filled. Lesson: "A cgroup namespace".
+    todo!("isolate_cgroupfs — chapters/11-hardening.md, \"A cgroup namespace\"")
+}
+
+/// Hide `path` (a file or a directory) from the container, if it exists.
+pub fn mask_path(path: &Path) -> Result<()> {
+    // TODO(ch11): make `path` show nothing: a file gets an empty file bound
+    //             over it, a directory an empty filesystem that cannot be
+    //             written. A path this kernel does not have is not an error.
+    //             mount(2); lesson: "Masked and read-only paths".
+    todo!("mask_path — chapters/11-hardening.md, \"Masked and read-only paths\"")
+}
+
+/// Make `path` read-only for the container, if it exists.
+pub fn make_read_only(path: &Path) -> Result<()> {
+    // TODO(ch11): a read-only view of `path`, in place. A bind mount takes new
+    //             flags only when remounted (mount(2), MS_REMOUNT | MS_BIND),
+    //             and must keep the flags it already has. A missing path is not
+    //             an error. Lesson: "Masked and read-only paths".
+    todo!("make_read_only — chapters/11-hardening.md, \"Masked and read-only paths\"")
+}
+
+/// Load the seccomp filter `policy` describes, for this process and what it execs.
+pub fn install_seccomp(policy: &Policy) -> Result<()> {
+    // TODO(ch11): build a libseccomp filter (libseccomp::ScmpFilterContext):
+    //             the default action, every architecture the policy names, and
+    //             one rule per syscall name with its argument conditions; skip
+    //             names this kernel's tables do not know. It runs *before* the
+    //             capabilities are dropped: who may load a filter without
+    //             no_new_privs? (seccomp(2), "EACCES"). Lesson: "seccomp".
+    todo!("install_seccomp — chapters/11-hardening.md, \"seccomp\"")
+}
+
+/// Keep only `keep`: in the bounding set, and as root's permitted and
+/// effective sets; nothing inheritable, nothing ambient.
+pub fn limit_capabilities(keep: &Capabilities) -> Result<()> {
+    // TODO(ch11): the five capability sets of capabilities(7), each set to
+    //             what docker gives a container. Which set stops an exec'd
+    //             program from getting a capability back? Which one needs
+    //             CAP_SETPCAP to shrink, so goes first? The `caps` crate names
+    //             them. Lesson: "Capabilities".
+    todo!("limit_capabilities — chapters/11-hardening.md, \"Capabilities\"")
+}
+
+/// `--security-opt no-new-privileges`: execve never grants privileges again.
+pub fn set_no_new_privs() -> Result<()> {
+    // TODO(ch11): one prctl(2). What does it change for a setuid binary?
+    //             Lesson: "no_new_privs".
+    todo!("set_no_new_privs — chapters/11-hardening.md, \"no_new_privs\"")
+}
+
+/// On the host, before the container exists: only `allowed` devices may be
+/// opened (or made) through `cgroup`.
+pub fn restrict_devices(cgroup: DeviceCgroup<'_>, allowed: &[DeviceRule]) -> Result<()> {
+    // TODO(ch11): v1: the devices controller starts from "everything allowed";
+    //             deny all, then allow each rule (devices.deny / devices.allow,
+    //             Documentation/admin-guide/cgroup-v1/devices.rst). v2 has no
+    //             such file: a BPF program decides
+    //             (mini_docker::cgroups::devices::attach_device_filter).
+    //             Lesson: "Devices".
+    todo!("restrict_devices — chapters/11-hardening.md, \"Devices\"")
+}
