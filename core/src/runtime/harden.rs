@@ -102,7 +102,14 @@ pub fn before_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
         hardening.capabilities.len()
     );
     step(say, 11, &what, "root in here is no longer the host's root");
-    let keep = hardening.capability_set();
+    // Nobody gets more than mini-docker holds (--privileged, --cap-add ALL
+    // under a caller whose own bounding set is smaller).
+    let held = caps::read(None, caps::CapSet::Permitted).context("read our permitted set")?;
+    let keep = hardening
+        .capability_set()
+        .intersection(&held)
+        .copied()
+        .collect();
     unless_unwritten("limit_capabilities", || {
         steps.ch11_hardening.limit_capabilities(&keep)
     })
