@@ -834,3 +834,42 @@ fn explain_reads_back_what_the_code_did() {
         "with MS_PRIVATE the narration must say private: {mistaken}"
     );
 }
+
+#[test]
+fn explain_reads_back_the_hardening() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("explain-harden");
+    let run = |selection: &str| {
+        let args = [
+            selection,
+            "chapter",
+            "11",
+            "run",
+            "--explain",
+            "--security-opt",
+            "no-new-privileges",
+            "--",
+            "true",
+        ];
+        let out = mini_docker(&state, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let reference = run("--reference");
+    assert!(
+        reference.contains("→ CapBnd 00000000a80425fb CapEff 00000000a80425fb CapInh 0000000000000000 CapAmb 0000000000000000; Seccomp 2"),
+        "the capability sets and seccomp mode read back: {reference}"
+    );
+    assert!(reference.contains("→ NoNewPrivs 1"), "{reference}");
+    // The pristine exercise: the read-back tells the truth (everything kept).
+    let pristine = run("--reference=1-10");
+    assert!(
+        pristine.contains("Seccomp 0") && !pristine.contains("CapEff 00000000a80425fb"),
+        "{pristine}"
+    );
+    assert!(
+        pristine.contains("limit_capabilities is still todo!()"),
+        "{pristine}"
+    );
+}

@@ -112,7 +112,29 @@ pub fn before_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
         .collect();
     unless_unwritten("limit_capabilities", || {
         steps.ch11_hardening.limit_capabilities(&keep)
-    })
+    })?;
+    if say {
+        let read = |field| status_field(field).unwrap_or_else(|| "?".into());
+        let what = format!(
+            "CapBnd {} CapEff {} CapInh {} CapAmb {}; Seccomp {}",
+            read("CapBnd"),
+            read("CapEff"),
+            read("CapInh"),
+            read("CapAmb"),
+            read("Seccomp")
+        );
+        super::explain::observed(say, 11, &what);
+    }
+    Ok(())
+}
+
+/// A field of our own /proc/self/status, as the kernel reports it.
+fn status_field(field: &str) -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))?;
+    Some(line[field.len() + 1..].trim().to_string())
 }
 
 /// After the user switch: no_new_privs on request.
@@ -129,7 +151,10 @@ pub fn after_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
             );
             unless_unwritten("set_no_new_privs", || {
                 steps.ch11_hardening.set_no_new_privs()
-            })
+            })?;
+            let now = status_field("NoNewPrivs").unwrap_or_else(|| "?".into());
+            super::explain::observed(config.explain, 11, &format!("NoNewPrivs {now}"));
+            Ok(())
         }
         _ => Ok(()),
     }

@@ -48,7 +48,7 @@ pub fn launch(
     steps: &Steps,
 ) -> Result<i32> {
     let root = nix::unistd::geteuid().is_root();
-    check_privileges(chapter, root)?;
+    check_privileges(chapter, root, matches!(target, Target::Image { .. }))?;
     check_flags_fit_chapter(chapter, &opts)?;
     let limits = limits(&opts)?;
 
@@ -86,7 +86,15 @@ pub fn launch(
     }
     let hostname = opts.hostname.clone().unwrap_or_else(|| id.clone());
     // Chapter 8: the cgroup and its limits exist before the container does.
-    let cgroup = cgroup_for(chapter, &id, &limits, root, hardening.as_ref(), steps)?;
+    let cgroup = cgroup_for(
+        chapter,
+        &id,
+        &limits,
+        root,
+        hardening.as_ref(),
+        opts.explain,
+        steps,
+    )?;
     // Chapter 6: the bridge, an address, published ports — before clone.
     let options = net::NetworkOptions {
         mode: network_mode,
@@ -191,11 +199,11 @@ fn refuse_closed_dirs(
 }
 
 /// chroot and namespaces need root until chapter 7 makes rootless possible.
-fn check_privileges(chapter: u8, root: bool) -> Result<()> {
+fn check_privileges(chapter: u8, root: bool, image: bool) -> Result<()> {
     if (2..7).contains(&chapter) && !root {
         bail!("chapter {chapter} needs root (chroot and namespaces need CAP_SYS_ADMIN): run it with sudo (rootless comes with chapter 7)");
     }
-    if chapter >= 10 && !root {
+    if chapter >= 10 && !root && image {
         bail!("running images needs root here (overlay layers owned by root); chapter 7 shows rootless containers");
     }
     Ok(())
@@ -228,6 +236,7 @@ fn cgroup_for(
     limits: &cgroups::Limits,
     root: bool,
     hardening: Option<&Hardening>,
+    explain: bool,
     steps: &Steps,
 ) -> Result<Option<ContainerCgroup>> {
     if chapter < 8 {
@@ -249,6 +258,17 @@ fn cgroup_for(
     cgroup.after_limits(limits)?;
     if devices {
         let allowed = cgroups::devices::DEFAULT_ALLOWED;
+        let how = match cgroup.driver() {
+            Driver::V1(_) => "devices.deny \"a\" + devices.allow",
+            Driver::V2(_) => "BPF_PROG_TYPE_CGROUP_DEVICE program",
+        };
+        let what = format!("{how}: {} device rules", allowed.len());
+        super::explain::step(
+            explain,
+            11,
+            &what,
+            "only docker's default devices may be opened",
+        );
         unless_unwritten("restrict_devices", || {
             steps
                 .ch11_hardening
