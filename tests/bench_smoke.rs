@@ -33,6 +33,8 @@ fn the_benchmark_runs_and_prints_its_table() {
         "runc run",
         "(floor)",
         "--network bridge",
+        "seccomp=unconfined",
+        "--privileged (no ch11)",
         "skopeo copy + umoci unpack",
         "containers at once",
     ] {

@@ -391,7 +391,7 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
         crun_bundle.display().to_string(),
         runc_bundle.display().to_string(),
     );
-    let rows: [(&str, Vec<String>); 5] = [
+    let rows: [(&str, Vec<String>); 7] = [
         (
             "mini-docker run --rm --network none",
             md.argv(&["run", "--rm", "--network", "none", image, "/bin/true"]),
@@ -422,6 +422,33 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
         (
             "mini-docker run --rm (--network bridge)",
             md.argv(&["run", "--rm", image, "/bin/true"]),
+        ),
+        // Chapter 11's cost, in the same run: the default against the same
+        // start without seccomp, and without any hardening at all.
+        (
+            "  ... --network none, seccomp=unconfined",
+            md.argv(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--security-opt",
+                "seccomp=unconfined",
+                image,
+                "/bin/true",
+            ]),
+        ),
+        (
+            "  ... --network none --privileged (no ch11)",
+            md.argv(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--privileged",
+                image,
+                "/bin/true",
+            ]),
         ),
     ];
     let argvs: Vec<Vec<String>> = rows.iter().map(|(_, argv)| argv.clone()).collect();
