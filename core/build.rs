@@ -1,6 +1,6 @@
 //! Builds the static helpers that run inside containers (the starter rootfs
 //! has no libc, hence static): the chroot breakout the chapter 2 and 5 checks
-//! run, and the TIOCSTI probe the tests run.
+//! run, the TIOCSTI probe the tests run, and the chapter 11 escape room.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,6 +8,7 @@ use std::process::Command;
 fn main() {
     build_static("src/checks/breakout.c", "breakout");
     build_static("src/checks/tiocsti.c", "tiocsti");
+    build_static("src/checks/escape.c", "escape");
 }
 
 fn build_static(source: &str, name: &str) {

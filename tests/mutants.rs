@@ -80,6 +80,11 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch10_lowers_reversed", 10, "10.2", "top layer first"),
     ("ch10_not_volatile", 10, "10.1", "not volatile"),
     ("ch10_no_userxattr", 10, "10.2", "userxattr"),
+    ("ch11_bounding_kept", 11, "11.1", "CapBnd"),
+    ("ch11_cgroupfs_writable", 11, "11.16", "for writing"),
+    ("ch11_mask_dirs_only", 11, "11.10", "/proc/timer_list"),
+    ("ch11_ro_no_remount", 11, "11.8", "core_pattern"),
+    ("ch11_seccomp_nnp", 11, "11.13", "set_ctl_nnp"),
 ];
 
 // Wired but not caught (run by hand): ch09_keys_as_sent — the registry

@@ -489,3 +489,6 @@ pub const BREAKOUT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/breakout")
 
 /// The TIOCSTI probe (core/src/checks/tiocsti.c) the tests run in a container.
 pub const TIOCSTI: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/tiocsti"));
+
+/// The chapter 11 escape room (core/src/checks/escape.c): one sub-command per breakout.
+pub const ESCAPE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/escape"));

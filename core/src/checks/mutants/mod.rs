@@ -55,6 +55,11 @@ mod ch10_no_userxattr;
 mod ch10_not_volatile;
 mod ch10_opaque_as_remove;
 mod ch10_wh_alone_accepted;
+mod ch11_bounding_kept;
+mod ch11_cgroupfs_writable;
+mod ch11_mask_dirs_only;
+mod ch11_ro_no_remount;
+mod ch11_seccomp_nnp;
 
 use mini_docker::workshop::Steps;
 
@@ -79,7 +84,11 @@ pub fn apply(mut steps: Steps) -> Steps {
         &mut steps.ch07_userns,
         &mut steps.ch08_cgroups,
     );
-    let (ch09, ch10) = (&mut steps.ch09_pull, &mut steps.ch10_layers);
+    let (ch09, ch10, ch11) = (
+        &mut steps.ch09_pull,
+        &mut steps.ch10_layers,
+        &mut steps.ch11_hardening,
+    );
     match name.as_str() {
         "ch01_signal_number" => {
             ch01.exit_code = ch01_signal_number::exit_code;
@@ -147,6 +156,13 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch10_lowers_reversed" => ch10.mount_overlay = ch10_lowers_reversed::mount_overlay,
         "ch10_not_volatile" => ch10.mount_overlay = ch10_not_volatile::mount_overlay,
         "ch10_no_userxattr" => ch10.mount_overlay = ch10_no_userxattr::mount_overlay,
+        "ch11_bounding_kept" => ch11.limit_capabilities = ch11_bounding_kept::limit_capabilities,
+        "ch11_cgroupfs_writable" => {
+            ch11.isolate_cgroupfs = ch11_cgroupfs_writable::isolate_cgroupfs
+        }
+        "ch11_mask_dirs_only" => ch11.mask_path = ch11_mask_dirs_only::mask_path,
+        "ch11_ro_no_remount" => ch11.make_read_only = ch11_ro_no_remount::make_read_only,
+        "ch11_seccomp_nnp" => ch11.install_seccomp = ch11_seccomp_nnp::install_seccomp,
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);
