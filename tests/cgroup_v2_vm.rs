@@ -136,6 +136,9 @@ done' > /tmp/devices.out 2> /tmp/devices.err
 }
 devices reference --reference
 devices pristine --reference=1-10
+echo "@@DOCTOR@@"
+mini-docker --state-dir /tmp/state-doctor doctor | grep -E 'seccomp|devices'
+echo "@@END@@"
 "#;
 
 /// MINI_DOCKER_VM_CHAPTERS=11 (or "8,11"): only those chapters run in the VM
@@ -660,6 +663,21 @@ fn devices_pristine_opens() {
     println!("VM, chapter 11: without restrict_devices, kmsg opens and loop0 is not refused");
 }
 
+fn doctor_reports_the_bpf_filter() {
+    let console = &session().console;
+    let lines = section(console, "@@DOCTOR@@")
+        .unwrap_or_else(|| panic!("no doctor output from the VM:\n{console}"));
+    for needle in [
+        "ok      devices: cgroup v2 BPF_PROG_TYPE_CGROUP_DEVICE program loads",
+        "builds a filter",
+    ] {
+        assert!(
+            lines.contains(needle),
+            "doctor in the VM lacks {needle:?}:\n{lines}"
+        );
+    }
+}
+
 fn run_image_says_hi() {
     let console = &session().console;
     assert!(
@@ -707,6 +725,10 @@ fn main() {
         trials.push(libtest_mimic::Trial::test(
             "vm_ch11_devices_pristine_opens",
             || catch(devices_pristine_opens),
+        ));
+        trials.push(libtest_mimic::Trial::test(
+            "vm_doctor_reports_seccomp_and_the_bpf_device_filter",
+            || catch(doctor_reports_the_bpf_filter),
         ));
     }
     trials.push(libtest_mimic::Trial::test("vm_run_image_echo_hi", || {

@@ -220,3 +220,36 @@ fn the_bpf_filter_allows_exactly_the_list() {
         .unwrap();
     assert!(open.status.success(), "the host opens /dev/kmsg itself");
 }
+
+/// `doctor` names the seccomp support and the device mechanism this host's
+/// layout uses (the VM test checks the v2 line).
+#[test]
+fn doctor_reports_seccomp_and_the_device_mechanism() {
+    require_root();
+    let state = StateDir::new("devices-doctor");
+    let out = mini_docker(&state, &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .map(str::to_string)
+    };
+    let seccomp =
+        line("seccomp").unwrap_or_else(|| panic!("doctor does not mention seccomp:\n{text}"));
+    assert!(
+        seccomp.contains("ok")
+            && seccomp.contains("libseccomp")
+            && seccomp.contains("builds a filter"),
+        "{seccomp}"
+    );
+    let devices =
+        line("devices:").unwrap_or_else(|| panic!("doctor does not mention devices:\n{text}"));
+    let expected = match mini_docker::cgroups::detect().unwrap() {
+        mini_docker::cgroups::Mode::V1 { .. } => "the v1 devices controller at",
+        mini_docker::cgroups::Mode::V2 => "BPF_PROG_TYPE_CGROUP_DEVICE program loads",
+    };
+    assert!(
+        devices.contains("ok") && devices.contains(expected),
+        "{devices}"
+    );
+}
