@@ -103,10 +103,59 @@ echo "@@END@@"
 kill $registry
 "#;
 
+/// Chapter 11's device allow-list on v2 (the BPF program), both ways: a block
+/// device (loop0) and a char device (kmsg) off the list, made in the
+/// container's own /dev and opened read-only; null and zero on it. (The VM has
+/// no disk: a loop node shows the same refusal — EPERM from the program —
+/// or, without it, ENXIO at worst when no loop device exists.) What a probe
+/// left is what appeared during it: an earlier run's leftovers are its own.
+const DEVICES: &str = r#"
+cgroups() {
+    [ -d /sys/fs/cgroup/mini-docker ] && find /sys/fs/cgroup/mini-docker -mindepth 1 -type d | sort
+}
+devices() {
+    name=$1
+    shift
+    cgroups > /tmp/cgroups.before
+    mini-docker --state-dir /tmp/state-devices-$name "$@" chapter 11 run -- sh -c '
+for p in "loop b 7 0" "kmsg c 1 11" "null c 1 3" "zero c 1 5"; do
+    set -- $p
+    mknod /dev/probe-$1 $2 $3 $4 || echo "$1 mknod failed"
+    if err=$(dd if=/dev/probe-$1 of=/dev/null bs=1 count=0 2>&1); then echo "$1 opened"; else echo "$1 $err"; fi
+done' > /tmp/devices.out 2> /tmp/devices.err
+    echo "@@DEVICES-EXIT $name $?@@"
+    echo "@@DEVICES $name@@"
+    cat /tmp/devices.out
+    echo "@@END@@"
+    echo "@@DEVICES-STDERR $name@@"
+    tail -c 1000 /tmp/devices.err
+    echo "@@END@@"
+    echo "@@LEFT devices-$name@@"
+    cgroups | grep -vxF -f /tmp/cgroups.before | sed 's/^/cgroup /'
+    echo "@@END@@"
+}
+devices reference --reference
+devices pristine --reference=1-10
+echo "@@DOCTOR@@"
+mini-docker --state-dir /tmp/state-doctor doctor | grep -E 'seccomp|devices'
+echo "@@END@@"
+"#;
+
+/// MINI_DOCKER_VM_CHAPTERS=11 (or "8,11"): only those chapters run in the VM
+/// (and only their trials exist) — a whole session takes minutes.
+fn selected(chapter: u8) -> bool {
+    match std::env::var("MINI_DOCKER_VM_CHAPTERS") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .any(|n| n.trim().parse::<u8>().ok() == Some(chapter)),
+        _ => true,
+    }
+}
+
 /// The script the VM runs after switch_root: setup, every chapter both ways, the smoke test.
 fn stage2() -> String {
     let mut script = STAGE2_SETUP.to_string();
-    for chapter in CHAPTERS {
+    for chapter in CHAPTERS.iter().filter(|c| selected(c.number)) {
         let n = chapter.number;
         script += &format!("check ch{n:02}-reference /tmp/state-reference --reference check {n}\n");
         let selection = if n > 1 {
@@ -116,6 +165,9 @@ fn stage2() -> String {
         };
         script +=
             &format!("check ch{n:02}-pristine /tmp/state-pristine-{n} {selection}check {n}\n");
+    }
+    if selected(11) {
+        script += DEVICES;
     }
     script += SMOKE;
     script += "echo @@DONE@@\npoweroff -f\n";
@@ -422,6 +474,10 @@ fn session() -> &'static Session {
             let kernel = newest_kernel();
             let initramfs = build_initramfs(dir.path(), &kernel);
             let console = boot(&kernel, &initramfs);
+            // MINI_DOCKER_VM_CONSOLE=FILE keeps the whole console, to read a failure in full.
+            if let Some(file) = std::env::var_os("MINI_DOCKER_VM_CONSOLE") {
+                fs::write(&file, &console).expect("write MINI_DOCKER_VM_CONSOLE");
+            }
             let seconds = started.elapsed().as_secs_f64();
             println!("cgroup v2 VM ({}): {seconds:.0} s", kernel.display());
             Session { console, seconds }
@@ -549,6 +605,79 @@ fn pristine_exercise_fails(chapter: u8, exercise: &str) {
     );
 }
 
+/// One device probe run in the VM: what each node's open gave.
+fn device_outcomes(name: &str) -> BTreeMap<String, String> {
+    let console = &session().console;
+    let output = section(console, &format!("@@DEVICES {name}@@"))
+        .unwrap_or_else(|| panic!("no device probe {name} from the VM:\n{console}"));
+    let stderr = section(console, &format!("@@DEVICES-STDERR {name}@@")).unwrap_or("");
+    assert!(
+        console.contains(&format!("@@DEVICES-EXIT {name} 0@@")),
+        "the {name} device probe failed in the VM: {output}\nstderr: {stderr}"
+    );
+    assert!(
+        !output.contains("mknod failed"),
+        "mknod is allowed (CAP_MKNOD, 'c *:* m'): {output}\nstderr: {stderr}"
+    );
+    assert_nothing_left(console, &format!("devices-{name}"));
+    output
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(node, rest)| (node.to_string(), rest.to_string()))
+        .collect()
+}
+
+fn devices_reference_refuses() {
+    let opened = device_outcomes("reference");
+    for node in ["null", "zero"] {
+        assert_eq!(
+            opened.get(node).map(String::as_str),
+            Some("opened"),
+            "{opened:?}"
+        );
+    }
+    for node in ["loop", "kmsg"] {
+        assert!(
+            opened
+                .get(node)
+                .is_some_and(|e| e.contains("Operation not permitted")),
+            "on cgroup v2, {node} must be refused by the device program (EPERM): {opened:?}"
+        );
+    }
+    println!("VM, chapter 11: the BPF device filter refuses loop0 and kmsg, opens null and zero");
+}
+
+fn devices_pristine_opens() {
+    let opened = device_outcomes("pristine");
+    assert_eq!(
+        opened.get("kmsg").map(String::as_str),
+        Some("opened"),
+        "{opened:?}"
+    );
+    assert!(
+        opened
+            .get("loop")
+            .is_some_and(|e| !e.contains("Operation not permitted")),
+        "without the step nothing refuses loop0: {opened:?}"
+    );
+    println!("VM, chapter 11: without restrict_devices, kmsg opens and loop0 is not refused");
+}
+
+fn doctor_reports_the_bpf_filter() {
+    let console = &session().console;
+    let lines = section(console, "@@DOCTOR@@")
+        .unwrap_or_else(|| panic!("no doctor output from the VM:\n{console}"));
+    for needle in [
+        "ok      devices: cgroup v2 BPF_PROG_TYPE_CGROUP_DEVICE program loads",
+        "builds a filter",
+    ] {
+        assert!(
+            lines.contains(needle),
+            "doctor in the VM lacks {needle:?}:\n{lines}"
+        );
+    }
+}
+
 fn run_image_says_hi() {
     let console = &session().console;
     assert!(
@@ -576,7 +705,7 @@ fn main() {
         "vm_boots_with_cgroup2_and_modules",
         || catch(setup_worked),
     )];
-    for chapter in CHAPTERS {
+    for chapter in CHAPTERS.iter().filter(|c| selected(c.number)) {
         let n = chapter.number;
         let exercise = chapter.exercise_file();
         trials.push(libtest_mimic::Trial::test(
@@ -586,6 +715,20 @@ fn main() {
         trials.push(libtest_mimic::Trial::test(
             format!("vm_ch{n:02}_pristine_exercise_fails"),
             move || catch(|| pristine_exercise_fails(n, &exercise)),
+        ));
+    }
+    if selected(11) {
+        trials.push(libtest_mimic::Trial::test(
+            "vm_ch11_devices_reference_refuses_off_list",
+            || catch(devices_reference_refuses),
+        ));
+        trials.push(libtest_mimic::Trial::test(
+            "vm_ch11_devices_pristine_opens",
+            || catch(devices_pristine_opens),
+        ));
+        trials.push(libtest_mimic::Trial::test(
+            "vm_doctor_reports_seccomp_and_the_bpf_device_filter",
+            || catch(doctor_reports_the_bpf_filter),
         ));
     }
     trials.push(libtest_mimic::Trial::test("vm_run_image_echo_hi", || {

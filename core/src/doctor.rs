@@ -37,6 +37,8 @@ pub fn run(state_dir: &Path) -> Result<i32> {
         namespaces(),
         vec![
             cgroups(),
+            seccomp(),
+            devices(),
             overlayfs(),
             bridge(),
             nftables(),
@@ -133,6 +135,69 @@ pub fn cgroup_mode() -> Option<&'static str> {
             }
         }
         _ => None,
+    }
+}
+
+/// Chapter 11's seccomp filter needs the kernel's filter mode (the Seccomp
+/// field of /proc/self/status, and the actions it can take) and libseccomp
+/// (linked in) able to build a filter.
+fn seccomp() -> Finding {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(mode) = status.lines().find_map(|l| l.strip_prefix("Seccomp:")) else {
+        return missing("seccomp", "rebuild the kernel with CONFIG_SECCOMP");
+    };
+    let Ok(actions) = fs::read_to_string("/proc/sys/kernel/seccomp/actions_avail") else {
+        return missing(
+            "seccomp filters",
+            "rebuild the kernel with CONFIG_SECCOMP_FILTER",
+        );
+    };
+    let library = match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("libseccomp {}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "libseccomp".to_string(),
+    };
+    let api = libseccomp::get_api();
+    match libseccomp::ScmpFilterContext::new_filter(libseccomp::ScmpAction::Allow) {
+        Ok(_) => ok(format!(
+            "seccomp: kernel filters (this process: mode {}; actions: {}), {library} (API level {api}) builds a filter",
+            mode.trim(),
+            actions.trim()
+        )),
+        Err(e) => missing(
+            format!("seccomp: {library} (API level {api}) cannot build a filter"),
+            format!("{e}: reinstall libseccomp-dev and rebuild"),
+        ),
+    }
+}
+
+/// Chapter 11's device allow-list: v1's devices controller, or on v2 a
+/// BPF_PROG_TYPE_CGROUP_DEVICE program (loaded here once, then dropped).
+fn devices() -> Finding {
+    match crate::cgroups::detect() {
+        Ok(crate::cgroups::Mode::V1 { .. }) => match crate::cgroups::v1::mount_point("devices") {
+            Ok(point) => ok(format!(
+                "devices: the v1 devices controller at {} (allow-list files)",
+                point.display()
+            )),
+            Err(_) => missing(
+                "devices: no v1 devices controller",
+                "mount it: mkdir /sys/fs/cgroup/devices && mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices",
+            ),
+        },
+        Ok(crate::cgroups::Mode::V2) if !nix::unistd::geteuid().is_root() => {
+            ok("devices: cgroup v2 BPF device filter (loading it needs root: not tried)")
+        }
+        Ok(crate::cgroups::Mode::V2) => match crate::cgroups::devices::device_program_loadable() {
+            Ok(()) => ok("devices: cgroup v2 BPF_PROG_TYPE_CGROUP_DEVICE program loads"),
+            Err(e) => missing(
+                "devices: cgroup v2 BPF device filter",
+                format!("{e:#} (the kernel needs CONFIG_CGROUP_BPF)"),
+            ),
+        },
+        Err(_) => missing(
+            "devices",
+            "no cgroup filesystem: mount cgroup2 on /sys/fs/cgroup",
+        ),
     }
 }
 

@@ -25,8 +25,8 @@ pub struct CgroupV1 {
 
 impl CgroupV1 {
     /// `devices`: join the devices hierarchy too (chapter 11's allow-list).
+    /// If one hierarchy fails, the directories already made are removed.
     pub fn create(id: &str, cpu: bool, devices: bool) -> Result<CgroupV1> {
-        let mut dirs = Vec::new();
         let wanted = ALWAYS
             .iter()
             .chain(if cpu { FOR_CPU.iter() } else { [].iter() })
@@ -36,15 +36,31 @@ impl CgroupV1 {
                 [].iter()
             });
         let mountinfo = fs::read_to_string("/proc/self/mountinfo")?; // read once for all
+        let mut cgroup = CgroupV1 { dirs: Vec::new() };
         for &controller in wanted {
-            let mount = mount_point_in(&mountinfo, controller)?;
-            let dir = mount.join(PARENT).join(id);
-            if !dirs.iter().any(|(_, d)| d == &dir) {
-                fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+            if let Err(error) = cgroup.join_hierarchy(&mountinfo, id, controller) {
+                let _ = cgroup.remove();
+                return Err(error);
             }
-            dirs.push((controller, dir));
         }
-        Ok(CgroupV1 { dirs })
+        Ok(cgroup)
+    }
+
+    /// Make mini-docker/ID in `controller`'s hierarchy (once per mount:
+    /// cpu and cpuacct often share one).
+    fn join_hierarchy(
+        &mut self,
+        mountinfo: &str,
+        id: &str,
+        controller: &'static str,
+    ) -> Result<()> {
+        let mount = mount_point_in(mountinfo, controller)?;
+        let dir = mount.join(PARENT).join(id);
+        if !self.dirs.iter().any(|(_, d)| d == &dir) {
+            fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        self.dirs.push((controller, dir));
+        Ok(())
     }
 
     /// This container's directory in `controller`'s hierarchy.
@@ -130,10 +146,14 @@ impl Cgroup for CgroupV1 {
         keyed_value(&self.dir("memory").join("memory.oom_control"), "oom_kill").unwrap_or(0)
     }
 
+    /// Every hierarchy's directory (memory, pids, cpu, devices — whichever
+    /// this container joined), even when one of them fails: the first error.
     fn remove(&self) -> Result<()> {
-        for dir in self.unique_dirs() {
-            remove_dir_retrying(dir)?;
-        }
-        Ok(())
+        let results: Vec<Result<()>> = self
+            .unique_dirs()
+            .into_iter()
+            .map(|d| remove_dir_retrying(d))
+            .collect();
+        results.into_iter().collect()
     }
 }
