@@ -10,6 +10,13 @@
 //! (Apache-2.0, The Moby Authors), unchanged, as vendored by github.com/moby/moby
 //! at commit b985e2313a86: the same allow-list docker loads, read by the same
 //! parser as a user's `--security-opt seccomp=FILE.json`.
+//!
+//! Its cost, measured on the 2-core Debian VM (kernel 6.18, libseccomp 2.5):
+//! for x86_64 + x86 + x32, libseccomp builds and compiles the default policy
+//! into 1001 BPF instructions in ~12-15 ms (x86_64 alone: ~1.5 ms, 337
+//! instructions), and the kernel takes ~1 ms more to accept them. Well over
+//! the chapter's 0.5 ms budget: the compiled program depends only on the
+//! `Policy`, so it could be compiled once and cached (seccomp_export_bpf).
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -810,7 +817,7 @@ mod tests {
     }
 
     #[test]
-    fn default_filter_compiles_in_a_few_milliseconds() {
+    fn default_filter_compile_time() {
         let parse_start = std::time::Instant::now();
         let policy = Policy::for_container(&Choice::Default, &default_caps()).unwrap();
         let parsed = parse_start.elapsed();
@@ -825,8 +832,9 @@ mod tests {
             policy.rules.len()
         );
         // A ceiling that catches a pathological filter, not the 0.5 ms budget
-        // (a shared VM's timing is too noisy to assert that here).
-        assert!(median < std::time::Duration::from_millis(50), "{median:?}");
+        // (a shared VM's timing is too noisy to assert that here; see the
+        // module's notes on the cost).
+        assert!(median < std::time::Duration::from_millis(250), "{median:?}");
     }
 
     #[test]
