@@ -341,6 +341,13 @@ fn check_exit_status_says_pass_or_fail() {
         !text.contains("CLONE_NEWUTS"),
         "the answer is printed: {text}"
     );
+    // The run recorded which checks failed: `hint 3` starts with the first.
+    let out = mini_docker(&state, &["hint", "3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Check 3.1") && text.contains("first check that failed"),
+        "{text}"
+    );
 }
 
 fn stdout(out: &std::process::Output) -> String {
