@@ -330,10 +330,171 @@ fn check_exit_status_says_pass_or_fail() {
     let out = mini_docker(&state, &["--reference=1-2", "check", "3"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
+    // The why (the exercise's todo!()), and a pointer to the hints, not the answer.
     assert!(
-        text.contains("FAIL 3.1") && text.contains("hint:") && text.contains("CLONE_NEWUTS"),
+        text.contains("FAIL 3.1")
+            && text.contains("exercises/ch03_uts.rs")
+            && text.contains("mini-docker hint 3 3.1"),
         "{text}"
     );
+    assert!(
+        !text.contains("CLONE_NEWUTS"),
+        "the answer is printed: {text}"
+    );
+    // The run recorded which checks failed: `hint 3` starts with the first.
+    let out = mini_docker(&state, &["hint", "3"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Check 3.1") && text.contains("first check that failed"),
+        "{text}"
+    );
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `hint N CHECK` once: exit 0, its stdout.
+fn ask_hint(state: &StateDir, args: &[&str]) -> String {
+    let mut all = vec!["hint"];
+    all.extend_from_slice(args);
+    let out = mini_docker(state, &all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "hint {args:?}: {}",
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+/// The levels a hint's output shows, e.g. [1] or [1, 2, 3].
+fn levels_shown(text: &str) -> Vec<u8> {
+    (1..=3)
+        .filter(|n| text.contains(&format!("level {n} of 3")))
+        .collect()
+}
+
+/// Each ask shows the next level — the concept, where to look, the exact call
+/// — then all three; remembered across invocations in the state dir.
+#[test]
+fn hint_levels_advance_and_are_remembered() {
+    let state = StateDir::new("hintlevels");
+    let first = ask_hint(&state, &["4", "4.3"]);
+    assert_eq!(levels_shown(&first), [1], "{first}");
+    assert!(
+        first.contains("Check 4.3") && !first.contains("waitpid"),
+        "level 1 is the concept, not the call: {first}"
+    );
+    let second = ask_hint(&state, &["4", "4.3"]);
+    assert_eq!(levels_shown(&second), [2], "{second}");
+    assert!(
+        second.contains("waitpid(2)") && second.contains("chapters/04-pid.md"),
+        "level 2 names the man page and the lesson: {second}"
+    );
+    let third = ask_hint(&state, &["4", "4.3"]);
+    assert_eq!(levels_shown(&third), [3], "{third}");
+    assert!(
+        third.contains("WNOHANG"),
+        "level 3 is the exact call: {third}"
+    );
+    let fourth = ask_hint(&state, &["4", "4.3"]);
+    assert_eq!(levels_shown(&fourth), [1, 2, 3], "{fourth}");
+    // Per check: another check starts at level 1.
+    assert_eq!(levels_shown(&ask_hint(&state, &["4", "4.4"])), [1]);
+    let saved = std::fs::read_to_string(state.path().join("hints.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(saved["4.3"], 3, "{saved}");
+    assert_eq!(saved["4.4"], 1, "{saved}");
+}
+
+/// `--all` and MINI_DOCKER_INSTRUCTOR=1 show every level without advancing.
+#[test]
+fn hint_all_shows_every_level_without_advancing() {
+    let state = StateDir::new("hintall");
+    let all = ask_hint(&state, &["3", "3.1", "--all"]);
+    assert_eq!(levels_shown(&all), [1, 2, 3], "{all}");
+    assert!(all.contains("CLONE_NEWUTS"), "{all}");
+    let out = mini_docker_command(&state, &["hint", "3", "3.1"])
+        .env("MINI_DOCKER_INSTRUCTOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(levels_shown(&stdout(&out)), [1, 2, 3], "{}", stdout(&out));
+    assert_eq!(
+        levels_shown(&ask_hint(&state, &["3", "3.1"])),
+        [1],
+        "--all and the instructor's env advance nothing"
+    );
+}
+
+/// `--reset` forgets one check, or the whole chapter.
+#[test]
+fn hint_reset_starts_over() {
+    let state = StateDir::new("hintreset");
+    ask_hint(&state, &["5", "5.3"]);
+    ask_hint(&state, &["5", "5.3"]);
+    ask_hint(&state, &["5", "5.2"]);
+    ask_hint(&state, &["6", "6.2"]);
+    ask_hint(&state, &["5", "5.3", "--reset"]);
+    assert_eq!(levels_shown(&ask_hint(&state, &["5", "5.3"])), [1]);
+    assert_eq!(levels_shown(&ask_hint(&state, &["5", "5.2"])), [2]);
+    ask_hint(&state, &["5", "--reset"]);
+    assert_eq!(levels_shown(&ask_hint(&state, &["5", "5.2"])), [1]);
+    assert_eq!(
+        levels_shown(&ask_hint(&state, &["6", "6.2"])),
+        [2],
+        "chapter 5's reset keeps chapter 6's"
+    );
+}
+
+/// An unknown chapter or check: one line, exit 125, no hints.json written.
+#[test]
+fn hint_bad_input_is_one_line_exit_125() {
+    let state = StateDir::new("hintbad");
+    let cases: &[(&[&str], &str)] = &[
+        (&["hint", "99"], "unknown chapter \"99\""),
+        (&["hint", "x"], "unknown chapter"),
+        (&["hint", "4", "9.9"], "unknown check \"9.9\" in chapter 4"),
+        (&["hint", "4", "4.9"], "4.1, 4.2"),
+        (&["hint", "4", "4.3", "--all", "--reset"], "--reset"),
+    ];
+    for (args, needle) in cases {
+        let out = mini_docker(&state, args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {}", stderr(&out));
+        assert_one_line_error(&out, needle);
+    }
+    assert!(!state.path().join("hints.json").exists());
+}
+
+/// `hint N` alone: the first check that failed in the last `check N`
+/// (progress.json), else the chapter's first check.
+#[test]
+fn hint_without_a_check_follows_the_last_check_run() {
+    let state = StateDir::new("hintpick");
+    let first = ask_hint(&state, &["4"]);
+    assert!(first.contains("Check 4.1"), "nothing recorded: {first}");
+    let progress = state.path().join("progress.json");
+    std::fs::write(
+        &progress,
+        r#"{"4": {"passed": 3, "total": 5, "reference": false, "at": 0, "failed": ["4.3", "4.5"]}}"#,
+    )
+    .unwrap();
+    let picked = ask_hint(&state, &["4"]);
+    assert!(picked.contains("Check 4.3"), "{picked}");
+    assert!(picked.contains("first check that failed"), "{picked}");
+    assert_eq!(levels_shown(&picked), [1]);
+    assert_eq!(
+        levels_shown(&ask_hint(&state, &["4"])),
+        [2],
+        "the picked check advances"
+    );
+    // A progress.json from before failures were recorded: the first check.
+    std::fs::write(
+        &progress,
+        r#"{"4": {"passed": 3, "total": 5, "reference": false, "at": 0}}"#,
+    )
+    .unwrap();
+    assert!(ask_hint(&state, &["4"]).contains("Check 4.1"));
 }
 
 #[test]

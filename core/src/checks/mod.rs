@@ -20,6 +20,7 @@ macro_rules! declare_check_modules {
 }
 crate::chapter_table!(declare_check_modules);
 pub mod fixture;
+pub mod hints;
 pub mod probe;
 pub mod report;
 pub mod sandbox;

@@ -34,10 +34,19 @@ pub fn print_result(r: &CheckResult) {
                     "       {} chapter {chapter}'s exercise is not done yet: finish it first (or catch up with --reference)",
                     "hint:".yellow()
                 ),
-                None => println!("       {} {}", "hint:".yellow(), r.hint),
+                // The why above; the how only on demand, one level at a time.
+                None => println!("       {} {}", "hint:".yellow(), hint_pointer(r)),
             }
         }
     }
+}
+
+/// Where the failure's hints are, instead of the answer itself.
+pub fn hint_pointer(r: &CheckResult) -> String {
+    format!(
+        "`mini-docker hint {} {}` (ask again for more)",
+        r.chapter, r.id
+    )
 }
 
 /// The earlier chapter whose `todo!()` made this check fail, if that is the
@@ -252,5 +261,12 @@ mod tests {
         assert_eq!(earlier_todo(&failed(5, own)), None);
         assert_eq!(hint_for(&failed(5, own)), "this chapter's hint");
         assert_eq!(earlier_todo(&failed(5, "EINVAL")), None);
+    }
+
+    #[test]
+    fn a_failure_points_to_the_hint_command_not_the_answer() {
+        let pointer = hint_pointer(&failed(5, "EINVAL"));
+        assert!(pointer.contains("mini-docker hint 5 5.1"), "{pointer}");
+        assert!(!pointer.contains("this chapter's hint"), "{pointer}");
     }
 }

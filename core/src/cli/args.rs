@@ -73,6 +73,19 @@ pub enum Command {
     },
     /// Every chapter with its status: todo!()s left, how its checks last went
     Progress,
+    /// A hint for a check, one level per ask: the concept, where to look, the exact call
+    Hint {
+        /// Chapter number
+        chapter: String,
+        /// The check, e.g. 4.3 (default: the first that failed in your last `check N`)
+        check: Option<String>,
+        /// Every level at once, without advancing (also env MINI_DOCKER_INSTRUCTOR=1)
+        #[arg(long, conflicts_with = "reset")]
+        all: bool,
+        /// Forget the levels shown (of this check, or of the whole chapter)
+        #[arg(long)]
+        reset: bool,
+    },
     /// Rebuild and re-check whenever an exercise file is saved
     Watch {
         /// The chapter to check (default: the first one that does not pass)

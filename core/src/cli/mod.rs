@@ -6,6 +6,7 @@
 
 pub mod args;
 pub mod chapter;
+pub mod hint;
 pub mod images;
 pub mod progress;
 pub mod watch;
@@ -54,14 +55,16 @@ pub fn main(steps_for: StepsFor) -> ExitCode {
 
 /// The exit status of mini-docker's own failure, like docker's: 125 for
 /// `run` and `chapter N run` (so it never looks like the command's own
-/// status), 1 for the other commands (`docker pull` of a missing image exits 1).
+/// status) and for `hint` (whose only failures are bad input or the state
+/// dir), 1 for the other commands (`docker pull` of a missing image exits 1).
 fn failure_code(command: Option<&Command>) -> i32 {
     match command {
         Some(Command::Run(_))
         | Some(Command::Chapter {
             action: Some(ChapterAction::Run(_)),
             ..
-        }) => 125,
+        })
+        | Some(Command::Hint { .. }) => 125,
         _ => 1,
     }
 }
@@ -166,6 +169,20 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             Ok(0)
         }
         Command::Progress => progress::show(&state_dir),
+        Command::Hint {
+            chapter,
+            check,
+            all,
+            reset,
+        } => {
+            let ask = hint::Ask {
+                chapter: parse_chapter(&chapter)?,
+                check: check.as_deref(),
+                all,
+                reset,
+            };
+            hint::run(&state_dir, ask)
+        }
         Command::WriteLimits {
             driver,
             dir,

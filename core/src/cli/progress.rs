@@ -21,13 +21,16 @@ pub struct LastCheck {
     pub reference: bool,
     /// Seconds since the epoch.
     pub at: u64,
+    /// The ids of the checks that failed, in order (`hint N` starts with the first).
+    #[serde(default)]
+    pub failed: Vec<String>,
 }
 
 fn file(state_dir: &Path) -> PathBuf {
     state_dir.join("progress.json")
 }
 
-fn load(state_dir: &Path) -> BTreeMap<u8, LastCheck> {
+pub fn load(state_dir: &Path) -> BTreeMap<u8, LastCheck> {
     std::fs::read(file(state_dir))
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -55,6 +58,11 @@ pub fn record(state_dir: &Path, results: &[CheckResult]) {
                     total: ran.len(),
                     reference: first.from_reference,
                     at: now,
+                    failed: ran
+                        .iter()
+                        .filter(|r| !r.passed())
+                        .map(|r| r.id.to_string())
+                        .collect(),
                 },
             );
         }
