@@ -12,8 +12,11 @@ use mini_docker::cgroups::devices::{DeviceCgroup, DeviceRule};
 use mini_docker::cgroups::CgroupFs;
 use mini_docker::security::caps::Capabilities;
 use mini_docker::security::seccomp::Policy;
+use mini_docker::security::seccomp_program::BpfProgram;
 
-/// Before the pivot: give the container a cgroup namespace of its own (its
+use libseccomp::ScmpFilterContext;
+
+/// After the pivot: give the container a cgroup namespace of its own (its
 /// cgroup becomes its "/"), then mount its cgroup filesystem read-only at `target`.
 pub fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()> {
     // TODO(ch11): enter a new cgroup namespace (unshare(2), cgroup_namespaces(7)),
@@ -42,15 +45,26 @@ pub fn make_read_only(path: &Path) -> Result<()> {
     todo!("make_read_only — chapters/11-hardening.md, \"Masked and read-only paths\"")
 }
 
-/// Load the seccomp filter `policy` describes, for this process and what it execs.
-pub fn install_seccomp(policy: &Policy) -> Result<()> {
-    // TODO(ch11): build a libseccomp filter (libseccomp::ScmpFilterContext):
-    //             the default action, every architecture the policy names, and
-    //             one rule per syscall name with its argument conditions; skip
-    //             names this kernel's tables do not know. It runs *before* the
-    //             capabilities are dropped: who may load a filter without
-    //             no_new_privs? (seccomp(2), "EACCES"). Lesson: "seccomp".
-    todo!("install_seccomp — chapters/11-hardening.md, \"seccomp\"")
+/// Build (do not load) the seccomp filter `policy` describes. Runs on the
+/// host, once per profile: the runtime compiles it to BPF and caches it.
+pub fn seccomp_filter(policy: &Policy) -> Result<ScmpFilterContext> {
+    // TODO(ch11): a libseccomp filter (libseccomp::ScmpFilterContext) with the
+    //             policy's default action, every architecture it names, and one
+    //             rule per syscall name with its argument conditions (docker's
+    //             MASKED_EQ: `value` is the mask). Skip names this machine's
+    //             tables do not know. seccomp_rule_add(3); lesson: "seccomp".
+    todo!("seccomp_filter — chapters/11-hardening.md, \"seccomp\"")
+}
+
+/// Hand the compiled filter to the kernel: from now on it judges every
+/// syscall of this process and of everything it execs.
+pub fn load_seccomp(program: &BpfProgram) -> Result<()> {
+    // TODO(ch11): one seccomp(2) call (SECCOMP_SET_MODE_FILTER) with the
+    //             program as a `struct sock_fprog` (program.as_sock_fprog()).
+    //             It runs *before* the capabilities are dropped, and without
+    //             no_new_privs: who may load a filter then? seccomp(2), EACCES;
+    //             lesson: "seccomp".
+    todo!("load_seccomp — chapters/11-hardening.md, \"seccomp\"")
 }
 
 /// Keep only `keep`: in the bounding set, and as root's permitted and

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use anyhow::{Context, Result};
 use caps::CapSet;
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
@@ -14,8 +15,9 @@ use mini_docker::cgroups::devices::{self, DeviceCgroup, DeviceRule};
 use mini_docker::cgroups::CgroupFs;
 use mini_docker::security::caps::Capabilities;
 use mini_docker::security::seccomp::{Action, ArgCondition, Op, Policy};
+use mini_docker::security::seccomp_program::BpfProgram;
 
-/// Before the pivot: give the container a cgroup namespace of its own (its
+/// After the pivot: give the container a cgroup namespace of its own (its
 /// cgroup becomes its "/"), then mount its cgroup filesystem read-only at `target`.
 pub fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()> {
     // The namespace's root is the cgroup we are in *now*: the supervisor has
@@ -76,11 +78,13 @@ pub fn make_read_only(path: &Path) -> Result<()> {
         .with_context(|| format!("remount {} read-only", path.display()))
 }
 
-/// Load the seccomp filter `policy` describes, for this process and what it execs.
-pub fn install_seccomp(policy: &Policy) -> Result<()> {
+/// Build (do not load) the seccomp filter `policy` describes. Runs on the
+/// host, once per profile: the runtime compiles it to BPF and caches it.
+pub fn seccomp_filter(policy: &Policy) -> Result<ScmpFilterContext> {
     let mut filter = ScmpFilterContext::new_filter(action(policy.default_action))?;
     for arch in &policy.architectures {
-        filter.add_arch(ScmpArch::from_str(arch).with_context(|| format!("architecture {arch}"))?)?;
+        let arch = ScmpArch::from_str(arch).with_context(|| format!("architecture {arch}"))?;
+        filter.add_arch(arch)?;
     }
     for rule in &policy.rules {
         let conditions: Vec<ScmpArgCompare> = rule.args.iter().map(compare).collect();
@@ -94,10 +98,27 @@ pub fn install_seccomp(policy: &Policy) -> Result<()> {
                 .with_context(|| format!("seccomp rule for {name}"))?;
         }
     }
-    // libseccomp would set no_new_privs for us: docker does not by default,
-    // and we still hold CAP_SYS_ADMIN, which lets us load a filter without it.
-    filter.set_ctl_nnp(false)?;
-    filter.load().context("load the seccomp filter")
+    Ok(filter)
+}
+
+/// Hand the compiled filter to the kernel: from now on it judges every
+/// syscall of this process and of everything it execs.
+pub fn load_seccomp(program: &BpfProgram) -> Result<()> {
+    let fprog = program.as_sock_fprog();
+    // Without no_new_privs the kernel wants CAP_SYS_ADMIN here: we still hold
+    // it (the capabilities are dropped next), and docker does not set no_new_privs.
+    // SAFETY: `fprog` points into `program`, alive for the call; the kernel
+    // copies the instructions before it returns.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(ret).context("seccomp(SECCOMP_SET_MODE_FILTER)")?;
+    Ok(())
 }
 
 fn action(action: Action) -> ScmpAction {

@@ -67,6 +67,13 @@ pub fn launch(
     let hardening = (chapter >= 11)
         .then(|| Hardening::from_options(&opts.security, userns.is_some()))
         .transpose()?;
+    let hardening = match hardening {
+        Some(mut h) => {
+            h.seccomp = super::harden::compile_seccomp(&h, state_dir, steps)?;
+            Some(h)
+        }
+        None => None,
+    };
     let network_mode = network_mode(chapter, opts.network, root, userns.is_some(), &opts)?;
     let id = crate::sys::new_id()?;
     // Chapter 6 on: per-container files (/etc/hosts, the writable layer...).

@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod paths;
 pub mod seccomp;
+pub mod seccomp_program;
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -41,8 +42,11 @@ pub struct Hardening {
     pub capabilities: Vec<String>,
     /// `--security-opt no-new-privileges`.
     pub no_new_privs: bool,
-    /// The seccomp policy, resolved for these capabilities; None = unconfined.
-    pub seccomp: Option<seccomp::Policy>,
+    /// Which seccomp profile (host side only; None = unconfined).
+    #[serde(skip)]
+    pub seccomp_choice: Option<seccomp::Choice>,
+    /// The compiled filter the container loads (`compile_seccomp` fills it in).
+    pub seccomp: Option<seccomp_program::BpfProgram>,
     /// Hidden: /dev/null over files, an empty read-only tmpfs over directories.
     pub masked_paths: Vec<String>,
     /// Bound read-only onto themselves.
@@ -78,9 +82,9 @@ impl Hardening {
             }
         }
         let capabilities = caps::resolve(&opts.cap_add, &opts.cap_drop, opts.privileged)?;
-        let seccomp = match (opts.privileged, seccomp_choice) {
+        let seccomp_choice = match (opts.privileged, seccomp_choice) {
             (true, _) | (_, seccomp::Choice::Unconfined) => None,
-            (false, choice) => Some(seccomp::Policy::for_container(&choice, &capabilities)?),
+            (false, choice) => Some(choice),
         };
         let (masked_paths, readonly_paths) = match opts.privileged {
             true => (Vec::new(), Vec::new()),
@@ -92,7 +96,8 @@ impl Hardening {
         Ok(Hardening {
             capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
             no_new_privs,
-            seccomp,
+            seccomp_choice,
+            seccomp: None,
             masked_paths,
             readonly_paths,
             read_only_rootfs: opts.read_only,

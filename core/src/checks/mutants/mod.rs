@@ -162,7 +162,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         }
         "ch11_mask_dirs_only" => ch11.mask_path = ch11_mask_dirs_only::mask_path,
         "ch11_ro_no_remount" => ch11.make_read_only = ch11_ro_no_remount::make_read_only,
-        "ch11_seccomp_nnp" => ch11.install_seccomp = ch11_seccomp_nnp::install_seccomp,
+        "ch11_seccomp_nnp" => ch11.load_seccomp = ch11_seccomp_nnp::load_seccomp,
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);
