@@ -36,7 +36,7 @@ impl BpfProgram {
     /// From libseccomp's export (raw `sock_filter`s, this machine's byte order).
     pub fn from_bytes(bytes: &[u8]) -> Result<BpfProgram> {
         let count = bytes.len() / INSTRUCTION;
-        if bytes.len() % INSTRUCTION != 0 || count == 0 || count > MAX_INSTRUCTIONS {
+        if !bytes.len().is_multiple_of(INSTRUCTION) || count == 0 || count > MAX_INSTRUCTIONS {
             bail!("a seccomp program of {} bytes: expected 1 to {MAX_INSTRUCTIONS} instructions of {INSTRUCTION} bytes", bytes.len());
         }
         let words = bytes
