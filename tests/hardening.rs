@@ -217,3 +217,94 @@ fn bad_security_flags_are_one_line_exit_125() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cap-add needs chapter 11"));
 }
+
+/// `check 11 --with=--userns`: the whole escape room, each container in a
+/// user namespace, stays shut with the reference.
+#[test]
+fn the_escape_room_holds_under_userns() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("harduserns");
+    std::fs::set_permissions(
+        state.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let before = HostSnapshot::take();
+    let out = mini_docker(
+        &state,
+        &[
+            "--reference",
+            "check",
+            "11",
+            "--with=--userns",
+            "--format",
+            "json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(report["failed"], 0, "{report:#}");
+    assert!(report["passed"].as_u64().unwrap() >= 16, "{report:#}");
+    HostSnapshot::assert_clean_since(&before, "check 11 --with=--userns");
+}
+
+/// Rootless (a real unprivileged user): the escape helper's breakouts, run
+/// in `chapter 11 run`, are each refused.
+#[test]
+fn escapes_fail_rootless() {
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("hardrootless");
+    std::os::unix::fs::chown(state.path(), Some(65534), Some(65534)).unwrap();
+    let before = HostSnapshot::take();
+    let as_nobody = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("--reference")
+            .arg("--state-dir")
+            .arg(state.path().join("state"))
+            .args(args)
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .env("HOME", state.path())
+            .current_dir("/")
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let rootfs = as_nobody(&["rootfs"]);
+    assert!(
+        rootfs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rootfs.stderr)
+    );
+    let rootfs = std::path::PathBuf::from(String::from_utf8_lossy(&rootfs.stdout).trim());
+    let helper = rootfs.join("tmp/.escape-rootless");
+    std::fs::write(&helper, mini_docker::checks::ESCAPE).unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for probe in [
+        &["cgroup-mount", "/mnt"][..],
+        &["disk", "/dev/.escape-disk"],
+        &["proc-write"],
+        &["finit-module"],
+        &["proc-read"],
+        &["unshare-mount", "/mnt"],
+        // (no ptrace probe: a rootless container maps one uid, there is no other user to attach to)
+        &["tiocsti", "/dev/.escape-console"],
+        &["sys-remount"],
+    ] {
+        let mut args = vec!["chapter", "11", "run", "--", "/tmp/.escape-rootless"];
+        args.extend_from_slice(probe);
+        let out = as_nobody(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "rootless {probe:?} must be blocked (exit 1): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_file(&helper).unwrap();
+    HostSnapshot::assert_clean_since(&before, "rootless escapes");
+}

@@ -28,7 +28,7 @@ pub fn checks() -> Vec<Check> {
             hint: "capabilities: CAP_DAC_READ_SEARCH is not one of docker's 14 (limit_capabilities); seccomp refuses open_by_handle_at", run: shocker },
         Check { id: "11.6", title: "escape: mount -t cgroup -o memory (or cgroup2) inside the container", points: 1,
             hint: "capabilities: no CAP_SYS_ADMIN, no mount (limit_capabilities); seccomp refuses mount", run: cgroup_mount },
-        Check { id: "11.7", title: "escape: mknod + open the host's disk (or /dev/fuse, a device docker does not allow)", points: 2,
+        Check { id: "11.7", title: "escape: mknod + open the host's disk (or /dev/fuse, /dev/kmsg: devices docker does not allow)", points: 2,
             hint: "devices: restrict_devices — v1: devices.deny \"a\", then devices.allow each rule; v2: the BPF device program. mknod stays allowed (CAP_MKNOD), open must not", run: disk },
         Check { id: "11.8", title: "escape: /proc/sys/kernel/core_pattern and /proc/sysrq-trigger open for writing", points: 1,
             hint: "read-only paths: make_read_only binds /proc/sys onto itself, then remounts it MS_REMOUNT|MS_BIND|MS_RDONLY", run: proc_write },
@@ -119,7 +119,14 @@ fn cgroup_namespace(ctx: &Ctx) -> Result<()> {
         .iter()
         .filter(|m| m.mount_point.starts_with("/sys/fs/cgroup") && (m.fstype == "cgroup" || m.fstype == "cgroup2"))
         .collect();
-    if cgroupfs.is_empty() {
+    // v1 hierarchies cannot be mounted in a user namespace: there, an empty
+    // read-only tmpfs is all the container may have.
+    let v1_in_userns = ctx.with.iter().any(|flag| flag == "--userns")
+        && crate::cgroups::detect().is_ok_and(|m| m != crate::cgroups::Mode::V2);
+    let empty_read_only = mounts.iter().any(|m| {
+        m.mount_point == "/sys/fs/cgroup" && m.fstype == "tmpfs" && m.options.split(',').any(|o| o == "ro")
+    });
+    if cgroupfs.is_empty() && !(v1_in_userns && empty_read_only) {
         bail!("no cgroup filesystem is mounted under the container's /sys/fs/cgroup{said}");
     }
     if let Some(m) = cgroupfs.iter().find(|m| !m.options.split(',').any(|o| o == "ro")) {
@@ -290,6 +297,13 @@ fn setuid_under_no_new_privs(ctx: &Ctx) -> Result<()> {
     let name = format!(".escape-setuid-{}", random_hex(4)?);
     let setuid = TempFile(ctx.rootfs()?.join("tmp").join(&name));
     fs::write(&setuid.0, ESCAPE).context("copy the setuid helper into the rootfs")?;
+    // Owned by the container's root: the host's root, or under `--with=--userns`
+    // the host uid that root maps to (host root is nobody in there).
+    if ctx.with.iter().any(|flag| flag == "--userns") {
+        let map = crate::userns::IdMap::remapped_root();
+        let (uid, gid) = (Some(map.host_uid.into()), Some(map.host_gid.into()));
+        nix::unistd::chown(&setuid.0, uid, gid).context("chown the setuid helper to the container's root")?;
+    }
     fs::set_permissions(&setuid.0, fs::Permissions::from_mode(0o4755))?;
     let inside = format!("/tmp/{name}");
     let plain = run_escape(ctx, &escape, &[], "nnp", &[&inside])?;

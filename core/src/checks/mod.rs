@@ -83,9 +83,14 @@ pub fn check_command(
     state_dir: &Path,
     selection: Selection,
     format: Format,
+    with: &[String],
 ) -> Result<i32> {
-    let results = run_chapters(chapters, state_dir, selection, format == Format::Text)?;
-    crate::cli::progress::record(state_dir, &results);
+    let live = format == Format::Text;
+    let results = run_chapters_with(chapters, state_dir, selection, live, with)?;
+    if with.is_empty() {
+        // A run under extra flags is an experiment, not the learner's progress.
+        crate::cli::progress::record(state_dir, &results);
+    }
     report::print(&results, selection, format)?;
     Ok(if results.iter().all(CheckResult::passed) {
         0
@@ -108,7 +113,19 @@ pub fn run_chapters(
     selection: Selection,
     live: bool,
 ) -> Result<Vec<CheckResult>> {
-    let ctx = Ctx::new(state_dir, selection)?;
+    run_chapters_with(chapters, state_dir, selection, live, &[])
+}
+
+/// `with`: flags added to every container run (`check --with=--userns`).
+pub fn run_chapters_with(
+    chapters: &[u8],
+    state_dir: &Path,
+    selection: Selection,
+    live: bool,
+    with: &[String],
+) -> Result<Vec<CheckResult>> {
+    let mut ctx = Ctx::new(state_dir, selection)?;
+    ctx.with = with.to_vec();
     let mut results = Vec::new();
     for &chapter in chapters {
         if live {
@@ -151,6 +168,8 @@ pub struct Ctx {
     pub rootfs: Result<PathBuf, String>,
     /// Root: every run goes through `__sandbox` (not root: chapter 1 only, no namespaces to make).
     pub sandboxed: bool,
+    /// Flags for every container run (`check --with=--userns`).
+    pub with: Vec<String>,
 }
 
 impl Ctx {
@@ -163,6 +182,7 @@ impl Ctx {
             state_dir: state_dir.to_path_buf(),
             rootfs,
             sandboxed: nix::unistd::geteuid().is_root(),
+            with: Vec::new(),
         })
     }
 
@@ -212,6 +232,7 @@ impl Ctx {
         command.arg("--state-dir").arg(&self.state_dir);
         command
             .args(["chapter", &chapter.to_string(), "run"])
+            .args(&self.with)
             .args(run_args)
             .arg("--")
             .args(cmd);

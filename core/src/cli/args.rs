@@ -45,6 +45,9 @@ pub enum Command {
         chapters: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        /// A flag for every container the checks start, e.g. --with=--userns (the escape room under a user namespace)
+        #[arg(long = "with", value_name = "FLAG", allow_hyphen_values = true)]
+        with: Vec<String>,
     },
     /// Every chapter's checks with points: text, JSON or JUnit XML (exit 0; the report carries the verdict)
     Grade {

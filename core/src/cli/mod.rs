@@ -149,10 +149,14 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         Command::Pull(args) => images::pull(&state_dir, args, &steps),
         Command::Images => images::list(&state_dir),
         Command::Rmi { images: names } => images::remove(&state_dir, &names, &steps),
-        Command::Check { chapters, format } => {
+        Command::Check {
+            chapters,
+            format,
+            with,
+        } => {
             let numbers = parse_chapters(&chapters)?;
             chapter::warn_if_stale();
-            checks::check_command(&numbers, &state_dir, selection, format)
+            checks::check_command(&numbers, &state_dir, selection, format, &with)
         }
         Command::Grade { format } => {
             chapter::warn_if_stale();
