@@ -1030,7 +1030,7 @@ fn explain_reads_back_the_hardening() {
         "{pristine}"
     );
     assert!(
-        pristine.contains("limit_capabilities is still todo!()"),
+        pristine.contains("TODO(ch11) limit_capabilities not done yet"),
         "{pristine}"
     );
 }

@@ -84,7 +84,7 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch11_cgroupfs_writable", 11, "11.16", "for writing"),
     ("ch11_mask_dirs_only", 11, "11.10", "/proc/timer_list"),
     ("ch11_ro_no_remount", 11, "11.8", "core_pattern"),
-    ("ch11_seccomp_nnp", 11, "11.13", "set_ctl_nnp"),
+    ("ch11_seccomp_nnp", 11, "11.13", "NoNewPrivs 1"),
 ];
 
 // Wired but not caught (run by hand): ch09_keys_as_sent — the registry

@@ -41,7 +41,9 @@ pub fn run(state_dir: &Path, ask: Ask) -> Result<i32> {
         Some(text) => (find(&checks, ask.chapter, text)?, None),
         None => pick(state_dir, ask.chapter, &checks)?,
     };
-    let levels = hints::levels(ask.chapter, check);
+    let Some(levels) = hints::levels(ask.chapter, check) else {
+        bail!("check {} has no hints yet: read its lesson", check.id);
+    };
     let exercise = workshop::chapter(ask.chapter)
         .map(|c| c.exercise_file())
         .unwrap_or_default();

@@ -157,7 +157,7 @@ fn report_changes(chapter: u8, last: &Results, now: &Results) {
     match passed == now.len() {
         true => println!("{}", line.green().bold()),
         false => println!(
-            "{} (`mini-docker check {chapter}` for every hint)",
+            "{} (`mini-docker hint {chapter}`: a hint for the first that fails)",
             line.bold()
         ),
     }

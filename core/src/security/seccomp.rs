@@ -1,5 +1,5 @@
 //! seccomp: docker's JSON profile format, resolved for one container into a
-//! flat `Policy` the learner's `install_seccomp` turns into a kernel filter.
+//! flat `Policy` the learner's `seccomp_filter` turns into a kernel filter.
 //!
 //! A docker profile is written for every machine and every container at once:
 //! its rules say which capabilities, architectures and kernels they are for
@@ -766,7 +766,7 @@ mod tests {
         assert!(error.to_string().contains("SCMP_ARCH_Z80"));
     }
 
-    /// What `install_seccomp` (solutions/ch11_hardening.rs) makes of a policy,
+    /// What `seccomp_filter` (solutions/ch11_hardening.rs) makes of a policy,
     /// compiled to BPF as `seccomp_load` does, but written to /dev/null: the
     /// cost a container start pays in user space for the default profile.
     fn compile(policy: &Policy) -> std::time::Duration {
