@@ -246,15 +246,25 @@ pub enum CgroupFs {
 }
 
 impl CgroupFs {
-    /// This host's layout; `in_user_namespace`: no v1 hierarchy can be mounted.
-    pub fn of_host(in_user_namespace: bool) -> Result<CgroupFs> {
+    /// This host's layout; `in_user_namespace`: no v1 hierarchy can be
+    /// mounted. On v1, only the hierarchies the container has a cgroup of
+    /// its own in (`cpu`: it joined cpu,cpuacct too): in the others its
+    /// cgroup namespace's root would be mini-docker's cgroup, a host one.
+    pub fn of_host(in_user_namespace: bool, cpu: bool) -> Result<CgroupFs> {
+        let mut joined = vec!["memory", "pids", "devices"];
+        if cpu {
+            joined.extend(["cpu", "cpuacct"]);
+        }
         match detect()? {
             Mode::V2 => Ok(CgroupFs::V2),
             Mode::V1 { .. } if in_user_namespace => Ok(CgroupFs::V1 {
                 hierarchies: Vec::new(),
             }),
             Mode::V1 { .. } => Ok(CgroupFs::V1 {
-                hierarchies: v1_hierarchies(&fs::read_to_string("/proc/self/mountinfo")?),
+                hierarchies: v1_hierarchies(&fs::read_to_string("/proc/self/mountinfo")?)
+                    .into_iter()
+                    .filter(|h| h.split(',').any(|c| joined.contains(&c)))
+                    .collect(),
             }),
         }
     }

@@ -65,7 +65,7 @@ pub fn launch(
     }
     // Chapter 11: docker's defaults, decided before anything is made.
     let hardening = (chapter >= 11)
-        .then(|| Hardening::from_options(&opts.security, userns.is_some()))
+        .then(|| Hardening::from_options(&opts.security, userns.is_some(), opts.cpus.is_some()))
         .transpose()?;
     let hardening = match hardening {
         Some(mut h) => {

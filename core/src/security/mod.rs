@@ -71,8 +71,13 @@ pub struct Tmpfs {
 
 impl Hardening {
     /// Docker's defaults, changed by the flags.
-    /// `in_user_namespace`: no v1 cgroup hierarchy can be mounted in there.
-    pub fn from_options(opts: &SecurityOptions, in_user_namespace: bool) -> Result<Hardening> {
+    /// `in_user_namespace`: no v1 cgroup hierarchy can be mounted in there;
+    /// `cpu_limited`: `--cpus` gives the container a cpu cgroup too (v1).
+    pub fn from_options(
+        opts: &SecurityOptions,
+        in_user_namespace: bool,
+        cpu_limited: bool,
+    ) -> Result<Hardening> {
         let mut no_new_privs = false;
         let mut seccomp_choice = seccomp::Choice::Default;
         for opt in &opts.security_opt {
@@ -107,7 +112,7 @@ impl Hardening {
                 .map(|t| parse_tmpfs(t))
                 .collect::<Result<_>>()?,
             privileged: opts.privileged,
-            cgroupfs: crate::cgroups::CgroupFs::of_host(in_user_namespace)?,
+            cgroupfs: crate::cgroups::CgroupFs::of_host(in_user_namespace, cpu_limited)?,
         })
     }
 
