@@ -6,7 +6,7 @@
 #
 #   ./setup.sh                 the workshop machine
 #   ./setup.sh --install-rust  also install Rust with rustup if cargo is missing (the VM)
-#   ./setup.sh --ci            also the tools the test-suite needs (shellcheck, vagrant, rustfmt, clippy)
+#   ./setup.sh --ci            also the tools the test-suite needs (shellcheck, vagrant, rustfmt, clippy, presenterm)
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -130,6 +130,20 @@ rust_minor=$(rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
 if [ "${rust_minor:-0}" -lt 91 ]; then
     echo "setup.sh: $(rustc --version) is too old: mini-docker needs Rust 1.91 or later (rustup update, or https://rustup.rs)" >&2
     exit 1
+fi
+
+# The decks (slides/) are presenterm presentations: tests/slides.rs renders each
+# one with it. From crates.io, built from source (minutes on two cores), pinned to
+# the release the decks are checked with; a second run finds it and goes on.
+presenterm_version=0.16.1
+if [ "$ci" = yes ]; then
+    installed=$(cargo install --list)
+    if grep -qx "presenterm v$presenterm_version:" <<<"$installed"; then
+        say "presenterm $presenterm_version already installed"
+    else
+        say "installing presenterm $presenterm_version (cargo install from crates.io: takes minutes)"
+        cargo install --locked --quiet presenterm --version "$presenterm_version"
+    fi
 fi
 
 say "building mini-docker"
