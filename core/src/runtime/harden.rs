@@ -13,6 +13,7 @@ use nix::mount::{mount, MsFlags};
 
 use super::config::ContainerConfig;
 use super::explain::step;
+use crate::cgroups::{ContainerCgroup, Driver};
 use crate::security::seccomp_program::{self, BpfProgram};
 use crate::security::Hardening;
 use crate::workshop::Steps;
@@ -73,6 +74,36 @@ pub fn filesystem(config: &ContainerConfig, steps: &Steps) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// On the host, before the container exists: only docker's default
+/// devices may be opened through its cgroup. Not with --privileged.
+pub fn restrict_devices(
+    hardening: &Hardening,
+    cgroup: &ContainerCgroup,
+    explain: bool,
+    steps: &Steps,
+) -> Result<()> {
+    if hardening.privileged {
+        return Ok(());
+    }
+    let allowed = crate::cgroups::devices::DEFAULT_ALLOWED;
+    let how = match cgroup.driver() {
+        Driver::V1(_) => "devices.deny \"a\" + devices.allow",
+        Driver::V2(_) => "BPF_PROG_TYPE_CGROUP_DEVICE program",
+    };
+    let what = format!("{how}: {} device rules", allowed.len());
+    step(
+        explain,
+        11,
+        &what,
+        "only docker's default devices may be opened",
+    );
+    unless_unwritten("restrict_devices", || {
+        steps
+            .ch11_hardening
+            .restrict_devices(cgroup.devices(), allowed)
+    })
 }
 
 /// On the host, before anything is made: the container's seccomp program,

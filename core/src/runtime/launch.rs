@@ -9,7 +9,6 @@ use anyhow::{bail, Result};
 
 use super::config::{default_env, merge_env, ContainerConfig};
 use super::container_dir::ContainerDir;
-use super::harden::unless_unwritten;
 use super::root::{prepare_root, Target};
 use super::supervisor::{self, HostSide};
 use super::tty;
@@ -255,7 +254,9 @@ fn cgroup_for(
         }
         return Ok(None);
     }
-    // Chapter 11 (not --privileged): only docker's default devices may be opened.
+    // Chapter 11 (not --privileged): only docker's default devices may be
+    // opened. Before the container exists: v1 must deny all before allowing
+    // each device, and in that window even mknod of /dev/null would fail.
     let devices = hardening.is_some_and(|h| !h.privileged);
     let cgroup = ContainerCgroup::create(id, limits, devices)?;
     match cgroup.driver() {
@@ -263,24 +264,8 @@ fn cgroup_for(
         Driver::V2(v2) => steps.ch08_cgroups.write_limits_v2(v2, limits)?,
     }
     cgroup.after_limits(limits)?;
-    if devices {
-        let allowed = cgroups::devices::DEFAULT_ALLOWED;
-        let how = match cgroup.driver() {
-            Driver::V1(_) => "devices.deny \"a\" + devices.allow",
-            Driver::V2(_) => "BPF_PROG_TYPE_CGROUP_DEVICE program",
-        };
-        let what = format!("{how}: {} device rules", allowed.len());
-        super::explain::step(
-            explain,
-            11,
-            &what,
-            "only docker's default devices may be opened",
-        );
-        unless_unwritten("restrict_devices", || {
-            steps
-                .ch11_hardening
-                .restrict_devices(cgroup.devices(), allowed)
-        })?;
+    if let Some(hardening) = hardening {
+        super::harden::restrict_devices(hardening, &cgroup, explain, steps)?;
     }
     Ok(Some(cgroup))
 }

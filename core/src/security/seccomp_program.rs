@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use super::caps::Capabilities;
-use super::seccomp::{Choice, Machine, Policy, DEFAULT_PROFILE};
+use super::seccomp::{Choice, Machine, Policy};
 
 /// One `struct sock_filter` is 8 bytes; the kernel takes at most 4096 of them.
 const INSTRUCTION: usize = 8;
@@ -123,7 +123,9 @@ fn cache_key(
     builder: &str,
 ) -> Result<String> {
     let profile = match choice {
-        Choice::Default => DEFAULT_PROFILE,
+        // Embedded in this binary, whose identity is part of the key: hashing
+        // its 30 KB on every start would cost more than reading the program.
+        Choice::Default => "the built-in default profile",
         Choice::Profile { json, .. } => json.as_str(),
         Choice::Unconfined => bail!("seccomp=unconfined has no program"),
     };
