@@ -250,3 +250,44 @@ fn list(items: &[&str]) -> String {
         false => items.join(" "),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_lists_counts_the_pid_directories_and_names_pid_1() {
+        let proc = std::env::temp_dir().join(format!("explain-proc-{}", std::process::id()));
+        for dir in ["1", "7", "self", "sys"] {
+            fs::create_dir_all(proc.join(dir)).unwrap();
+        }
+        fs::write(proc.join("1/comm"), "sh\n").unwrap();
+        let said = proc_lists(&proc);
+        fs::remove_dir_all(&proc).unwrap();
+        assert_eq!(said, "/proc lists 2 process(es): 1 7; pid 1 is sh");
+        assert!(proc_lists(Path::new("/nonexistent")).contains("no procfs"));
+    }
+
+    #[test]
+    fn id_maps_read_the_kernels_view_of_a_process() {
+        let said = id_maps(std::process::id() as i32);
+        // Root's maps: the whole id range, whatever namespace the test runs in.
+        let fields: Vec<&str> = said.split("; ").collect();
+        assert_eq!(fields.len(), 3, "{said}");
+        assert!(fields[0].starts_with("uid_map 0 "), "{said}");
+        assert!(fields[1].starts_with("gid_map 0 "), "{said}");
+        assert!(
+            fields[2] == "setgroups allow" || fields[2] == "setgroups deny",
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn overlay_at_names_what_is_mounted_or_not() {
+        assert_eq!(
+            overlay_at(Path::new("/nonexistent")),
+            "nothing is mounted on /nonexistent"
+        );
+        assert!(overlay_at(Path::new("/proc")).ends_with("is proc, not an overlay"));
+    }
+}
