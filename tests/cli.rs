@@ -996,6 +996,215 @@ fn explain_reads_back_what_the_code_did() {
     );
 }
 
+/// `--explain` with `args` (and a mutant of the reference, if named): its stderr.
+/// The start may fail with a mutant: the read-back comes before what fails.
+fn explain_run(state: &StateDir, mutant: Option<&str>, args: &[&str]) -> String {
+    let mut command = mini_docker_command(state, args);
+    match mutant {
+        Some(name) => command.env("MINI_DOCKER_MUTANT", name),
+        None => command.env_remove("MINI_DOCKER_MUTANT"),
+    };
+    let out = command.output().expect("run mini-docker");
+    if mutant.is_none() {
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    stderr(&out)
+}
+
+/// The read-back lines of one chapter: `[ch07]   → uid_map ...`, without the tag.
+fn read_back(narration: &str, chapter: u8) -> Vec<String> {
+    let tag = format!("[ch{chapter:02}]   → ");
+    narration
+        .lines()
+        .filter_map(|l| l.strip_prefix(&tag))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The words after `prefix` on the narrated step that has it (up to the
+/// reason, after the padding), split on whitespace.
+fn step_words<'a>(narration: &'a str, prefix: &str) -> Vec<&'a str> {
+    let line = narration
+        .lines()
+        .find_map(|l| l.split_once(prefix).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no step {prefix:?} in: {narration}"));
+    line.split("   ")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect()
+}
+
+/// Chapters 4, 6, 7 and 8 read back what the reference did — the new
+/// /proc's processes, the interfaces and route over netlink (inside) and the
+/// veth's host end, the id maps, the limit files — and the read-back changes
+/// when the code is wrong: gid_map forgotten, the memory limit in MiB, lo
+/// left down, the host end left down or on no bridge, no PID namespace.
+#[test]
+fn explain_reads_back_pid_network_userns_and_limits() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("explain-ch4-8");
+    let before = HostSnapshot::take();
+    let args = [
+        "--reference",
+        "chapter",
+        "8",
+        "run",
+        "--explain",
+        "--userns",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "100",
+        "--cpus",
+        "0.5",
+        "--",
+        "true",
+    ];
+    let reference = explain_run(&state, None, &args);
+
+    assert_eq!(
+        read_back(&reference, 4),
+        ["/proc lists 1 process(es): 1; pid 1 is mini-docker"],
+        "only the container's own process: {reference}"
+    );
+
+    // "veth HOST <-> eth0 (inside) on BRIDGE", "inside: eth0 A/P via G"
+    let veth = step_words(&reference, "veth ");
+    let (host_end, eth0, bridge) = (veth[0], veth[2], veth[5]);
+    let inside = step_words(&reference, "inside: eth0 ");
+    let (address, gateway) = (inside[0], inside[2]);
+    assert_eq!(
+        read_back(&reference, 6),
+        [
+            format!("{host_end}: master {bridge}, up"),
+            format!("lo up 127.0.0.1/8; {eth0} up {address}; default via {gateway}"),
+        ],
+        "{reference}"
+    );
+
+    // "write /proc/PID/uid_map: 0 HOST_UID COUNT"
+    let map = step_words(&reference, "/uid_map: ");
+    let extent = map.join(" ");
+    assert_eq!(
+        read_back(&reference, 7),
+        [format!(
+            "uid_map {extent}; gid_map {extent}; setgroups allow"
+        )],
+        "{reference}"
+    );
+
+    let limits = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "memory.max 67108864 (64 MiB); pids.max 100; cpu.max 50000 100000"
+    } else {
+        "memory.limit_in_bytes 67108864 (64 MiB); pids.max 100; cpu.cfs_quota_us 50000; cpu.cfs_period_us 100000"
+    };
+    assert_eq!(read_back(&reference, 8), [limits], "{reference}");
+
+    // The same run with the learner's classic mistakes: the narration follows.
+    let mistaken = explain_run(&state, Some("ch07_uid_map_only"), &args);
+    assert_eq!(
+        read_back(&mistaken, 7),
+        [format!(
+            "uid_map {extent}; gid_map (empty); setgroups allow"
+        )],
+        "{mistaken}"
+    );
+    let mistaken = explain_run(&state, Some("ch08_memory_in_mib"), &args);
+    let memory = read_back(&mistaken, 8).join("");
+    assert!(
+        memory.starts_with("memory.limit_in_bytes 0;") || memory.starts_with("memory.max 0;"),
+        "64 MiB written as 64 bytes reads back as 0 (whole pages): {mistaken}"
+    );
+    let mistaken = explain_run(&state, Some("ch06_lo_down"), &args);
+    assert!(
+        read_back(&mistaken, 6)
+            .iter()
+            .any(|l| l.starts_with("lo down, no address;")),
+        "{mistaken}"
+    );
+    let mistaken = explain_run(&state, Some("ch06_host_end_down"), &args);
+    assert!(
+        read_back(&mistaken, 6)
+            .iter()
+            .any(|l| l.ends_with(&format!(": master {bridge}, down"))),
+        "{mistaken}"
+    );
+    let mistaken = explain_run(&state, Some("ch06_no_master"), &args);
+    assert!(
+        read_back(&mistaken, 6)
+            .iter()
+            .any(|l| l.ends_with(": no master (on no bridge), up")),
+        "{mistaken}"
+    );
+    // (Without --userns: a user namespace may not mount the host's PID namespace's proc.)
+    let own_users: Vec<&str> = args.into_iter().filter(|a| *a != "--userns").collect();
+    let mistaken = explain_run(&state, Some("ch04_no_newpid"), &own_users);
+    let proc = read_back(&mistaken, 4).join("");
+    assert!(
+        proc.starts_with("/proc lists ")
+            && !proc.starts_with("/proc lists 1 process")
+            && !proc.ends_with("pid 1 is mini-docker"),
+        "without a PID namespace /proc lists the host's processes: {mistaken}"
+    );
+    assert_state_dir_clean(&state);
+    HostSnapshot::assert_clean_since(&before, "explained runs, mutants included");
+}
+
+/// Chapter 10 reads the container's overlay back from mountinfo: its layers,
+/// upperdir, volatile (with --rm), userxattr (with --userns); the volatile
+/// flag forgotten reads back as "not volatile".
+#[test]
+fn explain_reads_back_the_overlay() {
+    use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
+    require_root();
+    let _serial = serial();
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "explain/overlay:1", None)
+        .unwrap();
+    let image = format!("{}/explain/overlay:1", registry.address());
+    let state = StateDir::new("explain-ch10");
+    let run = |mutant: Option<&str>, userns: bool| {
+        let mut args = vec![
+            "--reference",
+            "run",
+            "--explain",
+            "--rm",
+            "--network",
+            "none",
+        ];
+        if userns {
+            args.push("--userns");
+        }
+        args.extend([image.as_str(), "true"]);
+        read_back(&explain_run(&state, mutant, &args), 10).join("\n")
+    };
+    let overlay = run(None, false);
+    // The image's one layer and the mount-point layer under the container's upper dir.
+    let upper = format!("upperdir {}/containers/", state.path().display());
+    assert!(
+        overlay.starts_with(&format!("overlay: 2 lowerdir(s), {upper}")),
+        "{overlay}"
+    );
+    assert!(
+        overlay.ends_with("/upper, volatile, no userxattr"),
+        "{overlay}"
+    );
+    assert!(
+        run(None, true).ends_with("upper, volatile, userxattr"),
+        "in a user namespace"
+    );
+    let mistaken = run(Some("ch10_not_volatile"), false);
+    assert!(
+        mistaken.ends_with("upper, not volatile, no userxattr"),
+        "the volatile flag dropped: {mistaken}"
+    );
+    assert_state_dir_clean(&state);
+}
+
 #[test]
 fn explain_reads_back_the_hardening() {
     require_root();

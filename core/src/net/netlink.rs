@@ -30,6 +30,8 @@ pub struct Link {
     pub alias: Option<String>,
     /// The index of the bridge this interface is a port of.
     pub master: Option<u32>,
+    /// IFF_UP: `ip link set NAME up` was done.
+    pub up: bool,
 }
 
 impl Netlink {
@@ -91,6 +93,10 @@ impl Netlink {
         let links = messages.into_iter().map(|message| {
             let mut link = Link {
                 index: message.header.index,
+                up: message
+                    .header
+                    .flags
+                    .contains(netlink_packet_route::link::LinkFlags::Up),
                 ..Link::default()
             };
             for attribute in message.attributes {
@@ -115,6 +121,47 @@ impl Netlink {
             .filter(|link| link.master == Some(bridge))
             .map(|link| link.name)
             .collect())
+    }
+
+    /// The IPv4 addresses on `name` (`ip -4 addr show NAME`).
+    pub fn ipv4_addresses(&self, name: &str) -> Result<Vec<(Ipv4Addr, u8)>> {
+        use netlink_packet_route::address::AddressAttribute;
+        let request = self
+            .handle()?
+            .address()
+            .get()
+            .set_link_index_filter(self.index(name)?)
+            .execute();
+        let messages: Vec<_> = self
+            .block_on(request.try_collect())?
+            .map_err(|e| anyhow!("netlink: list the addresses of {name}: {e}"))?;
+        let addresses = messages.into_iter().flat_map(|message| {
+            let prefix = message.header.prefix_len;
+            message.attributes.into_iter().filter_map(move |a| match a {
+                AddressAttribute::Address(IpAddr::V4(address)) => Some((address, prefix)),
+                _ => None,
+            })
+        });
+        Ok(addresses.collect())
+    }
+
+    /// The gateway of the IPv4 default route, if there is one (`ip route show default`).
+    pub fn default_gateway(&self) -> Result<Option<Ipv4Addr>> {
+        use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+        let all = RouteMessageBuilder::<Ipv4Addr>::new().build();
+        let request = self.handle()?.route().get(all).execute();
+        let routes: Vec<_> = self
+            .block_on(request.try_collect())?
+            .map_err(|e| anyhow!("netlink: list the routes: {e}"))?;
+        let gateway = routes
+            .into_iter()
+            .filter(|route| route.header.destination_prefix_length == 0)
+            .flat_map(|route| route.attributes)
+            .find_map(|attribute| match attribute {
+                RouteAttribute::Gateway(RouteAddress::Inet(gateway)) => Some(gateway),
+                _ => None,
+            });
+        Ok(gateway)
     }
 
     fn set(&self, what: &str, message: netlink_packet_route::link::LinkMessage) -> Result<()> {

@@ -108,9 +108,14 @@ fn start(config: &ContainerConfig, channel: OwnedFd, steps: &Steps) -> Result<In
     host.wait()?;
     if config.has(6) && config.network != NetworkMode::Host {
         // Inside our own network namespace (which our user namespace owns).
-        steps
-            .ch06_net
-            .configure_inside(&Netlink::open()?, config.attachment.as_ref())?;
+        let inside = Netlink::open()?;
+        let link = config.attachment.as_ref();
+        steps.ch06_net.configure_inside(&inside, link)?;
+        if config.explain {
+            let eth0 = link.map(|l| l.container_end.as_str());
+            let now = super::explain::inside_network(&inside, eth0);
+            super::explain::observed(true, 6, &now);
+        }
     }
     enter_workdir_and_stdin(config)?;
     // `run -t`: the pty comes from the container's own devpts, so after the pivot.
@@ -209,6 +214,10 @@ fn build_filesystem_and_names(
             in_userns,
             overlay.volatile,
         )?;
+        if say {
+            let mounted = super::explain::overlay_at(&overlay.merged);
+            super::explain::observed(say, 10, &mounted);
+        }
         nix::unistd::chdir("/").context("chdir(/)")?;
     }
     if config.has(3) {
@@ -250,6 +259,12 @@ fn build_filesystem_and_names(
             "/proc",
             Kind::Dir,
         )?))?;
+        if say {
+            // Looked up again: the fd above is the directory *under* the new mount.
+            let proc = inroot::ensure(rootfs, "/proc", Kind::Dir)?;
+            let lists = super::explain::proc_lists(&inroot::fd_path(&proc));
+            super::explain::observed(say, 4, &lists);
+        }
         step(
             say,
             5,
@@ -295,6 +310,10 @@ fn build_filesystem_and_names(
                 "procfs shows the PID namespace of whoever mounts it",
             );
             steps.ch04_pid.mount_proc(Path::new("/proc"))?;
+            if say {
+                let lists = super::explain::proc_lists(Path::new("/proc"));
+                super::explain::observed(say, 4, &lists);
+            }
         }
     }
     Ok(())

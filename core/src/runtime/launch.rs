@@ -259,9 +259,19 @@ fn cgroup_for(
     // each device, and in that window even mknod of /dev/null would fail.
     let devices = hardening.is_some_and(|h| !h.privileged);
     let cgroup = ContainerCgroup::create(id, limits, devices)?;
+    super::explain::step(
+        explain,
+        8,
+        &format!("write the limit files of {}", cgroup.describe()),
+        "the kernel enforces what these files say",
+    );
     match cgroup.driver() {
         Driver::V1(v1) => steps.ch08_cgroups.write_limits_v1(v1, limits)?,
         Driver::V2(v2) => steps.ch08_cgroups.write_limits_v2(v2, limits)?,
+    }
+    if explain {
+        let limits = super::explain::cgroup_limits(cgroup.driver());
+        super::explain::observed(true, 8, &limits);
     }
     cgroup.after_limits(limits)?;
     if let Some(hardening) = hardening {

@@ -258,6 +258,9 @@ fn write_id_maps(
             "container root is this host uid",
         );
         steps.ch07_userns.write_id_maps(pid, map)?;
+        if config.explain {
+            explain::observed(true, 7, &explain::id_maps(pid.as_raw()));
+        }
         release_after_maps(pipe)?;
     }
     Ok(())
@@ -300,6 +303,9 @@ fn connect_network(
         }
         if let Some((host, link)) = network.bridge_port() {
             steps.ch06_net.connect_to_bridge(host, pid, link)?;
+            if config.explain {
+                explain::observed(true, 6, &explain::host_end(host, &link.host_end));
+            }
         }
     }
     Ok(())
