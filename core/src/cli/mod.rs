@@ -14,16 +14,16 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use crate::runtime::launch::launch;
+use crate::runtime::launch::{launch, RunOptions};
 use crate::runtime::root::Target;
 use crate::runtime::supervisor::ExitError;
 use crate::selection::Selection;
 use crate::workshop::{self, StepsFor};
-use crate::{cgroups, checks, doctor, net, rootfs, runtime};
-use args::{ChapterAction, Cli, Command, RunArgs};
+use crate::{cgroups, checks, doctor, lifecycle, net, rootfs, runtime};
+use args::{ChapterAction, Cli, Command, ContainerAction, RunArgs};
 
 /// The binary's entry point: `steps_for` makes the chapter steps for a selection.
 pub fn main(steps_for: StepsFor) -> ExitCode {
@@ -64,7 +64,17 @@ fn failure_code(command: Option<&Command>) -> i32 {
             action: Some(ChapterAction::Run(_)),
             ..
         })
-        | Some(Command::Hint { .. }) => 125,
+        | Some(Command::Hint { .. })
+        | Some(Command::Ps { .. })
+        | Some(Command::Logs { .. })
+        | Some(Command::Stop { .. })
+        | Some(Command::Kill { .. })
+        | Some(Command::Start { .. })
+        | Some(Command::Restart { .. })
+        | Some(Command::Rm { .. })
+        | Some(Command::Wait { .. })
+        | Some(Command::Inspect { .. })
+        | Some(Command::Container { .. }) => 125,
         _ => 1,
     }
 }
@@ -103,6 +113,11 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     if let Some(Command::Sandbox { args }) = &cli.command {
         checks::sandbox::main(args);
     }
+    if let Some(Command::Shim { id, args }) = &cli.command {
+        // First thing: the shim forks, which wants one thread and nothing made.
+        let state_dir = cli.state_dir.clone().context("__shim needs --state-dir")?;
+        lifecycle::shim::main(id, args, &state_dir, steps_for);
+    }
     let selection = match cli.reference.as_deref() {
         Some(spec) => Selection::parse(spec)?,
         None => Selection::exercises_only(),
@@ -136,6 +151,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
                 }
             }
         }
+        Command::Run(args) if args.image_opts.detach => run_detached(*args, &state_dir, &steps),
         Command::Run(args) => {
             let args = *args;
             let target = Target::Image {
@@ -143,9 +159,71 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
                 command: args.command,
                 options: args.image_opts.into(),
             };
+            let mut opts: RunOptions = args.opts.into();
+            opts.keeper = Some(Box::new(lifecycle::Recorder::foreground()));
             let last = workshop::last_chapter();
-            launch(last, args.opts.into(), target, &state_dir, &steps)
+            launch(last, opts, target, &state_dir, &steps)
         }
+        Command::Ps {
+            all,
+            quiet,
+            no_trunc,
+            format,
+        } => {
+            let json = match format.as_deref() {
+                None | Some("table") => false,
+                Some("json") => true,
+                Some(other) => bail!("--format {other:?}: table or json"),
+            };
+            let how = lifecycle::commands::PsOptions {
+                all,
+                quiet,
+                no_trunc,
+                json,
+            };
+            lifecycle::commands::ps(&state_dir, &how)
+        }
+        Command::Logs {
+            follow,
+            tail,
+            timestamps,
+            container,
+        } => {
+            let tail = match tail.as_deref() {
+                None | Some("all") => None,
+                Some(n) => Some(
+                    n.parse()
+                        .ok()
+                        .with_context(|| format!("--tail {n:?}: a number of lines, or all"))?,
+                ),
+            };
+            let how = lifecycle::logs::Show {
+                follow,
+                tail,
+                timestamps,
+            };
+            lifecycle::commands::logs(&state_dir, &container, &how)
+        }
+        Command::Stop { time, containers } => {
+            lifecycle::commands::stop(&state_dir, &containers, time)
+        }
+        Command::Kill { signal, containers } => {
+            lifecycle::commands::kill(&state_dir, &containers, &signal)
+        }
+        Command::Start { attach, containers } => {
+            lifecycle::commands::start(&state_dir, &containers, attach)
+        }
+        Command::Restart { time, containers } => {
+            lifecycle::commands::restart(&state_dir, &containers, time)
+        }
+        Command::Rm {
+            force, containers, ..
+        } => lifecycle::commands::rm(&state_dir, &containers, force),
+        Command::Wait { containers } => lifecycle::commands::wait(&state_dir, &containers),
+        Command::Inspect { names } => lifecycle::commands::inspect(&state_dir, &names),
+        Command::Container {
+            action: ContainerAction::Prune { .. },
+        } => lifecycle::commands::prune(&state_dir),
         Command::Pull(args) => images::pull(&state_dir, args, &steps),
         Command::Images => images::list(&state_dir),
         Command::Rmi { images: names } => images::remove(&state_dir, &names, &steps),
@@ -201,8 +279,27 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             };
             checks::ch08::write_limits_command(&steps, &driver, &dir, &limits)
         }
-        Command::Inside { .. } | Command::Sandbox { .. } => unreachable!("handled above"),
+        Command::Inside { .. } | Command::Sandbox { .. } | Command::Shim { .. } => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// `run -d`: pull here (the progress is the caller's to see), then hand the
+/// container to a shim of its own; print its id once it runs.
+fn run_detached(
+    args: args::RunImageArgs,
+    state_dir: &Path,
+    steps: &workshop::Steps,
+) -> Result<i32> {
+    lifecycle::logs::LogOptions::parse(&args.image_opts.log_opt)?;
+    let platform = args.image_opts.platform.clone();
+    runtime::root::find_or_pull(state_dir, &args.image, platform, steps)?;
+    let id = crate::sys::new_id()?;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    lifecycle::shim::spawn(state_dir, &id, &argv, &std::env::current_dir()?)?;
+    println!("{id}");
+    Ok(0)
 }
 
 /// `chapter N run [--rootfs DIR | IMAGE] -- CMD`
