@@ -147,6 +147,11 @@ fn run(
     let steps = steps_for(selection);
     let log_options = LogOptions::parse(&run.image_opts.log_opt)?;
     let dir = state::container_dir(state_dir, id);
+    // Before the log thread exists, as the supervisor would: a SIGTERM for
+    // the shim must wait for its forwarder, not end us on another thread.
+    crate::runtime::signals::stop_signals()
+        .thread_block()
+        .context("block signals")?;
     let logs = start_log_writer(logs::log_path(&dir, id), log_options)?;
     let strings = args
         .iter()

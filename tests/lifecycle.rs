@@ -1,0 +1,417 @@
+//! Chapter 12's lifecycle, against a busybox image in a local registry:
+//! `run -d` and its shim, `ps`, `logs`, `stop`, `kill`, `start`, `rm`,
+//! `wait`, `inspect`, names and id prefixes, a shim killed with SIGKILL,
+//! log rotation, and ten detached containers that leave nothing behind.
+
+mod common;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
+
+/// A registry holding busybox; keep it: it stops when dropped.
+fn busybox() -> (Registry, String) {
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "life/busybox:1", None)
+        .unwrap();
+    let image = format!("{}/life/busybox:1", registry.address());
+    (registry, image)
+}
+
+fn md(state: &StateDir, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--reference"];
+    all.extend_from_slice(args);
+    mini_docker(state, &all)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `run -d ARGS`: the id it printed (it must succeed).
+fn run_d(state: &StateDir, args: &[&str]) -> String {
+    let mut all = vec!["run", "-d"];
+    all.extend_from_slice(args);
+    let out = md(state, &all);
+    assert!(out.status.success(), "run -d failed: {}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(
+        id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "run -d prints the id: {id:?}"
+    );
+    id
+}
+
+fn state_json(state: &StateDir, id: &str) -> serde_json::Value {
+    let path = state.path().join("containers").join(id).join("state.json");
+    serde_json::from_slice(&fs::read(&path).unwrap()).unwrap()
+}
+
+fn inspect(state: &StateDir, name: &str) -> serde_json::Value {
+    let out = md(state, &["inspect", name]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    all[0].clone()
+}
+
+/// The shims still alive for this state dir (none may outlive `rm`).
+fn shims(state: &StateDir) -> Vec<i32> {
+    let wanted = state.path().to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            text.contains("__shim") && text.contains(&wanted)
+        })
+        .collect()
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn detached_container_logs_stops_after_the_timeout_and_rm_leaves_the_host_clean() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-main");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    let started = Instant::now();
+    // PID 1 ignores SIGTERM: stop must wait its timeout, then SIGKILL (137).
+    let script = "trap '' TERM; echo hello; echo oops >&2; while true; do sleep 1; done";
+    let id = run_d(&state, &["--name", "web", &image, "sh", "-c", script]);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "run -d returns at once"
+    );
+    let ps = stdout(&md(&state, &["ps"]));
+    let row = ps
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("ps lists it: {ps}"));
+    assert!(row.contains("Up ") && row.ends_with("web"), "{ps}");
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert_eq!(stdout(&md(&state, &["ps", "-q"])), format!("{id}\n"));
+    wait_for("the output in the log", || {
+        stdout(&md(&state, &["logs", "web"])) == "hello\n"
+    });
+    assert_eq!(stderr(&md(&state, &["logs", "web"])), "oops\n");
+    let timed = Instant::now();
+    let out = md(&state, &["stop", "-t", "1", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "web\n");
+    assert!(
+        timed.elapsed() >= Duration::from_secs(1),
+        "stop waited its timeout"
+    );
+    let ps = stdout(&md(&state, &["ps", "-a"]));
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    assert!(
+        stdout(&md(&state, &["ps"])).lines().count() == 1,
+        "ps without -a: only the header"
+    );
+    assert_eq!(inspect(&state, "web")["State"]["ExitCode"], 137);
+    let out = md(&state, &["rm", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(shims(&state).is_empty(), "no shim outlives its container");
+    assert!(!state.path().join("containers").join(&id).exists());
+    assert!(
+        !state.path().join("names/web").exists(),
+        "the name is free again"
+    );
+    HostSnapshot::assert_clean_since(&before, "run -d, stop, rm");
+}
+
+#[test]
+fn rm_refuses_a_running_container_and_force_removes_it() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-rm");
+    let before = HostSnapshot::take();
+    let id = run_d(
+        &state,
+        &[
+            "--network",
+            "none",
+            "--name",
+            "busy",
+            &image,
+            "sleep",
+            "1000",
+        ],
+    );
+    let out = md(&state, &["rm", "busy"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        stderr(&out),
+        "mini-docker: cannot remove container \"/busy\": container is running: stop the \
+         container before removing or force remove\n"
+    );
+    let out = md(&state, &["rm", "-f", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(shims(&state).is_empty());
+    HostSnapshot::assert_clean_since(&before, "rm -f");
+}
+
+#[test]
+fn start_runs_it_again_with_its_writable_layer_and_wait_prints_the_status() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-start");
+    let before = HostSnapshot::take();
+    let script = "echo run >> /count; wc -l < /count; exit 3";
+    let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
+    let out = md(&state, &["wait", &id]);
+    assert_eq!(stdout(&out), "3\n", "wait prints the exit status");
+    let out = md(&state, &["start", "-a", &id]);
+    assert_eq!(out.status.code(), Some(3), "start -a exits with its status");
+    assert_eq!(
+        stdout(&out),
+        "2\n",
+        "the file written by the first run is still there"
+    );
+    assert_eq!(stdout(&md(&state, &["logs", &id])), "1\n2\n");
+    let out = md(&state, &["start", &id]);
+    assert_eq!(stdout(&out), format!("{id}\n"));
+    assert_eq!(stdout(&md(&state, &["wait", &id])), "3\n");
+    assert!(md(&state, &["rm", &id]).status.success());
+    HostSnapshot::assert_clean_since(&before, "start");
+}
+
+#[test]
+fn kill_sends_the_signal_it_is_given() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-kill");
+    let script = "trap 'exit 7' USR1; while true; do sleep 0.1; done";
+    let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
+    std::thread::sleep(Duration::from_millis(300)); // the trap is set
+    let out = md(&state, &["kill", "-s", "USR1", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&md(&state, &["wait", &id])), "7\n");
+    let out = md(&state, &["kill", &id]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "not running: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
+    assert!(md(&state, &["rm", &id]).status.success());
+}
+
+#[test]
+fn inspect_shows_dockers_fields() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-inspect");
+    let id = run_d(&state, &["--name", "insp", &image, "sleep", "1000"]);
+    let info = inspect(&state, "insp");
+    assert_eq!(info["Id"], id.as_str());
+    assert_eq!(info["Name"], "/insp");
+    assert_eq!(info["State"]["Status"], "running");
+    assert_eq!(info["State"]["Running"], true);
+    assert_eq!(info["State"]["OOMKilled"], false);
+    let pid = info["State"]["Pid"].as_i64().unwrap();
+    assert!(
+        fs::metadata(format!("/proc/{pid}")).is_ok(),
+        "Pid is the container's PID 1"
+    );
+    assert_eq!(info["Config"]["Cmd"], serde_json::json!(["sleep", "1000"]));
+    assert_eq!(info["Config"]["Image"], image.as_str());
+    let address = info["NetworkSettings"]["IPAddress"].as_str().unwrap();
+    assert!(address.starts_with("10.88."), "{address}");
+    assert!(info["State"]["StartedAt"].as_str().unwrap().ends_with('Z'));
+    let out = md(&state, &["inspect", "nothing-here"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(md(&state, &["rm", "-f", "insp"]).status.success());
+}
+
+#[test]
+fn names_are_unique_and_id_prefixes_resolve() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-names");
+    let id = run_d(
+        &state,
+        &[
+            "--network",
+            "none",
+            "--name",
+            "dup",
+            &image,
+            "sleep",
+            "1000",
+        ],
+    );
+    let out = md(
+        &state,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "dup",
+            &image,
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "mini-docker: Conflict. The container name \"/dup\" is already in use by container \
+             \"{id}\". You have to remove (or rename) that container to be able to reuse that name.\n"
+        )
+    );
+    let dirs = fs::read_dir(state.path().join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(dirs, 1, "the refused container left nothing");
+    let out = md(&state, &["inspect", &id[..4]]);
+    assert!(out.status.success(), "a prefix resolves: {}", stderr(&out));
+    let out = md(&state, &["stop", "nope"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(stderr(&out), "mini-docker: no such container: nope\n");
+    assert!(md(&state, &["rm", "-f", &id[..4]]).status.success());
+}
+
+#[test]
+fn a_shim_killed_with_sigkill_takes_its_container_and_rm_cleans_up() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-shimkill");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    let id = run_d(&state, &[&image, "sleep", "1000"]);
+    let recorded = state_json(&state, &id);
+    let (shim, pid) = (
+        recorded["shim_pid"].as_i64().unwrap(),
+        recorded["pid"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        shims(&state),
+        vec![shim as i32],
+        "one shim, the recorded one"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("the container to die with its shim", || {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_err()
+    });
+    let ps = stdout(&md(&state, &["ps", "-a"]));
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    let out = md(&state, &["rm", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    HostSnapshot::assert_clean_since(&before, "a killed shim, then rm");
+    assert_state_dir_clean(&state);
+}
+
+#[test]
+fn logs_rotate_under_their_size_cap() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-logs");
+    let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done";
+    let args = [
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        &image,
+        "sh",
+        "-c",
+        script,
+    ];
+    let id = run_d(&state, &args);
+    assert_eq!(stdout(&md(&state, &["wait", &id])), "0\n");
+    let log = state
+        .path()
+        .join("containers")
+        .join(&id)
+        .join(format!("{id}-json.log"));
+    let size = |p: &std::path::Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    assert!(size(&log) <= 2048, "capped: {} bytes", size(&log));
+    assert!(
+        size(&log.with_extension("log.1")) > 0,
+        "rotated once at least"
+    );
+    assert!(
+        !log.with_extension("log.2").exists(),
+        "max-file=2: two files"
+    );
+    let line = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let record: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(record["log"], "line 499\n");
+    assert_eq!(record["stream"], "stdout");
+    assert!(record["time"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        stdout(&md(&state, &["logs", "--tail", "2", &id])),
+        "line 498\nline 499\n"
+    );
+    assert!(md(&state, &["rm", &id]).status.success());
+}
+
+#[test]
+fn ten_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-ten");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| s.spawn(|| run_d(&state, &[&image, "sleep", "1000"])))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let listed = stdout(&md(&state, &["ps", "-q"]));
+    let mut listed: Vec<&str> = listed.lines().collect();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected, "ps lists all ten");
+    let mut args = vec!["rm", "-f"];
+    args.extend(expected.iter());
+    let out = md(&state, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(shims(&state).is_empty(), "no shim left");
+    HostSnapshot::assert_clean_since(&before, "ten detached containers, rm -f");
+    assert_state_dir_clean(&state);
+}
