@@ -241,6 +241,39 @@ mod tests {
         assert!(!alive(0, 0));
     }
 
+    /// Writers under the lock lose no update; readers never see half a file.
+    #[test]
+    fn concurrent_updates_and_reads_never_corrupt_the_state() {
+        let dir = std::env::temp_dir().join(format!("md-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        update(&dir, |s| s.exit_code = Some(0)).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    read(&dir).expect("a whole state file, always");
+                    reads += 1;
+                }
+                reads
+            });
+            let writers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        for _ in 0..50 {
+                            update(&dir, |s| s.exit_code = s.exit_code.map(|n| n + 1)).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            writers.into_iter().for_each(|w| w.join().unwrap());
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            assert!(reader.join().unwrap() > 0);
+        });
+        assert_eq!(read(&dir).unwrap().exit_code, Some(400), "no update lost");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn updates_are_whole_files_and_prefixes_resolve_once() {
         let state_dir = std::env::temp_dir().join(format!("md-state-{}", std::process::id()));
