@@ -43,6 +43,7 @@ fn run_d(state: &StateDir, args: &[&str]) -> String {
     let out = md(state, &all);
     assert!(out.status.success(), "run -d failed: {}", stderr(&out));
     let id = stdout(&out).trim().to_string();
+    eprintln!("started {id}");
     assert!(
         id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()),
         "run -d prints the id: {id:?}"
@@ -77,6 +78,21 @@ fn shims(state: &StateDir) -> Vec<i32> {
         .collect()
 }
 
+/// `rm -f` of every container of the state dir when dropped: a test that
+/// fails half-way leaves no container running into the next one's snapshot.
+struct RemoveAll<'a>(&'a StateDir);
+
+impl Drop for RemoveAll<'_> {
+    fn drop(&mut self) {
+        let ids = stdout(&md(self.0, &["ps", "-aq"]));
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.lines());
+        if args.len() > 2 {
+            md(self.0, &args);
+        }
+    }
+}
+
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
@@ -91,6 +107,7 @@ fn detached_container_logs_stops_after_the_timeout_and_rm_leaves_the_host_clean(
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-main");
+    let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     let started = Instant::now();
@@ -145,6 +162,7 @@ fn rm_refuses_a_running_container_and_force_removes_it() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-rm");
+    let _remove_all = RemoveAll(&state);
     let before = HostSnapshot::take();
     let id = run_d(
         &state,
@@ -177,6 +195,7 @@ fn start_runs_it_again_with_its_writable_layer_and_wait_prints_the_status() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-start");
+    let _remove_all = RemoveAll(&state);
     let before = HostSnapshot::take();
     let script = "echo run >> /count; wc -l < /count; exit 3";
     let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
@@ -203,6 +222,7 @@ fn kill_sends_the_signal_it_is_given() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-kill");
+    let _remove_all = RemoveAll(&state);
     let script = "trap 'exit 7' USR1; while true; do sleep 0.1; done";
     let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
     std::thread::sleep(Duration::from_millis(300)); // the trap is set
@@ -226,6 +246,7 @@ fn inspect_shows_dockers_fields() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-inspect");
+    let _remove_all = RemoveAll(&state);
     let id = run_d(&state, &["--name", "insp", &image, "sleep", "1000"]);
     let info = inspect(&state, "insp");
     assert_eq!(info["Id"], id.as_str());
@@ -254,6 +275,7 @@ fn names_are_unique_and_id_prefixes_resolve() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-names");
+    let _remove_all = RemoveAll(&state);
     let id = run_d(
         &state,
         &[
@@ -305,6 +327,7 @@ fn a_shim_killed_with_sigkill_takes_its_container_and_rm_cleans_up() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-shimkill");
+    let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     let id = run_d(&state, &[&image, "sleep", "1000"]);
@@ -340,6 +363,7 @@ fn logs_rotate_under_their_size_cap() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-logs");
+    let _remove_all = RemoveAll(&state);
     let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done";
     let args = [
         "--network",
@@ -393,6 +417,7 @@ fn ten_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
     let _serial = serial();
     let (_registry, image) = busybox();
     let state = StateDir::new("life-ten");
+    let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     let ids: Vec<String> = std::thread::scope(|s| {
