@@ -440,3 +440,64 @@ fn ten_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
     HostSnapshot::assert_clean_since(&before, "ten detached containers, rm -f");
     assert_state_dir_clean(&state);
 }
+
+#[test]
+fn rm_with_detach_removes_the_container_when_it_ends_and_logs_follow_to_the_end() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-rmd");
+    let _remove_all = RemoveAll(&state);
+    let script = "echo first; sleep 1; echo second";
+    let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
+    let out = md(&state, &["logs", "-f", &id]);
+    assert_eq!(stdout(&out), "first\nsecond\n", "-f follows until it ends");
+    assert!(md(&state, &["rm", &id]).status.success());
+    let id = run_d(&state, &["--rm", "--network", "none", &image, "sleep", "1"]);
+    let dir = state.path().join("containers").join(&id);
+    assert!(dir.exists(), "there while it runs");
+    wait_for("--rm to remove it", || !dir.exists());
+    assert_state_dir_clean(&state);
+}
+
+#[test]
+fn an_oom_killed_container_says_so() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-oom");
+    let _remove_all = RemoveAll(&state);
+    // PID 1 itself grows past the limit: the OOM killer takes it (137).
+    let script = "a=$(head -c 64000000 /dev/zero | tr '\\0' x); echo never";
+    let args = ["--network", "none", "-m", "8m", &image, "sh", "-c", script];
+    let id = run_d(&state, &args);
+    assert_eq!(stdout(&md(&state, &["wait", &id])), "137\n");
+    assert_eq!(inspect(&state, &id)["State"]["OOMKilled"], true);
+    assert!(stdout(&md(&state, &["ps", "-a"])).contains("Exited (137)"));
+}
+
+#[test]
+fn restart_runs_it_again_and_stop_of_a_graceful_one_is_quick() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-restart");
+    let _remove_all = RemoveAll(&state);
+    let script = "trap 'exit 143' TERM; while true; do sleep 0.1; done";
+    let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
+    std::thread::sleep(Duration::from_millis(300)); // the trap is set
+    let first = inspect(&state, &id)["State"]["Pid"].clone();
+    let out = md(&state, &["restart", "-t", "5", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = inspect(&state, &id);
+    assert_eq!(info["State"]["Running"], true);
+    assert_ne!(info["State"]["Pid"], first, "a new PID 1");
+    std::thread::sleep(Duration::from_millis(300));
+    let timed = Instant::now();
+    assert!(md(&state, &["stop", &id]).status.success());
+    assert!(
+        timed.elapsed() < Duration::from_secs(5),
+        "its TERM trap ends it at once"
+    );
+    assert_eq!(stdout(&md(&state, &["wait", &id])), "143\n");
+}
