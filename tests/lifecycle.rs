@@ -501,3 +501,51 @@ fn restart_runs_it_again_and_stop_of_a_graceful_one_is_quick() {
     );
     assert_eq!(stdout(&md(&state, &["wait", &id])), "143\n");
 }
+
+#[test]
+fn the_shim_holds_nothing_of_its_client() {
+    use std::os::fd::AsRawFd;
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-fds");
+    let _remove_all = RemoveAll(&state);
+    // A file the client inherits and would pass on (no close-on-exec).
+    let marker = state.path().join("client-only");
+    let file = fs::File::create(&marker).unwrap();
+    nix::fcntl::fcntl(
+        file.as_raw_fd(),
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .unwrap();
+    let id = run_d(&state, &["--network", "none", &image, "sleep", "1000"]);
+    drop(file);
+    let shim = state_json(&state, &id)["shim_pid"].as_i64().unwrap();
+    let held: Vec<String> = fs::read_dir(format!("/proc/{shim}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        !held.iter().any(|p| p.contains("client-only")),
+        "the client's fd leaked into the shim: {held:?}"
+    );
+    assert_eq!(
+        fs::read_link(format!("/proc/{shim}/fd/0")).unwrap(),
+        std::path::Path::new("/dev/null")
+    );
+    assert!(!held.iter().any(|p| p.starts_with("/dev/pts")), "{held:?}");
+    let session = fs::read_to_string(format!("/proc/{shim}/stat")).unwrap();
+    let fields: Vec<&str> = session
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        fields[1], "1",
+        "reparented: the client's child exited (reaped: no zombie)"
+    );
+    assert_ne!(fields[3], shim.to_string(), "in a session, not its leader");
+}
