@@ -549,3 +549,37 @@ fn the_shim_holds_nothing_of_its_client() {
     );
     assert_ne!(fields[3], shim.to_string(), "in a session, not its leader");
 }
+
+#[test]
+fn a_kept_foreground_container_is_listed_and_can_be_started_again() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-fg");
+    let _remove_all = RemoveAll(&state);
+    let script = "cat /f 2>/dev/null; echo hi > /f; exit 4";
+    let out = md(
+        &state,
+        &["run", "--network", "none", &image, "sh", "-c", script],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "", "attached as before");
+    let id = stdout(&md(&state, &["ps", "-aq"])).trim().to_string();
+    assert_eq!(id.len(), 12, "ps -a lists the kept container");
+    assert!(stdout(&md(&state, &["ps", "-a"])).contains("Exited (4)"));
+    let out = md(&state, &["start", "-a", &id]);
+    assert_eq!(
+        (out.status.code(), stdout(&out)),
+        (Some(4), "hi\n".to_string())
+    );
+    let out = md(
+        &state,
+        &["run", "--rm", "--network", "none", &image, "true"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&md(&state, &["ps", "-aq"])).lines().count(),
+        1,
+        "--rm: nothing kept"
+    );
+}
