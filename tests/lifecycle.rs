@@ -583,3 +583,42 @@ fn a_kept_foreground_container_is_listed_and_can_be_started_again() {
         "--rm: nothing kept"
     );
 }
+
+#[test]
+fn container_prune_removes_only_what_is_not_running_and_ps_speaks_json() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-prune");
+    let _remove_all = RemoveAll(&state);
+    let running = run_d(
+        &state,
+        &[
+            "--network",
+            "none",
+            "--name",
+            "keep",
+            &image,
+            "sleep",
+            "1000",
+        ],
+    );
+    let done = run_d(&state, &["--network", "none", &image, "true"]);
+    assert_eq!(stdout(&md(&state, &["wait", &done])), "0\n");
+    let out = stdout(&md(&state, &["ps", "-a", "--format", "json"]));
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    let keep = rows.iter().find(|r| r["ID"] == running.as_str()).unwrap();
+    assert_eq!(
+        (keep["State"].as_str(), keep["Names"].as_str()),
+        (Some("running"), Some("keep"))
+    );
+    assert!(keep["Status"].as_str().unwrap().starts_with("Up "));
+    let out = md(&state, &["container", "prune", "-f"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&done) && !stdout(&out).contains(&running));
+    assert_eq!(stdout(&md(&state, &["ps", "-aq"])), format!("{running}\n"));
+}
