@@ -1,11 +1,13 @@
 //! The command line: `args.rs` is the schema (clap); this file parses,
 //! dispatches, and turns every failure into one line and docker's exit
 //! status. What each command does lives beside it: `chapter.rs`
-//! (`chapter N`, `watch`), `images.rs` (`pull`, `images`, `rmi`), and the
-//! runtime's `launch` for `run`.
+//! (`chapter N`, `watch`), `images.rs` (`pull`, `images`, `rmi`),
+//! `containers.rs` (`ps`, `logs`, `stop`, `rm`...), and the runtime's
+//! `launch` for `run`.
 
 pub mod args;
 pub mod chapter;
+pub mod containers;
 pub mod hint;
 pub mod images;
 pub mod progress;
@@ -23,7 +25,7 @@ use crate::runtime::supervisor::ExitError;
 use crate::selection::Selection;
 use crate::workshop::{self, StepsFor};
 use crate::{cgroups, checks, doctor, lifecycle, net, rootfs, runtime};
-use args::{ChapterAction, Cli, Command, ContainerAction, RunArgs};
+use args::{ChapterAction, Cli, Command, RunArgs};
 
 /// The binary's entry point: `steps_for` makes the chapter steps for a selection.
 pub fn main(steps_for: StepsFor) -> ExitCode {
@@ -169,66 +171,16 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             let last = workshop::last_chapter();
             launch(last, opts, target, &state_dir, &steps)
         }
-        Command::Ps {
-            all,
-            quiet,
-            no_trunc,
-            format,
-        } => {
-            let json = match format.as_deref() {
-                None | Some("table") => false,
-                Some("json") => true,
-                Some(other) => bail!("--format {other:?}: table or json"),
-            };
-            let how = lifecycle::commands::PsOptions {
-                all,
-                quiet,
-                no_trunc,
-                json,
-            };
-            lifecycle::commands::ps(&state_dir, &how)
-        }
-        Command::Logs {
-            follow,
-            tail,
-            timestamps,
-            container,
-        } => {
-            let tail = match tail.as_deref() {
-                None | Some("all") => None,
-                Some(n) => Some(
-                    n.parse()
-                        .ok()
-                        .with_context(|| format!("--tail {n:?}: a number of lines, or all"))?,
-                ),
-            };
-            let how = lifecycle::logs::Show {
-                follow,
-                tail,
-                timestamps,
-            };
-            lifecycle::commands::logs(&state_dir, &container, &how)
-        }
-        Command::Stop { time, containers } => {
-            lifecycle::commands::stop(&state_dir, &containers, time)
-        }
-        Command::Kill { signal, containers } => {
-            lifecycle::commands::kill(&state_dir, &containers, &signal)
-        }
-        Command::Start { attach, containers } => {
-            lifecycle::commands::start(&state_dir, &containers, attach)
-        }
-        Command::Restart { time, containers } => {
-            lifecycle::commands::restart(&state_dir, &containers, time)
-        }
-        Command::Rm {
-            force, containers, ..
-        } => lifecycle::commands::rm(&state_dir, &containers, force),
-        Command::Wait { containers } => lifecycle::commands::wait(&state_dir, &containers),
-        Command::Inspect { names } => lifecycle::commands::inspect(&state_dir, &names),
-        Command::Container {
-            action: ContainerAction::Prune { .. },
-        } => lifecycle::commands::prune(&state_dir),
+        command @ (Command::Ps { .. }
+        | Command::Logs { .. }
+        | Command::Stop { .. }
+        | Command::Kill { .. }
+        | Command::Start { .. }
+        | Command::Restart { .. }
+        | Command::Rm { .. }
+        | Command::Wait { .. }
+        | Command::Inspect { .. }
+        | Command::Container { .. }) => containers::run(command, &state_dir),
         Command::Pull(args) => images::pull(&state_dir, args, &steps),
         Command::Images => images::list(&state_dir),
         Command::Rmi { images: names } => images::remove(&state_dir, &names, &steps),

@@ -47,7 +47,7 @@ pub fn spawn(state_dir: &Path, id: &str, args: &[String], cwd: &Path) -> Result<
             .arg(state_dir)
             .args(["__shim", "--id", id, "--"])
             .args(args)
-            .current_dir(cwd)
+            .current_dir(if cwd.is_dir() { cwd } else { Path::new("/") })
             .stdin(Stdio::null())
             .stdout(Stdio::from(to_client.try_clone()?))
             .stderr(Stdio::from(to_client));
@@ -140,6 +140,9 @@ fn run(
         bail!("__shim runs `run IMAGE` arguments only");
     };
     let run = *run;
+    // Relative paths (-v ./data:/data) are absolute once parsed: from now on
+    // the shim holds no directory of its client's busy.
+    let _ = std::env::set_current_dir("/");
     let selection = match cli.reference.as_deref() {
         Some(spec) => Selection::parse(spec)?,
         None => Selection::exercises_only(),
