@@ -452,6 +452,12 @@ fn rm_with_detach_removes_the_container_when_it_ends_and_logs_follow_to_the_end(
     let id = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
     let out = md(&state, &["logs", "-f", &id]);
     assert_eq!(stdout(&out), "first\nsecond\n", "-f follows until it ends");
+    let stamped = stdout(&md(&state, &["logs", "-t", &id]));
+    let (time, line) = stamped.lines().next().unwrap().split_once(' ').unwrap();
+    assert!(
+        time.starts_with("20") && time.ends_with('Z') && line == "first",
+        "{stamped}"
+    );
     assert!(md(&state, &["rm", &id]).status.success());
     let id = run_d(&state, &["--rm", "--network", "none", &image, "sleep", "1"]);
     let dir = state.path().join("containers").join(&id);
@@ -621,4 +627,43 @@ fn container_prune_removes_only_what_is_not_running_and_ps_speaks_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(&done) && !stdout(&out).contains(&running));
     assert_eq!(stdout(&md(&state, &["ps", "-aq"])), format!("{running}\n"));
+}
+
+#[test]
+fn concurrent_ps_stop_and_rm_on_one_container_leave_it_whole_or_gone() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-race");
+    let _remove_all = RemoveAll(&state);
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    let id = run_d(&state, &["--network", "none", &image, "sleep", "1000"]);
+    let commands: [&[&str]; 5] = [
+        &["ps", "-a"],
+        &["stop", "-t", "0", &id],
+        &["rm", "-f", &id],
+        &["inspect", &id],
+        &["ps", "-a"],
+    ];
+    std::thread::scope(|s| {
+        for args in commands {
+            let state = &state;
+            s.spawn(move || {
+                let out = md(state, args);
+                let err = stderr(&out);
+                // Racing a removal may find it gone: that, and nothing else, may fail.
+                assert!(
+                    out.status.success() || err.contains("no such"),
+                    "{args:?}: {err}"
+                );
+            });
+        }
+    });
+    assert!(
+        !state.path().join("containers").join(&id).exists(),
+        "rm -f won"
+    );
+    assert!(shims(&state).is_empty());
+    HostSnapshot::assert_clean_since(&before, "ps, stop and rm at once");
 }
