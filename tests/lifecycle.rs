@@ -667,3 +667,68 @@ fn concurrent_ps_stop_and_rm_on_one_container_leave_it_whole_or_gone() {
     assert!(shims(&state).is_empty());
     HostSnapshot::assert_clean_since(&before, "ps, stop and rm at once");
 }
+
+#[test]
+fn a_detached_container_in_a_user_namespace_serves_a_published_port() {
+    use std::io::Read;
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-port");
+    let _remove_all = RemoveAll(&state);
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    let port = 20000 + std::process::id() % 10000;
+    let publish = format!("127.0.0.1:{port}:80");
+    let script = "echo hi | busybox nc -l -p 80";
+    let args = ["--userns", "-p", &publish, &image, "sh", "-c", script];
+    let id = run_d(&state, &args);
+    let row = stdout(&md(&state, &["ps"]));
+    assert!(row.contains(&format!("127.0.0.1:{port}->80/tcp")), "{row}");
+    let ports = &inspect(&state, &id)["NetworkSettings"]["Ports"]["80/tcp"][0];
+    assert_eq!(ports["HostPort"], port.to_string());
+    let mut answer = String::new();
+    wait_for("the container to answer on its published port", || {
+        answer.clear();
+        std::net::TcpStream::connect(("127.0.0.1", port as u16))
+            .and_then(|mut c| c.read_to_string(&mut answer))
+            .is_ok()
+            && answer == "hi\n"
+    });
+    assert_eq!(stdout(&md(&state, &["wait", &id])), "0\n");
+    assert!(md(&state, &["rm", &id]).status.success());
+    HostSnapshot::assert_clean_since(&before, "run -d --userns -p");
+}
+
+/// After a reboot (simulated: the recorded keeper is pid 1 now, another
+/// process than the one recorded), the container is exited, and prune cleans it.
+#[test]
+fn a_recorded_keeper_that_is_another_process_now_means_exited() {
+    let state = StateDir::new("life-reboot");
+    let id = "0123456789ab";
+    let dir = state.path().join("containers").join(id);
+    fs::create_dir_all(dir.join("upper")).unwrap();
+    let record = serde_json::json!({
+        "id": id, "name": null, "image": "busybox", "command": ["sleep", "1000"], "env": [],
+        "hostname": id, "created": 1, "status": "running", "pid": 1, "pid_start": 999_999_999u64,
+        "shim_pid": 1, "shim_start": 999_999_999u64, "exit_code": null, "started": 1,
+        "finished": 0, "oom_killed": false, "ports": [], "mounts": [], "ip_address": null,
+        "auto_remove": false, "args": [], "cwd": "/",
+    });
+    fs::write(dir.join("state.json"), record.to_string()).unwrap();
+    let ps = stdout(&md(&state, &["ps", "-a"]));
+    assert!(
+        ps.contains("Exited (137)"),
+        "pid 1 is not the keeper it was: {ps}"
+    );
+    assert_eq!(stdout(&md(&state, &["ps", "-q"])), "", "not running");
+    let out = md(&state, &["kill", id]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "never a signal to a reused pid"
+    );
+    let out = md(&state, &["container", "prune"]);
+    assert!(stdout(&out).contains(id), "{}", stderr(&out));
+    assert!(!dir.exists());
+}
