@@ -14,6 +14,7 @@ pub mod cli;
 pub mod devices;
 pub mod doctor;
 pub mod image;
+pub mod lifecycle;
 pub mod net;
 pub mod rootfs;
 pub mod runtime;

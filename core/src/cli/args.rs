@@ -94,6 +94,104 @@ pub enum Command {
         /// The chapter to check (default: the first one that does not pass)
         chapter: Option<String>,
     },
+    /// List containers
+    Ps {
+        /// Show all containers (default: running only)
+        #[arg(short, long)]
+        all: bool,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+        /// Do not truncate the output
+        #[arg(long)]
+        no_trunc: bool,
+        /// table (default) or json (one object per line)
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+    },
+    /// The output a container's shim kept
+    Logs {
+        /// Follow the output until the container stops
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<String>,
+        /// Prefix each line with its time
+        #[arg(short, long)]
+        timestamps: bool,
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+    },
+    /// Stop running containers: SIGTERM, then SIGKILL after the timeout
+    Stop {
+        /// Seconds to wait before SIGKILL
+        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+        time: u64,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Send a signal to running containers (default SIGKILL)
+    Kill {
+        #[arg(
+            short = 's',
+            long = "signal",
+            default_value = "KILL",
+            value_name = "SIGNAL"
+        )]
+        signal: String,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Start stopped containers (their writable layer kept)
+    Start {
+        /// Attach: print its output until it ends, and exit with its status
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Stop, then start containers
+    Restart {
+        #[arg(short = 't', long = "time", default_value_t = 10, value_name = "SECS")]
+        time: u64,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Remove containers (a running one only with -f)
+    Rm {
+        /// Kill a running container first
+        #[arg(short, long)]
+        force: bool,
+        /// Remove anonymous volumes too (containers have none here)
+        #[arg(short, long)]
+        volumes: bool,
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Wait for containers to stop; print their exit status
+    Wait {
+        #[arg(required = true, value_name = "CONTAINER")]
+        containers: Vec<String>,
+    },
+    /// Details of containers or images, as JSON
+    Inspect {
+        #[arg(required = true, value_name = "CONTAINER|IMAGE")]
+        names: Vec<String>,
+    },
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        action: ContainerAction,
+    },
+    /// A detached container's keeper (internal)
+    #[command(name = "__shim", hide = true)]
+    Shim {
+        #[arg(long)]
+        id: String,
+        #[arg(last = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// The container's first process, re-executed (internal)
     #[command(name = "__inside", hide = true)]
     Inside { channel_fd: i32 },
@@ -115,6 +213,16 @@ pub enum Command {
     Sandbox {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ContainerAction {
+    /// Remove every container that is not running
+    Prune {
+        /// Do not ask (there is no prompt here; accepted for docker's scripts)
+        #[arg(short, long)]
+        force: bool,
     },
 }
 
@@ -275,6 +383,12 @@ pub struct ImageFlags {
     /// Platform to pull if the image is missing
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<image::platform::Platform>,
+    /// Run in the background: print the container id and return (its shim keeps it)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Log file limits (json-file): max-size=10m, max-file=3 [default: max-size=20m, max-file=5]
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opt: Vec<String>,
 }
 
 impl From<ImageFlags> for ImageRunOptions {
@@ -316,6 +430,7 @@ impl From<RunFlags> for RunOptions {
                 tmpfs: f.security.tmpfs,
                 security_opt: f.security.security_opt,
             },
+            keeper: None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! The command line: `args.rs` is the schema (clap); this file parses,
 //! dispatches, and turns every failure into one line and docker's exit
 //! status. What each command does lives beside it: `chapter.rs`
-//! (`chapter N`, `watch`), `images.rs` (`pull`, `images`, `rmi`), and the
-//! runtime's `launch` for `run`.
+//! (`chapter N`, `watch`), `images.rs` (`pull`, `images`, `rmi`),
+//! `containers.rs` (`ps`, `logs`, `stop`, `rm`...), and the runtime's
+//! `launch` for `run`.
 
 pub mod args;
 pub mod chapter;
+pub mod containers;
 pub mod hint;
 pub mod images;
 pub mod progress;
@@ -14,15 +16,15 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use crate::runtime::launch::launch;
+use crate::runtime::launch::{launch, RunOptions};
 use crate::runtime::root::Target;
 use crate::runtime::supervisor::ExitError;
 use crate::selection::Selection;
 use crate::workshop::{self, StepsFor};
-use crate::{cgroups, checks, doctor, net, rootfs, runtime};
+use crate::{cgroups, checks, doctor, lifecycle, net, rootfs, runtime};
 use args::{ChapterAction, Cli, Command, RunArgs};
 
 /// The binary's entry point: `steps_for` makes the chapter steps for a selection.
@@ -64,7 +66,17 @@ fn failure_code(command: Option<&Command>) -> i32 {
             action: Some(ChapterAction::Run(_)),
             ..
         })
-        | Some(Command::Hint { .. }) => 125,
+        | Some(Command::Hint { .. })
+        | Some(Command::Ps { .. })
+        | Some(Command::Logs { .. })
+        | Some(Command::Stop { .. })
+        | Some(Command::Kill { .. })
+        | Some(Command::Start { .. })
+        | Some(Command::Restart { .. })
+        | Some(Command::Rm { .. })
+        | Some(Command::Wait { .. })
+        | Some(Command::Inspect { .. })
+        | Some(Command::Container { .. }) => 125,
         _ => 1,
     }
 }
@@ -103,6 +115,11 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
     if let Some(Command::Sandbox { args }) = &cli.command {
         checks::sandbox::main(args);
     }
+    if let Some(Command::Shim { id, args }) = &cli.command {
+        // First thing: the shim forks, which wants one thread and nothing made.
+        let state_dir = cli.state_dir.clone().context("__shim needs --state-dir")?;
+        lifecycle::shim::main(id, args, &state_dir, steps_for);
+    }
     let selection = match cli.reference.as_deref() {
         Some(spec) => Selection::parse(spec)?,
         None => Selection::exercises_only(),
@@ -136,16 +153,34 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
                 }
             }
         }
+        Command::Run(args) if args.image_opts.detach => run_detached(*args, &state_dir, &steps),
         Command::Run(args) => {
             let args = *args;
+            let kept = !args.image_opts.rm;
             let target = Target::Image {
                 image: args.image,
                 command: args.command,
                 options: args.image_opts.into(),
             };
+            let mut opts: RunOptions = args.opts.into();
+            // A kept container is recorded (`ps -a`, `start`, `rm` know it); `run --rm`
+            // leaves nothing to know, and skips the three state writes (~0.5 ms).
+            if kept {
+                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground()));
+            }
             let last = workshop::last_chapter();
-            launch(last, args.opts.into(), target, &state_dir, &steps)
+            launch(last, opts, target, &state_dir, &steps)
         }
+        command @ (Command::Ps { .. }
+        | Command::Logs { .. }
+        | Command::Stop { .. }
+        | Command::Kill { .. }
+        | Command::Start { .. }
+        | Command::Restart { .. }
+        | Command::Rm { .. }
+        | Command::Wait { .. }
+        | Command::Inspect { .. }
+        | Command::Container { .. }) => containers::run(command, &state_dir),
         Command::Pull(args) => images::pull(&state_dir, args, &steps),
         Command::Images => images::list(&state_dir),
         Command::Rmi { images: names } => images::remove(&state_dir, &names, &steps),
@@ -201,8 +236,27 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             };
             checks::ch08::write_limits_command(&steps, &driver, &dir, &limits)
         }
-        Command::Inside { .. } | Command::Sandbox { .. } => unreachable!("handled above"),
+        Command::Inside { .. } | Command::Sandbox { .. } | Command::Shim { .. } => {
+            unreachable!("handled above")
+        }
     }
+}
+
+/// `run -d`: pull here (the progress is the caller's to see), then hand the
+/// container to a shim of its own; print its id once it runs.
+fn run_detached(
+    args: args::RunImageArgs,
+    state_dir: &Path,
+    steps: &workshop::Steps,
+) -> Result<i32> {
+    lifecycle::logs::LogOptions::parse(&args.image_opts.log_opt)?;
+    let platform = args.image_opts.platform.clone();
+    runtime::root::find_or_pull(state_dir, &args.image, platform, steps)?;
+    let id = crate::sys::new_id()?;
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    lifecycle::shim::spawn(state_dir, &id, &argv, &std::env::current_dir()?)?;
+    println!("{id}");
+    Ok(0)
 }
 
 /// `chapter N run [--rootfs DIR | IMAGE] -- CMD`

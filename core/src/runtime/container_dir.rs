@@ -37,6 +37,9 @@ impl ContainerDir {
             make_private(&containers, true);
             made = create();
         }
+        // A container started again (`start`): its directory is not ours to
+        // remove if this start fails before `settle` (its writable layer, its state).
+        let existed = matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists);
         if let Err(e) = made.or_else(already_there_is_fine) {
             return Err(e).with_context(|| format!("create {}", dir.display()));
         }
@@ -44,7 +47,7 @@ impl ContainerDir {
             .with_context(|| format!("{} is in use by another mini-docker", dir.display()))?;
         Ok(ContainerDir {
             dir,
-            keep: Cell::new(false),
+            keep: Cell::new(existed),
             name: RefCell::new(None),
             _running: running,
         })

@@ -14,6 +14,8 @@ use super::supervisor::{self, HostSide};
 use super::tty;
 use super::volumes::{make_mount_points, Volume};
 use crate::cgroups::{self, ContainerCgroup, Driver};
+use crate::lifecycle::state::{MountRecord, State};
+use crate::lifecycle::Keeper;
 use crate::net::{self, HostNetwork, NetworkMode};
 use crate::security::Hardening;
 use crate::userns::IdMap;
@@ -36,16 +38,19 @@ pub struct RunOptions {
     pub stop_timeout: u64,
     /// Chapter 11: `--cap-add`, `--cap-drop`, `--privileged`, `--read-only`, `--tmpfs`, `--security-opt`.
     pub security: crate::security::SecurityOptions,
+    /// Chapter 12: who records the container's life (state.json), if anyone.
+    pub keeper: Option<Box<dyn Keeper>>,
 }
 
 /// Run a container with chapters 1..=`chapter`; returns its exit status.
 pub fn launch(
     chapter: u8,
-    opts: RunOptions,
+    mut opts: RunOptions,
     target: Target,
     state_dir: &Path,
     steps: &Steps,
 ) -> Result<i32> {
+    let mut keeper = opts.keeper.take();
     let root = nix::unistd::geteuid().is_root();
     check_privileges(chapter, root, matches!(target, Target::Image { .. }))?;
     check_flags_fit_chapter(chapter, &opts)?;
@@ -74,7 +79,11 @@ pub fn launch(
         None => None,
     };
     let network_mode = network_mode(chapter, opts.network, root, userns.is_some(), &opts)?;
-    let id = crate::sys::new_id()?;
+    let id = match keeper.as_ref().and_then(|k| k.id()) {
+        Some(id) => id,
+        None => crate::sys::new_id()?,
+    };
+    let described = describe(&target, &opts);
     // Chapter 6 on: per-container files (/etc/hosts, the writable layer...).
     let container_dir = (chapter >= 6)
         .then(|| ContainerDir::create(state_dir, &id))
@@ -148,16 +157,82 @@ pub fn launch(
             .map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
         hardening,
     };
+    if let (Some(keeper), Some(dir)) = (keeper.as_mut(), &container_dir) {
+        keeper.starting(dir.path(), described.record(&config))?;
+    }
+    let mut on_started = |pid: i32| {
+        if let Some(keeper) = keeper.as_mut() {
+            keeper.started(pid);
+        }
+    };
     let host = HostSide {
         network: &mut network,
         cgroup: cgroup.as_ref(),
         console,
         interactive: prepared.interactive,
         etc_files: &etc,
+        on_started: &mut on_started,
     };
     let code = supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout), steps);
+    if let (Some(keeper), Ok(code)) = (keeper.as_mut(), &code) {
+        let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
+        keeper.exited(*code, oom_killed);
+    }
     clean_up(container_dir, cgroup);
     code
+}
+
+/// What the keeper records that the config does not say: the image, the
+/// name, the published ports, `--rm`.
+struct Described {
+    image: String,
+    name: Option<String>,
+    ports: Vec<String>,
+    auto_remove: bool,
+}
+
+fn describe(target: &Target, opts: &RunOptions) -> Described {
+    let (image, name, auto_remove) = match target {
+        Target::Image { image, options, .. } => (image.clone(), options.name.clone(), options.rm),
+        Target::Rootfs { .. } => (String::new(), None, true),
+    };
+    let ports = opts
+        .publish
+        .iter()
+        .map(|p| format!("{}:{}->{}/tcp", p.host_ip, p.host_port, p.container_port))
+        .collect();
+    Described {
+        image,
+        name,
+        ports,
+        auto_remove,
+    }
+}
+
+impl Described {
+    fn record(self, config: &ContainerConfig) -> State {
+        State {
+            id: config.id.clone(),
+            name: self.name,
+            image: self.image,
+            command: config.argv.clone(),
+            env: config.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            hostname: config.hostname.clone(),
+            ports: self.ports,
+            mounts: config
+                .volumes
+                .iter()
+                .map(|v| MountRecord {
+                    source: v.host.to_string_lossy().into_owned(),
+                    destination: v.container.clone(),
+                    read_only: v.read_only,
+                })
+                .collect(),
+            ip_address: config.attachment.as_ref().map(|a| a.address.to_string()),
+            auto_remove: self.auto_remove,
+            ..State::default()
+        }
+    }
 }
 
 /// Removals that share nothing, at once on two cores. Each directory ext4

@@ -44,7 +44,14 @@ pub fn claim(state_dir: &Path, name: &str, id: &str) -> Result<Claim> {
         Ok(mut f) => f.write_all(id.as_bytes())?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let other = std::fs::read_to_string(&file).unwrap_or_default();
-            bail!("the name {name:?} is already in use by container {other}")
+            if other.trim() == id {
+                return Ok(Claim(file)); // `start` again: the name is its own
+            }
+            bail!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". \
+                 You have to remove (or rename) that container to be able to reuse that name.",
+                other.trim()
+            )
         }
         Err(e) => return Err(e.into()),
     }

@@ -164,7 +164,7 @@ pub fn prepare_root(
 }
 
 /// The image in the store, pulled first if it is not there (like docker run).
-fn find_or_pull(
+pub fn find_or_pull(
     state_dir: &Path,
     text: &str,
     platform: Option<crate::image::platform::Platform>,

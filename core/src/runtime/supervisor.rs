@@ -58,6 +58,8 @@ pub struct HostSide<'a> {
     pub interactive: bool,
     /// /etc/hosts and /etc/resolv.conf, written while the init mounts.
     pub etc_files: &'a [crate::net::files::EtcFile],
+    /// Told the container's pid once its command runs (the keeper records it).
+    pub on_started: &'a mut dyn FnMut(i32),
 }
 
 pub fn run(
@@ -72,6 +74,7 @@ pub fn run(
         console,
         interactive,
         etc_files,
+        on_started,
     } = host;
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
@@ -159,6 +162,7 @@ pub fn run(
         return Err(ExitError::from(failure).into());
     }
     network.serve_ports();
+    on_started(pid.as_raw());
     let stopper = Stopper::start(pid, stop_timeout);
     explain::step(
         config.explain,

@@ -33,6 +33,21 @@ impl FileLock {
         Ok(FileLock { _held: held })
     }
 
+    /// Wait for an exclusive lock on `path` in a directory that must exist:
+    /// a directory removed meanwhile (`rm` of a container) is an error, not
+    /// made again.
+    pub fn exclusive_in_place(path: &Path) -> Result<FileLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("open {}", path.display()))?;
+        let held = Flock::lock(file, FlockArg::LockExclusive)
+            .map_err(|(_, e)| anyhow::anyhow!("lock {}: {e}", path.display()))?;
+        Ok(FileLock { _held: held })
+    }
+
     /// An exclusive lock on the directory `dir` if nobody holds one now.
     pub fn try_directory(dir: &Path) -> Result<Option<FileLock>> {
         let file = File::open(dir).with_context(|| format!("open {}", dir.display()))?;

@@ -1,0 +1,170 @@
+//! The container lifecycle (chapter 12): create -> start -> running ->
+//! exited -> removed, kept on disk so that any front-end (the docker-like
+//! CLI today) sees the same containers.
+//!
+//! - `state.rs`: STATE_DIR/containers/ID/state.json, written atomically
+//!   under a per-container lock;
+//! - `shim.rs`: the container's keeper (containerd-shim's role): `run -d`
+//!   re-executes mini-docker as a detached `__shim`, which runs the same
+//!   `launch` as a foreground `run` — one implementation of "start a
+//!   container" — keeps its output (`logs.rs`, docker's json-file) and
+//!   records its exit;
+//! - `commands.rs`: `ps`, `logs`, `stop`, `kill`, `start`, `restart`, `rm`,
+//!   `wait`, `inspect`, `container prune`, from the state on disk.
+//!
+//! `launch` tells a `Keeper` what happens (`Recorder` writes it down).
+
+pub mod commands;
+pub mod logs;
+pub mod shim;
+pub mod state;
+pub mod time;
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use anyhow::Result;
+
+use state::{State, Status};
+
+/// What `launch` tells the keeper of a container along its life.
+pub trait Keeper {
+    /// The id to use (a shim chose it, or `start` reuses the container's own).
+    fn id(&self) -> Option<String>;
+    /// Everything is prepared; `template` describes the container.
+    fn starting(&mut self, dir: &Path, template: State) -> Result<()>;
+    /// Its command runs, as `pid` on the host.
+    fn started(&mut self, pid: i32);
+    /// It ended with `code`.
+    fn exited(&mut self, code: i32, oom_killed: bool);
+}
+
+/// The shim's pipe to the client that waits for "started ID" or a failure.
+pub type Report = Rc<RefCell<Option<File>>>;
+
+/// The `Keeper` that records the life in state.json.
+pub struct Recorder {
+    id: Option<String>,
+    /// The arguments that made the container (`start` runs them again).
+    args: Vec<String>,
+    cwd: String,
+    dir: Option<PathBuf>,
+    /// Shim only: the client's pipe, and the log writer to drain at exit.
+    report: Option<Report>,
+    logs: Option<shim::LogWriter>,
+}
+
+impl Recorder {
+    /// A foreground `run`: its own arguments, a new id.
+    pub fn foreground() -> Recorder {
+        Recorder {
+            id: None,
+            args: std::env::args().skip(1).collect(),
+            cwd: current_dir(),
+            dir: None,
+            report: None,
+            logs: None,
+        }
+    }
+
+    /// The shim's: the id, arguments and client pipe it was given.
+    pub fn for_shim(
+        id: String,
+        args: Vec<String>,
+        report: Report,
+        logs: shim::LogWriter,
+    ) -> Recorder {
+        Recorder {
+            id: Some(id),
+            args,
+            cwd: current_dir(),
+            dir: None,
+            report: Some(report),
+            logs: Some(logs),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut State)) {
+        if let Some(dir) = &self.dir {
+            if let Err(err) = state::update(dir, change) {
+                eprintln!("mini-docker: record the container's state: {err:#}");
+            }
+        }
+    }
+}
+
+fn current_dir() -> String {
+    std::env::current_dir()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "/".into())
+}
+
+impl Keeper for Recorder {
+    fn id(&self) -> Option<String> {
+        self.id.clone()
+    }
+
+    fn starting(&mut self, dir: &Path, template: State) -> Result<()> {
+        self.dir = Some(dir.to_path_buf());
+        let (args, cwd) = (
+            std::mem::take(&mut self.args),
+            std::mem::take(&mut self.cwd),
+        );
+        state::update(dir, |s| {
+            // `start` again: it keeps its birth and the arguments that made it.
+            let created = if s.created == 0 {
+                state::now()
+            } else {
+                s.created
+            };
+            let (args, cwd) = if s.args.is_empty() {
+                (args, cwd)
+            } else {
+                (std::mem::take(&mut s.args), std::mem::take(&mut s.cwd))
+            };
+            *s = State {
+                created,
+                args,
+                cwd,
+                status: Status::Created,
+                ..template
+            };
+        })?;
+        Ok(())
+    }
+
+    fn started(&mut self, pid: i32) {
+        let me = std::process::id() as i32;
+        self.update(|s| {
+            s.status = Status::Running;
+            s.pid = pid;
+            s.pid_start = state::start_time(pid).unwrap_or(0);
+            s.shim_pid = me;
+            s.shim_start = state::start_time(me).unwrap_or(0);
+            s.started = state::now();
+            s.exit_code = None;
+            s.finished = 0;
+            s.oom_killed = false;
+        });
+        if let Some(report) = self.report.as_ref().and_then(|r| r.borrow_mut().take()) {
+            let id = self.id.clone().unwrap_or_default();
+            let _ = writeln!(&report, "started {id}");
+        }
+    }
+
+    fn exited(&mut self, code: i32, oom_killed: bool) {
+        // Every line written before the exit is recorded: `wait` then `logs` sees it all.
+        if let Some(logs) = self.logs.take() {
+            logs.finish();
+        }
+        self.update(|s| {
+            s.status = Status::Exited;
+            s.exit_code = Some(code);
+            s.finished = state::now();
+            s.oom_killed = oom_killed;
+        });
+    }
+}
