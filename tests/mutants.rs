@@ -351,7 +351,7 @@ fn record(chapter: u8, caught: bool) {
 /// filter left some out.
 fn print_catch_rates() {
     let counts = CAUGHT.lock().unwrap_or_else(|e| e.into_inner());
-    if counts.iter().all(|c| c.1 == 0) {
+    if counts.iter().all(|&(caught, missed)| caught + missed == 0) {
         return;
     }
     println!("\nmutants caught per chapter:");
