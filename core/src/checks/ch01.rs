@@ -41,6 +41,20 @@ pub fn checks() -> Vec<Check> {
             hint: "return execvp's error instead of panicking or exiting yourself",
             run: not_found,
         },
+        Check {
+            id: "1.6",
+            title: "a bare name is found in $PATH and sees its whole argv, argv[0] first",
+            points: 1,
+            hint: "execvp(&argv[0], argv): the p searches $PATH, and argv[0] stays in the argv",
+            run: whole_argv,
+        },
+        Check {
+            id: "1.7",
+            title: "a command stopped then continued is waited for to its real end",
+            points: 1,
+            hint: "loop on waitpid until Exited or Signaled: a stop is not an end (and needs no WUNTRACED)",
+            run: stop_is_not_an_end,
+        },
     ]
 }
 
@@ -138,6 +152,55 @@ fn not_found(ctx: &Ctx) -> Result<()> {
             status_text(&o),
             stderr.lines().count(),
             stderr_suffix(&stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `cat /proc/self/cmdline` prints the argv cat was given, NUL-separated: a
+/// name without '/' only runs if $PATH was searched (execvp, not execv), and
+/// prints itself only if argv[0] was passed on (the lesson's pitfall).
+fn whole_argv(ctx: &Ctx) -> Result<()> {
+    let argv = ["cat", "/proc/self/cmdline"];
+    let o = ctx.output(1, &[], &argv, b"")?;
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(127) {
+        bail!(
+            "`cat` (a name without '/') was not found: a bare name must be searched in $PATH{}",
+            stderr_suffix(&stderr)
+        );
+    }
+    let expected: Vec<u8> = argv.iter().flat_map(|a| [a.as_bytes(), b"\0"].concat()).collect();
+    if o.stdout != expected {
+        let seen: Vec<String> = o
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        bail!(
+            "`cat /proc/self/cmdline` printed the argv {seen:?} (exit {}), expected {argv:?}: \
+             argv[0], the program's own name, is part of argv{}",
+            status_text(&o),
+            stderr_suffix(&stderr)
+        );
+    }
+    Ok(())
+}
+
+/// The command stops itself (SIGSTOP, as a debugger or job control would) and
+/// a child of its own continues it 0.3 s later: mini-docker must wait through
+/// the stop and report the exit that follows, not the stop.
+fn stop_is_not_an_end(ctx: &Ctx) -> Result<()> {
+    let code = 40 + random_bytes(1)?[0] % 40;
+    let script = format!("(sleep 0.3; kill -CONT $$) & kill -STOP $$; wait; exit {code}");
+    let o = ctx.output(1, &[], &["/bin/sh", "-c", &script], b"")?;
+    if o.status.code() != Some(code as i32) {
+        bail!(
+            "a command that stopped (SIGSTOP), was continued and then exited {code} gave {}: \
+             a stop is not an end{}",
+            status_text(&o),
+            stderr_suffix(&String::from_utf8_lossy(&o.stderr))
         );
     }
     Ok(())

@@ -14,14 +14,14 @@ pub fn checks() -> Vec<Check> {
             id: "2.1",
             title: "/proc/PID/root of the container is the rootfs",
             points: 2,
-            hint: "chroot(rootfs) (nix::unistd::chroot)",
+            hint: "chroot(rootfs) (nix::unistd::chroot), the rootfs's own path: a relative one like \".\" starts from the current directory, which is not the rootfs",
             run: root_is_rootfs,
         },
         Check {
             id: "2.2",
             title: "/proc/PID/cwd is inside the rootfs",
             points: 1,
-            hint: "chdir(\"/\") right after chroot: chroot does not move the current directory",
+            hint: "chdir(\"/\") right after chroot: chroot does not move the current directory, and \"/\" is now the rootfs (its host path no longer exists)",
             run: cwd_inside,
         },
         Check {

@@ -2,7 +2,11 @@
 //! (see fixture.rs), mini-docker as a black box, the store checked byte by byte.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
@@ -23,6 +27,8 @@ pub fn checks() -> Vec<Check> {
             hint: "parse_challenge must report the scheme \"Basic\" for a Basic challenge", run: basic_auth },
         Check { id: "9.5", title: "a tampered blob is refused, naming its digest, and leaves nothing in the store", points: 2,
             hint: "the pull must get as far as the layers: resolve, authenticate and pick the manifest first", run: tampered },
+        Check { id: "9.6", title: "a challenge whose keys are in another case (Realm=, SERVICE=) is understood", points: 1,
+            hint: "parse_challenge: auth-param names are case-insensitive (RFC 7235): store each key lower-cased (to_ascii_lowercase), the way token_url looks them up", run: keys_in_any_case },
     ]
 }
 
@@ -310,4 +316,124 @@ fn tampered(ctx: &Ctx) -> Result<()> {
         bail!("the tampered blob {victim} was kept in the store");
     }
     verify_store(&state.0, &[])
+}
+
+/// The token pull of 9.2, through a relay that writes the challenge's keys
+/// as some registries do: `Bearer Realm="…",SERVICE="…",Scope="…"`.
+fn keys_in_any_case(ctx: &Ctx) -> Result<()> {
+    let registry = Registry::start(Auth::Token)?;
+    let layout = build_layout(&["linux/amd64"])?;
+    registry.push(&layout.dir, "single", "check/cased:latest", None)?;
+    let relay = CaseRelay::start(registry.port)?;
+    let state = PullState::new(ctx)?;
+    let image = format!("127.0.0.1:{}/check/cased:latest", relay.port);
+    let o = mini_docker(ctx, &state.0, &["pull", &image], &[])?;
+    if !o.status.success() {
+        bail!(
+            "pull {image} failed (exit {}) when the registry's challenge said \
+             `Bearer Realm=\"…\",SERVICE=\"…\",Scope=\"…\"`{}",
+            status_text(&o),
+            stderr_suffix(&String::from_utf8_lossy(&o.stderr))
+        );
+    }
+    verify_store(&state.0, &layout.first_image_blobs)
+}
+
+/// A one-request-per-connection HTTP relay on 127.0.0.1 in front of the
+/// registry that re-cases the keys of its WWW-Authenticate challenge. Each
+/// answer says `Connection: close`, so only header blocks are ever rewritten,
+/// never a blob. Stops when dropped.
+struct CaseRelay {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl CaseRelay {
+    fn start(registry_port: u16) -> Result<CaseRelay> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("bind the relay")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(client) = client {
+                    std::thread::spawn(move || relay_one(client, registry_port));
+                }
+            }
+        });
+        Ok(CaseRelay { port, stop })
+    }
+}
+
+impl Drop for CaseRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag and lets the port go.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// One request in, one answer out (a pull only GETs and HEADs: no request body).
+fn relay_one(client: TcpStream, registry_port: u16) -> std::io::Result<()> {
+    let timeout = Some(std::time::Duration::from_secs(10));
+    client.set_read_timeout(timeout)?;
+    let mut from_client = BufReader::new(client.try_clone()?);
+    let request = read_head(&mut from_client)?;
+    let mut registry = TcpStream::connect(("127.0.0.1", registry_port))?;
+    registry.set_read_timeout(timeout)?;
+    registry.write_all(&connection_close(&request))?;
+    let mut answer = BufReader::new(registry);
+    let head = read_head(&mut answer)?;
+    let mut client = client;
+    client.write_all(&connection_close(&recase_challenge(&head)))?;
+    // The body: everything the registry sends until it closes (it was told to).
+    std::io::copy(&mut answer, &mut client)?;
+    Ok(())
+}
+
+/// The request line or status line and headers, up to the empty line.
+fn read_head(from: &mut impl BufRead) -> std::io::Result<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if from.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push_str(&line);
+        if line == "\r\n" || line == "\n" || head.len() > 64 * 1024 {
+            return Ok(head);
+        }
+    }
+}
+
+/// The same head with `Connection: close` in place of any keep-alive.
+fn connection_close(head: &str) -> Vec<u8> {
+    let lines: Vec<&str> = head
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            let name = l.split(':').next().unwrap_or("").trim().to_ascii_lowercase();
+            name != "connection" && name != "keep-alive"
+        })
+        .collect();
+    format!("{}\r\nConnection: close\r\n\r\n", lines.join("\r\n")).into_bytes()
+}
+
+/// `Bearer realm="R",service="S",scope="P"` -> `Bearer Realm="R",SERVICE="S",Scope="P"`:
+/// RFC 7235 §2.1 makes auth-param names case-insensitive.
+fn recase_challenge(head: &str) -> String {
+    head.split_inclusive("\r\n")
+        .map(|line| {
+            if line.to_ascii_lowercase().starts_with("www-authenticate:") {
+                line.replace("realm=\"", "Realm=\"")
+                    .replace("service=\"", "SERVICE=\"")
+                    .replace("scope=\"", "Scope=\"")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect()
 }

@@ -100,6 +100,23 @@ const TABLE: &[Entry] = &[
                caller does with an error.",
         section: "The syscalls",
     },
+    Entry {
+        id: "1.6",
+        concept: "The command must get exactly the words it was given, its own name first: programs read \
+                  their name from there, and the kernel passes the list on untouched. A bare name such as \
+                  cat must also be found the way a shell finds it, in the directories PATH lists.",
+        look: "execvp(3), the p variants (the PATH search), and execve(2) on argv, whose first element is \
+               the program's name. exec_command.",
+        section: "The pitfall: argv[0] is part of argv",
+    },
+    Entry {
+        id: "1.7",
+        concept: "A stopped command has not ended: a debugger or job control may continue it, and it exits \
+                  later. mini-docker must keep waiting until the command really ends, and report that end.",
+        look: "waitpid(2): which statuses it reports unless asked (WUNTRACED, WCONTINUED), WIFSTOPPED \
+               against WIFEXITED and WIFSIGNALED. wait_for.",
+        section: "The syscalls",
+    },
     // Chapter 2 — chroot
     Entry {
         id: "2.1",
@@ -462,6 +479,15 @@ const TABLE: &[Entry] = &[
                   scaffold verifies that — once the pull gets as far as the layers.",
         look: "the OCI image spec on descriptors and digests; the hints of checks 9.1 to 9.3.",
         section: "Into the store",
+    },
+    Entry {
+        id: "9.6",
+        concept: "The names of a challenge's parameters are case-insensitive: a registry may write Realm or \
+                  SERVICE. The parser must find them whatever their case, or the pull never learns where \
+                  to ask for a token.",
+        look: "RFC 7235, section 2.1 (auth-param names match case-insensitively). parse_challenge in \
+               exercises/ch09_pull.rs.",
+        section: "The conversation",
     },
     // Chapter 10 — layers and overlay
     Entry {

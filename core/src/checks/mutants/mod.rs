@@ -4,10 +4,15 @@
 //! Compiled into the binary next to exercises/ and solutions/ (src/main.rs);
 //! never used unless that variable is set.
 
+mod ch01_argv_without_name;
 mod ch01_exec_error_exits;
 mod ch01_exit_code_lost;
+mod ch01_no_path_search;
 mod ch01_signal_number;
+mod ch01_stop_as_exit;
 mod ch02_chdir_first;
+mod ch02_chdir_rootfs;
+mod ch02_chroot_dot;
 mod ch02_no_chdir;
 mod ch02_no_chroot;
 mod ch03_hostname_fixed;
@@ -99,6 +104,14 @@ pub fn apply(mut steps: Steps) -> Steps {
             ch01.wait_for = ch01_exit_code_lost::wait_for;
         }
         "ch01_exec_error_exits" => ch01.exec_command = ch01_exec_error_exits::exec_command,
+        "ch01_argv_without_name" => ch01.exec_command = ch01_argv_without_name::exec_command,
+        "ch01_no_path_search" => ch01.exec_command = ch01_no_path_search::exec_command,
+        "ch01_stop_as_exit" => {
+            ch01.exit_code = ch01_stop_as_exit::exit_code;
+            ch01.wait_for = ch01_stop_as_exit::wait_for;
+        }
+        "ch02_chroot_dot" => ch02.enter_rootfs = ch02_chroot_dot::enter_rootfs,
+        "ch02_chdir_rootfs" => ch02.enter_rootfs = ch02_chdir_rootfs::enter_rootfs,
         "ch02_no_chdir" => ch02.enter_rootfs = ch02_no_chdir::enter_rootfs,
         "ch02_chdir_first" => ch02.enter_rootfs = ch02_chdir_first::enter_rootfs,
         "ch02_no_chroot" => ch02.enter_rootfs = ch02_no_chroot::enter_rootfs,
