@@ -169,6 +169,36 @@ pub enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Run a command in a running container
+    Exec {
+        /// Keep stdin open
+        #[arg(short, long)]
+        interactive: bool,
+        /// A terminal (a pty of the container's)
+        #[arg(short, long)]
+        tty: bool,
+        /// Run in the background; output goes nowhere
+        #[arg(short, long)]
+        detach: bool,
+        /// Set an environment variable (K=V, or K for the caller's value)
+        #[arg(short, long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// Working directory inside the container
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// Username or UID, [:group]
+        #[arg(short, long, value_name = "USER")]
+        user: Option<String>,
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(
+            value_name = "COMMAND",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<String>,
+    },
     /// Wait for containers to stop; print their exit status
     Wait {
         #[arg(required = true, value_name = "CONTAINER")]

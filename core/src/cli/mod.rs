@@ -75,6 +75,7 @@ fn failure_code(command: Option<&Command>) -> i32 {
         | Some(Command::Restart { .. })
         | Some(Command::Rm { .. })
         | Some(Command::Wait { .. })
+        | Some(Command::Exec { .. })
         | Some(Command::Inspect { .. })
         | Some(Command::Container { .. }) => 125,
         _ => 1,
@@ -166,10 +167,30 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             // A kept container is recorded (`ps -a`, `start`, `rm` know it); `run --rm`
             // leaves nothing to know, and skips the three state writes (~0.5 ms).
             if kept {
-                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground()));
+                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground(&steps)));
             }
             let last = workshop::last_chapter();
             launch(last, opts, target, &state_dir, &steps)
+        }
+        Command::Exec {
+            interactive,
+            tty,
+            detach,
+            env,
+            workdir,
+            user,
+            container,
+            command,
+        } => {
+            let opts = lifecycle::exec::ExecOptions {
+                interactive,
+                tty,
+                detach,
+                env,
+                workdir,
+                user,
+            };
+            lifecycle::exec::exec(&state_dir, &container, &command, &opts, &steps)
         }
         command @ (Command::Ps { .. }
         | Command::Logs { .. }
