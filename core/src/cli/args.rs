@@ -225,6 +225,14 @@ pub enum Command {
     /// The container's first process, re-executed (internal)
     #[command(name = "__inside", hide = true)]
     Inside { channel_fd: i32 },
+    /// Chapter 12's record_exit over a scratch container directory, for check 12 (internal)
+    #[command(name = "__record-exit", hide = true)]
+    RecordExit {
+        dir: PathBuf,
+        code: i32,
+        #[arg(long)]
+        oom_killed: bool,
+    },
     /// Chapter 8's limit writer over a scratch directory laid out like a cgroupfs, for check 8 (internal)
     #[command(name = "__write-limits", hide = true)]
     WriteLimits {

@@ -243,6 +243,11 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             };
             hint::run(&state_dir, ask)
         }
+        Command::RecordExit {
+            dir,
+            code,
+            oom_killed,
+        } => checks::ch12::record_exit_command(&steps, &dir, code, oom_killed),
         Command::WriteLimits {
             driver,
             dir,
@@ -312,7 +317,12 @@ fn run_chapter(
             command: args.command,
         },
     };
-    launch(chapter, args.opts.into(), target, state_dir, steps)
+    let mut opts: RunOptions = args.opts.into();
+    // Chapter 12 on: recorded while it runs (`ps`, `exec` find it), removed at exit.
+    if chapter >= 12 {
+        opts.keeper = Some(Box::new(lifecycle::Recorder::foreground(steps)));
+    }
+    launch(chapter, opts, target, state_dir, steps)
 }
 
 /// `cleanup`: what containers share, once none runs.
