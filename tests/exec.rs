@@ -51,19 +51,19 @@ fn status_text(out: &std::process::Output) -> String {
 }
 
 /// A running detached container, removed (with everything) when dropped.
-struct Box<'a> {
+struct Detached<'a> {
     state: &'a StateDir,
     id: String,
 }
 
-impl<'a> Box<'a> {
-    fn start(state: &'a StateDir, image: &str, extra: &[&str]) -> Box<'a> {
+impl<'a> Detached<'a> {
+    fn start(state: &'a StateDir, image: &str, extra: &[&str]) -> Detached<'a> {
         let mut args = vec!["run", "-d", "--hostname", "boxed"];
         args.extend_from_slice(extra);
         args.extend_from_slice(&[image, "sh", "-c", "echo up; exec sleep 1000"]);
         let out = md(state, &args);
         assert!(out.status.success(), "run -d: {}", stderr(&out));
-        Box {
+        Detached {
             state,
             id: stdout(&out).trim().to_string(),
         }
@@ -81,7 +81,7 @@ impl<'a> Box<'a> {
     }
 }
 
-impl Drop for Box<'_> {
+impl Drop for Detached<'_> {
     fn drop(&mut self) {
         md(self.state, &["rm", "-f", &self.id]);
     }
@@ -103,7 +103,7 @@ fn exec_joins_every_namespace_and_the_cgroup_of_pid_1() {
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     {
-        let container = Box::start(&state, &image, &[]);
+        let container = Detached::start(&state, &image, &[]);
         let pid = container.pid().to_string();
         // The exec'd shell reports its own namespaces; compared from the host.
         let script = "for n in ipc uts net pid cgroup mnt; do readlink /proc/self/ns/$n; done; \
@@ -165,7 +165,7 @@ fn exec_has_the_containers_hardening_env_and_no_host_fd() {
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     {
-        let container = Box::start(
+        let container = Detached::start(
             &state,
             &image,
             &["-e", "FROM_RUN=1", "--security-opt", "no-new-privileges"],
@@ -202,8 +202,7 @@ fn exec_has_the_containers_hardening_env_and_no_host_fd() {
         assert!(ours.iter().any(|l| l == "Seccomp:\t2"), "{ours:?}");
         // A clean environment: the container's, -e on top; never ours.
         let env = {
-            let mut all = vec!["--reference", "exec", "-e", "ADDED=2", &container.id, "env"];
-            let _ = &mut all;
+            let all = ["--reference", "exec", "-e", "ADDED=2", &container.id, "env"];
             let out = mini_docker_command(&state, &all)
                 .env("HOST_SECRET", "leak")
                 .output()
@@ -239,7 +238,7 @@ fn exec_flags_and_exit_codes_are_dockers() {
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     {
-        let container = Box::start(&state, &image, &[]);
+        let container = Detached::start(&state, &image, &[]);
         let id = container.id.as_str();
         let code = |args: &[&str]| {
             let mut all = vec!["exec", id];
@@ -256,6 +255,8 @@ fn exec_flags_and_exit_codes_are_dockers() {
             "one line: {}",
             stderr(&out)
         );
+        let big = exec_ok(&state, &[id, "sh", "-c", "head -c 3000000 /dev/zero"]);
+        assert_eq!(big.len(), 3_000_000, "every byte of a large output");
         assert_eq!(exec_ok(&state, &["-w", "/etc", id, "pwd"]), "/etc\n");
         assert_eq!(exec_ok(&state, &[id, "pwd"]), "/\n");
         assert_eq!(
@@ -308,7 +309,7 @@ fn exec_enters_a_container_in_a_user_namespace() {
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     {
-        let container = Box::start(&state, &image, &["--userns"]);
+        let container = Detached::start(&state, &image, &["--userns"]);
         let pid = container.pid().to_string();
         let out = exec_ok(
             &state,

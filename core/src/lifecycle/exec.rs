@@ -88,8 +88,9 @@ pub fn exec(
         }
         Ok(None)
     })?;
-    // Not waiting for EOF: a background process the command left would hold it.
-    let relay = pipes.relay(opts.interactive, false);
+    // To the end of its output, as docker does (a background process that
+    // keeps it open keeps us too): a short wait could cut a large output.
+    let relay = pipes.relay(opts.interactive, true);
     let code = wait_code(helper);
     relay.finish();
     Ok(code)
