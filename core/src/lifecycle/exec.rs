@@ -165,9 +165,12 @@ fn command_config(
 fn cgroup_procs_of(pid: Pid) -> Result<Vec<PathBuf>> {
     let path = format!("/proc/{pid}/cgroup");
     let text = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    // Where we are already (a rootless container shares its caller's cgroup,
+    // which we may not write): nothing to join.
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     let mounts = cgroup_mounts()?;
     let mut procs = Vec::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !ours.lines().any(|o| o == *l)) {
         let mut fields = line.splitn(3, ':');
         let (Some(_), Some(controllers), Some(dir)) = (fields.next(), fields.next(), fields.next())
         else {
