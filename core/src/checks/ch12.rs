@@ -18,7 +18,7 @@ pub fn checks() -> Vec<Check> {
     vec![
         Check { id: "12.1", title: "exec sees the container's PID 1 (/proc/1/cmdline) and its hostname", points: 2,
             hint: "join_namespaces: setns(2) into /proc/PID/ns/pid (children only: the scaffold forks after) and uts; mnt last, so /proc is the container's", run: sees_pid_1 },
-        Check { id: "12.2", title: "exec's process is in every namespace of PID 1: ipc, uts, net, pid, cgroup, mnt (/proc/PID/ns/*)", points: 3,
+        Check { id: "12.2", title: "exec's process is in every namespace of PID 1: user, ipc, uts, net, pid, cgroup, mnt (/proc/PID/ns/*)", points: 3,
             hint: "join_namespaces: open all of /proc/PID/ns/* first, then setns each — user first if `user`, mnt last (after it, /proc/PID is another process)", run: same_namespaces },
         Check { id: "12.3", title: "exec's process is in PID 1's cgroup, seen through its cgroup namespace (/proc/self/cgroup)", points: 1,
             hint: "join_namespaces: the scaffold joins the cgroup first (cgroup.procs); then setns(CLONE_NEWCGROUP) so its paths read as the container's", run: same_cgroup },
@@ -71,7 +71,7 @@ fn sees_pid_1(ctx: &Ctx) -> Result<()> {
     })
 }
 
-const KINDS: [&str; 6] = ["ipc", "uts", "net", "pid", "cgroup", "mnt"];
+const KINDS: [&str; 7] = ["user", "ipc", "uts", "net", "pid", "cgroup", "mnt"];
 
 fn same_namespaces(ctx: &Ctx) -> Result<()> {
     with_container(ctx, |running, id| {
