@@ -285,6 +285,23 @@ fn exec_flags_and_exit_codes_are_dockers() {
         // -t: a real terminal, from the container's devpts.
         let tty = exec_ok(&state, &["-t", id, "tty"]);
         assert!(tty.trim().starts_with("/dev/pts/"), "{tty:?}");
+        // -it: typed input reaches a shell on the container's terminal; its status comes back.
+        let mut child = mini_docker_command(&state, &["--reference", "exec", "-it", id, "sh"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(b"echo in-$((40+2)); tty; exit 3\n")
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+        assert!(stdout(&out).contains("in-42"), "{}", stdout(&out));
         // A stopped container: one clear error, 125.
         md(&state, &["stop", "-t", "0", id]);
         let out = md(&state, &["exec", id, "true"]);
