@@ -96,6 +96,11 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch11_mask_dirs_only", 11, "11.10", "/proc/timer_list"),
     ("ch11_ro_no_remount", 11, "11.8", "core_pattern"),
     ("ch11_seccomp_nnp", 11, "11.13", "NoNewPrivs 1"),
+    ("ch12_mnt_first", 12, "12.2", "mnt last"),
+    ("ch12_no_pid", 12, "12.2", "PID namespace"),
+    ("ch12_no_cgroupns", 12, "12.2", "cgroup namespace"),
+    ("ch12_no_mnt", 12, "12.1", "not the container's PID 1"),
+    ("ch12_status_kept", 12, "12.6", "not exited"),
 ];
 
 /// The bar: at least this many realistic wrong answers per chapter.

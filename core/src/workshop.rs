@@ -38,6 +38,7 @@ use crate::image::layer::Whiteout;
 use crate::image::manifest::Descriptor;
 use crate::image::platform::Platform;
 use crate::image::registry::Challenge;
+use crate::lifecycle::state::State;
 use crate::net::{Attachment, Netlink};
 use crate::security::caps::Capabilities;
 use crate::security::seccomp::Policy;
@@ -216,6 +217,20 @@ macro_rules! chapter_table {
                     fn restrict_devices(cgroup: DeviceCgroup<'_>, allowed: &[DeviceRule]) -> Result<()>;
                 },
                 checks: ch11,
+            }
+            chapter 12 ch12_lifecycle {
+                about: {
+                    slug: "lifecycle",
+                    title: "lifecycle, the shim and exec",
+                    goal: "Containers that outlive the client: a shim per container keeps its output and exit status; exec joins a running container's namespaces, cgroup and hardening.",
+                    task: "join_namespaces (open /proc/PID/ns/*, setns in order: user, ..., mnt last), record_exit (the shim writes down how PID 1 ended)",
+                    try_commands: ["sudo mini-docker run -d --name web 127.0.0.1:5000/busybox httpd -f -p 80", "sudo mini-docker exec web ps", "sudo mini-docker exec -it web sh", "sudo mini-docker check 12"],
+                },
+                steps: {
+                    fn join_namespaces(container: Pid, user: bool) -> Result<()>;
+                    fn record_exit(state: &mut State, code: i32, oom_killed: bool) -> ();
+                },
+                checks: ch12,
             }
         }
     };

@@ -665,6 +665,56 @@ const TABLE: &[Entry] = &[
                isolate_cgroupfs.",
         section: "A cgroup namespace",
     },
+    // Chapter 12 — lifecycle
+    Entry {
+        id: "12.1",
+        concept: "A process that enters a running container must see what the container sees: its first \
+                  process as number one, its hostname. A new PID namespace only ever holds the children of \
+                  the process that joins it, which is why the scaffold forks once you are done.",
+        look: "setns(2), pid_namespaces(7) on setns and children, namespaces(7) on /proc/PID/ns. \
+               join_namespaces in exercises/ch12_lifecycle.rs.",
+        section: "Entering a running container",
+    },
+    Entry {
+        id: "12.2",
+        concept: "Every namespace of the container must be joined, in an order the kernel accepts: the user \
+                  namespace first, because it owns the others, and the mount namespace last, because after \
+                  it the paths that name the container's namespaces mean something else.",
+        look: "setns(2), namespaces(7), user_namespaces(7) on joining. join_namespaces.",
+        section: "Entering a running container",
+    },
+    Entry {
+        id: "12.3",
+        concept: "The new process must count against the container's limits, so it moves into the \
+                  container's cgroup before anything else; its cgroup namespace then makes that cgroup \
+                  look like the root, as it does for the container.",
+        look: "cgroups(7) on cgroup.procs, cgroup_namespaces(7), setns(2). join_namespaces.",
+        section: "Entering a running container",
+    },
+    Entry {
+        id: "12.4",
+        concept: "A process entered into a container is as contained as the container: the same \
+                  capabilities, the same system call filter. That only means something once it really is in \
+                  the container's namespaces, its user namespace above all.",
+        look: "setns(2), capabilities(7), seccomp(2); chapter 11's steps are reused. join_namespaces.",
+        section: "exec is a second container process",
+    },
+    Entry {
+        id: "12.5",
+        concept: "Nothing of the caller may follow it in: open files would be reachable from inside through \
+                  the process's own fd directory, and the caller's environment may hold secrets. What \
+                  join_namespaces opens must not survive the exec.",
+        look: "open(2) on O_CLOEXEC, close_range(2), environ(7). join_namespaces.",
+        section: "exec is a second container process",
+    },
+    Entry {
+        id: "12.6",
+        concept: "The keeper of a container outlives the client that started it; when the container's first \
+                  process ends, the keeper writes down how it ended, and when, for whoever asks later.",
+        look: "wait(2) on exit statuses, rename(2) on atomic replacement. record_exit in \
+               exercises/ch12_lifecycle.rs.",
+        section: "The shim",
+    },
 ];
 
 #[cfg(test)]

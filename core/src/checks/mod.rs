@@ -286,6 +286,30 @@ impl Ctx {
         self.start_script(chapter, run_args, &format!("echo {READY}\nexec {program}"))
     }
 
+    /// `mini-docker ARGS` where `running` runs: in its sandbox's PID and
+    /// mount namespaces (`__sandbox --enter`), where its state.json's pids
+    /// are valid. Chapter 12's `exec` into it, say.
+    pub fn in_sandbox_of(&self, running: &Running, args: &[&str]) -> Result<Output> {
+        let mut command = Command::new(&self.exe);
+        command
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .env_remove("MINI_DOCKER_STATE_DIR")
+            .env("MINI_DOCKER_CHECK_HOST_ONLY", "leak")
+            .args(["__sandbox", "--", "--enter"])
+            .arg(running.supervisor().to_string());
+        if let Some(arg) = self.selection.to_arg() {
+            command.arg(arg);
+        }
+        command.arg("--state-dir").arg(&self.state_dir).args(args);
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("start mini-docker")?;
+        wait_output(child, OUTPUT_TIMEOUT)
+    }
+
     fn start_script(&self, chapter: u8, run_args: &[&str], full: &str) -> Result<Running> {
         let mut child = self
             .command(chapter, run_args, &["/bin/sh", "-c", full])

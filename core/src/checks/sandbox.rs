@@ -42,6 +42,11 @@ pub fn main(args: &[OsString]) -> ! {
 
 fn run(args: &[OsString]) -> Result<i32> {
     let exe = std::env::current_exe().context("find the mini-docker binary")?;
+    if let [flag, pid, rest @ ..] = args {
+        if flag == "--enter" {
+            return enter(&exe, &pid.to_string_lossy(), rest);
+        }
+    }
     let flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
     unshare(flags).context("unshare(CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNS)")?;
     // Held open by us, never written: init sees end-of-file once we are gone.
@@ -145,4 +150,23 @@ fn report_left_running() {
             left.join(", ")
         );
     }
+}
+
+/// `__sandbox --enter PID ARGS`: mini-docker in the sandbox of `PID` (a
+/// mini-docker a check started there): its mount namespace (so /proc is the
+/// sandbox's) and, for the child we fork, its PID namespace — where that
+/// sandbox's state.json pids mean something (`exec`, `wait` of check 12).
+fn enter(exe: &std::path::Path, pid: &str, args: &[OsString]) -> Result<i32> {
+    let pid_ns = std::fs::File::open(format!("/proc/{pid}/ns/pid"))
+        .with_context(|| format!("open /proc/{pid}/ns/pid"))?;
+    let mnt_ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))
+        .with_context(|| format!("open /proc/{pid}/ns/mnt"))?;
+    nix::sched::setns(&pid_ns, CloneFlags::CLONE_NEWPID).context("setns(pid)")?;
+    nix::sched::setns(&mnt_ns, CloneFlags::CLONE_NEWNS).context("setns(mnt)")?;
+    let mut child = Command::new(exe)
+        .args(args)
+        .spawn()
+        .context("start mini-docker in the sandbox")?;
+    let status = child.wait().context("wait for mini-docker")?;
+    Ok(status.code().unwrap_or(125))
 }

@@ -169,6 +169,36 @@ pub enum Command {
         #[arg(required = true, value_name = "CONTAINER")]
         containers: Vec<String>,
     },
+    /// Run a command in a running container
+    Exec {
+        /// Keep stdin open
+        #[arg(short, long)]
+        interactive: bool,
+        /// A terminal (a pty of the container's)
+        #[arg(short, long)]
+        tty: bool,
+        /// Run in the background; output goes nowhere
+        #[arg(short, long)]
+        detach: bool,
+        /// Set an environment variable (K=V, or K for the caller's value)
+        #[arg(short, long = "env", value_name = "K=V")]
+        env: Vec<String>,
+        /// Working directory inside the container
+        #[arg(short, long, value_name = "DIR")]
+        workdir: Option<String>,
+        /// Username or UID, [:group]
+        #[arg(short, long, value_name = "USER")]
+        user: Option<String>,
+        #[arg(value_name = "CONTAINER")]
+        container: String,
+        #[arg(
+            value_name = "COMMAND",
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        command: Vec<String>,
+    },
     /// Wait for containers to stop; print their exit status
     Wait {
         #[arg(required = true, value_name = "CONTAINER")]
@@ -195,6 +225,14 @@ pub enum Command {
     /// The container's first process, re-executed (internal)
     #[command(name = "__inside", hide = true)]
     Inside { channel_fd: i32 },
+    /// Chapter 12's record_exit over a scratch container directory, for check 12 (internal)
+    #[command(name = "__record-exit", hide = true)]
+    RecordExit {
+        dir: PathBuf,
+        code: i32,
+        #[arg(long)]
+        oom_killed: bool,
+    },
     /// Chapter 8's limit writer over a scratch directory laid out like a cgroupfs, for check 8 (internal)
     #[command(name = "__write-limits", hide = true)]
     WriteLimits {

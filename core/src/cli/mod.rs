@@ -75,6 +75,7 @@ fn failure_code(command: Option<&Command>) -> i32 {
         | Some(Command::Restart { .. })
         | Some(Command::Rm { .. })
         | Some(Command::Wait { .. })
+        | Some(Command::Exec { .. })
         | Some(Command::Inspect { .. })
         | Some(Command::Container { .. }) => 125,
         _ => 1,
@@ -166,10 +167,30 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             // A kept container is recorded (`ps -a`, `start`, `rm` know it); `run --rm`
             // leaves nothing to know, and skips the three state writes (~0.5 ms).
             if kept {
-                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground()));
+                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground(&steps)));
             }
             let last = workshop::last_chapter();
             launch(last, opts, target, &state_dir, &steps)
+        }
+        Command::Exec {
+            interactive,
+            tty,
+            detach,
+            env,
+            workdir,
+            user,
+            container,
+            command,
+        } => {
+            let opts = lifecycle::exec::ExecOptions {
+                interactive,
+                tty,
+                detach,
+                env,
+                workdir,
+                user,
+            };
+            lifecycle::exec::exec(&state_dir, &container, &command, &opts, &steps)
         }
         command @ (Command::Ps { .. }
         | Command::Logs { .. }
@@ -222,6 +243,11 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             };
             hint::run(&state_dir, ask)
         }
+        Command::RecordExit {
+            dir,
+            code,
+            oom_killed,
+        } => checks::ch12::record_exit_command(&steps, &dir, code, oom_killed),
         Command::WriteLimits {
             driver,
             dir,
@@ -291,7 +317,12 @@ fn run_chapter(
             command: args.command,
         },
     };
-    launch(chapter, args.opts.into(), target, state_dir, steps)
+    let mut opts: RunOptions = args.opts.into();
+    // Chapter 12 on: recorded while it runs (`ps`, `exec` find it), removed at exit.
+    if chapter >= 12 {
+        opts.keeper = Some(Box::new(lifecycle::Recorder::foreground(steps)));
+    }
+    launch(chapter, opts, target, state_dir, steps)
 }
 
 /// `cleanup`: what containers share, once none runs.

@@ -166,6 +166,7 @@ fn run(
         strings,
         report,
         logs,
+        &steps,
     )));
     let target = Target::Image {
         image: run.image,

@@ -336,7 +336,7 @@ fn enter_workdir_and_stdin(config: &ContainerConfig) -> Result<()> {
 }
 
 /// `uid[:gid]` or `name[:group]`, names looked up in the container's own /etc files.
-fn become_user(spec: &str) -> Result<()> {
+pub(crate) fn become_user(spec: &str) -> Result<()> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -465,7 +465,7 @@ fn set_command_environment(config: &ContainerConfig) {
 
 /// HOME as docker sets it: the user's home in the container's /etc/passwd,
 /// /root for root, / when the user has no entry.
-fn home_of(user: Option<&str>) -> String {
+pub(crate) fn home_of(user: Option<&str>) -> String {
     let user = user.map(|spec| spec.split(':').next().unwrap_or(spec));
     let Some(user) = user.filter(|u| *u != "root" && *u != "0") else {
         return "/root".into();
@@ -480,7 +480,7 @@ fn home_of(user: Option<&str>) -> String {
 }
 
 /// Nothing but stdin/stdout/stderr may leak into the container's command.
-fn mark_inherited_fds_cloexec() {
+pub(crate) fn mark_inherited_fds_cloexec() {
     // close_range(3, ~0, CLOSE_RANGE_CLOEXEC): one syscall instead of a loop over /proc/self/fd.
     // SAFETY: only sets flags on descriptors.
     let ret = unsafe {
@@ -558,7 +558,7 @@ fn close_channel() {
 }
 
 /// exec the command; on failure say why, with docker's exit codes.
-fn exec(argv: &[String], steps: &Steps) -> Result<Infallible> {
+pub(crate) fn exec(argv: &[String], steps: &Steps) -> Result<Infallible> {
     let args: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()))
@@ -597,7 +597,7 @@ impl std::fmt::Display for ExecFailed {
 impl std::error::Error for ExecFailed {}
 
 /// docker's convention: 127 not found, 126 found but not executable, 125 our own failure.
-fn exit_code_for(err: &anyhow::Error) -> i32 {
+pub(crate) fn exit_code_for(err: &anyhow::Error) -> i32 {
     match err.downcast_ref::<ExecFailed>().map(|e| e.errno) {
         Some(Errno::ENOENT) | Some(Errno::ENOTDIR) => 127,
         Some(_) => 126,

@@ -159,6 +159,8 @@ pub fn launch(
     };
     if let (Some(keeper), Some(dir)) = (keeper.as_mut(), &container_dir) {
         keeper.starting(dir.path(), described.record(&config))?;
+        // `exec` applies the same environment, user and hardening.
+        crate::lifecycle::exec::save_config(dir.path(), &config)?;
     }
     let mut on_started = |pid: i32| {
         if let Some(keeper) = keeper.as_mut() {

@@ -65,6 +65,11 @@ mod ch11_cgroupfs_writable;
 mod ch11_mask_dirs_only;
 mod ch11_ro_no_remount;
 mod ch11_seccomp_nnp;
+mod ch12_mnt_first;
+mod ch12_no_cgroupns;
+mod ch12_no_mnt;
+mod ch12_no_pid;
+mod ch12_status_kept;
 
 use mini_docker::workshop::Steps;
 
@@ -89,10 +94,11 @@ pub fn apply(mut steps: Steps) -> Steps {
         &mut steps.ch07_userns,
         &mut steps.ch08_cgroups,
     );
-    let (ch09, ch10, ch11) = (
+    let (ch09, ch10, ch11, ch12) = (
         &mut steps.ch09_pull,
         &mut steps.ch10_layers,
         &mut steps.ch11_hardening,
+        &mut steps.ch12_lifecycle,
     );
     match name.as_str() {
         "ch01_signal_number" => {
@@ -176,6 +182,11 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch11_mask_dirs_only" => ch11.mask_path = ch11_mask_dirs_only::mask_path,
         "ch11_ro_no_remount" => ch11.make_read_only = ch11_ro_no_remount::make_read_only,
         "ch11_seccomp_nnp" => ch11.load_seccomp = ch11_seccomp_nnp::load_seccomp,
+        "ch12_mnt_first" => ch12.join_namespaces = ch12_mnt_first::join_namespaces,
+        "ch12_no_pid" => ch12.join_namespaces = ch12_no_pid::join_namespaces,
+        "ch12_no_cgroupns" => ch12.join_namespaces = ch12_no_cgroupns::join_namespaces,
+        "ch12_no_mnt" => ch12.join_namespaces = ch12_no_mnt::join_namespaces,
+        "ch12_status_kept" => ch12.record_exit = ch12_status_kept::record_exit,
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);

@@ -1,0 +1,345 @@
+//! `exec`: a process in a running container's namespaces and cgroup, under
+//! its hardening, with docker's flags and exit codes.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
+
+fn busybox() -> (Registry, String) {
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", "exec/busybox:1", None)
+        .unwrap();
+    let image = format!("{}/exec/busybox:1", registry.address());
+    (registry, image)
+}
+
+fn md(state: &StateDir, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--reference"];
+    all.extend_from_slice(args);
+    mini_docker(state, &all)
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `exec ARGS`: its stdout (it must succeed).
+fn exec_ok(state: &StateDir, args: &[&str]) -> String {
+    let mut all = vec!["exec"];
+    all.extend_from_slice(args);
+    let out = md(state, &all);
+    assert!(
+        out.status.success(),
+        "exec {args:?}: {} {}",
+        status_text(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn status_text(out: &std::process::Output) -> String {
+    format!("{:?}", out.status)
+}
+
+/// A running detached container, removed (with everything) when dropped.
+struct Detached<'a> {
+    state: &'a StateDir,
+    id: String,
+}
+
+impl<'a> Detached<'a> {
+    fn start(state: &'a StateDir, image: &str, extra: &[&str]) -> Detached<'a> {
+        let mut args = vec!["run", "-d", "--hostname", "boxed"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[image, "sh", "-c", "echo up; exec sleep 1000"]);
+        let out = md(state, &args);
+        assert!(out.status.success(), "run -d: {}", stderr(&out));
+        Detached {
+            state,
+            id: stdout(&out).trim().to_string(),
+        }
+    }
+
+    fn pid(&self) -> i32 {
+        let path = self
+            .state
+            .path()
+            .join("containers")
+            .join(&self.id)
+            .join("state.json");
+        let state: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+        state["pid"].as_i64().unwrap() as i32
+    }
+}
+
+impl Drop for Detached<'_> {
+    fn drop(&mut self) {
+        md(self.state, &["rm", "-f", &self.id]);
+    }
+}
+
+fn ns(pid: &str, kind: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn exec_joins_every_namespace_and_the_cgroup_of_pid_1() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("exec-ns");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    {
+        let container = Detached::start(&state, &image, &[]);
+        let pid = container.pid().to_string();
+        // The exec'd shell reports its own namespaces; compared from the host.
+        let script = "for n in ipc uts net pid cgroup mnt; do readlink /proc/self/ns/$n; done; \
+                      hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; \
+                      cat /proc/self/cgroup; echo ---; cat /proc/1/cgroup";
+        let out = exec_ok(&state, &[&container.id, "sh", "-c", script]);
+        let lines: Vec<&str> = out.lines().collect();
+        for (line, kind) in lines
+            .iter()
+            .zip(["ipc", "uts", "net", "pid", "cgroup", "mnt"])
+        {
+            assert_eq!(*line, ns(&pid, kind), "the {kind} namespace of PID 1");
+            assert_ne!(*line, ns("self", kind), "not the host's {kind} namespace");
+        }
+        assert_eq!(lines[6], "boxed", "its hostname");
+        assert_eq!(lines[7].trim(), "sleep 1000", "PID 1 is the container's");
+        let (own, first) = out.split_once("---\n").unwrap();
+        let own: Vec<&str> = own.lines().skip(8).collect();
+        assert_eq!(own.join("\n"), first.trim_end(), "the cgroup of PID 1");
+        // The same, seen from the host: an exec'd sleep is in PID 1's cgroup.
+        let out = md(&state, &["exec", "-d", &container.id, "sleep", "30"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let sleeper = children_named(&pid, "sleep");
+        assert!(!sleeper.is_empty(), "exec -d left `sleep 30` running");
+        let theirs = fs::read_to_string(format!("/proc/{}/cgroup", sleeper[0])).unwrap();
+        assert_eq!(
+            theirs, cgroup,
+            "exec -d: the container's cgroup (host view)"
+        );
+    }
+    HostSnapshot::assert_clean_since(&before, "exec");
+}
+
+/// Processes named `name` in `pid`'s PID namespace (from the host).
+fn children_named(pid: &str, name: &str) -> Vec<i32> {
+    let pidns = ns(pid, "pid");
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|p| p.to_string() != pid)
+        .filter(|p| {
+            let comm = fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            comm.trim() == name
+                && fs::read_link(format!("/proc/{p}/ns/pid"))
+                    .map(|l| l.to_string_lossy() == pidns)
+                    .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn exec_has_the_containers_hardening_env_and_no_host_fd() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("exec-hard");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    {
+        let container = Detached::start(
+            &state,
+            &image,
+            &["-e", "FROM_RUN=1", "--security-opt", "no-new-privileges"],
+        );
+        let pid = container.pid();
+        let fields = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| {
+                    [
+                        "CapBnd",
+                        "CapEff",
+                        "CapPrm",
+                        "CapInh",
+                        "CapAmb",
+                        "Seccomp:",
+                        "NoNewPrivs",
+                    ]
+                    .iter()
+                    .any(|f| l.starts_with(f))
+                })
+                .map(String::from)
+                .collect()
+        };
+        let theirs = fields(&fs::read_to_string(format!("/proc/{pid}/status")).unwrap());
+        let ours = fields(&exec_ok(
+            &state,
+            &[&container.id, "cat", "/proc/self/status"],
+        ));
+        assert_eq!(
+            ours, theirs,
+            "the same capability sets, seccomp, no_new_privs"
+        );
+        assert!(ours.iter().any(|l| l == "NoNewPrivs:\t1"), "{ours:?}");
+        assert!(ours.iter().any(|l| l == "Seccomp:\t2"), "{ours:?}");
+        // A clean environment: the container's, -e on top; never ours.
+        let env = {
+            let all = ["--reference", "exec", "-e", "ADDED=2", &container.id, "env"];
+            let out = mini_docker_command(&state, &all)
+                .env("HOST_SECRET", "leak")
+                .output()
+                .unwrap();
+            stdout(&out)
+        };
+        assert!(
+            env.contains("FROM_RUN=1\n") && env.contains("ADDED=2\n"),
+            "{env}"
+        );
+        assert!(
+            env.contains("HOSTNAME=boxed\n") && env.contains("HOME=/root\n"),
+            "{env}"
+        );
+        assert!(
+            !env.contains("HOST_SECRET"),
+            "the caller's environment leaked: {env}"
+        );
+        // No fd but 0, 1, 2 (ls's own directory fd aside).
+        let fds = exec_ok(&state, &[&container.id, "ls", "/proc/self/fd"]);
+        let fds: Vec<&str> = fds.split_whitespace().collect();
+        assert!(fds.len() <= 4 && fds[..3] == ["0", "1", "2"], "{fds:?}");
+    }
+    HostSnapshot::assert_clean_since(&before, "exec hardening");
+}
+
+#[test]
+fn exec_flags_and_exit_codes_are_dockers() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("exec-flags");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    {
+        let container = Detached::start(&state, &image, &[]);
+        let id = container.id.as_str();
+        let code = |args: &[&str]| {
+            let mut all = vec!["exec", id];
+            all.extend_from_slice(args);
+            md(&state, &all).status.code()
+        };
+        assert_eq!(code(&["sh", "-c", "exit 7"]), Some(7));
+        assert_eq!(code(&["no-such-command"]), Some(127));
+        assert_eq!(code(&["/etc/passwd"]), Some(126));
+        assert_eq!(code(&["sh", "-c", "kill -9 $$"]), Some(137));
+        let out = md(&state, &["exec", id, "no-such-command"]);
+        assert!(
+            stderr(&out).contains("no-such-command") && stderr(&out).lines().count() == 1,
+            "one line: {}",
+            stderr(&out)
+        );
+        let big = exec_ok(&state, &[id, "sh", "-c", "head -c 3000000 /dev/zero"]);
+        assert_eq!(big.len(), 3_000_000, "every byte of a large output");
+        assert_eq!(exec_ok(&state, &["-w", "/etc", id, "pwd"]), "/etc\n");
+        assert_eq!(exec_ok(&state, &[id, "pwd"]), "/\n");
+        assert_eq!(
+            exec_ok(&state, &["-u", "nobody", id, "id", "-un"]),
+            "nobody\n"
+        );
+        assert_eq!(exec_ok(&state, &["-u", "1234:5", id, "id", "-u"]), "1234\n");
+        // Without -i stdin is empty; with -i it is ours.
+        let piped = |interactive: bool| {
+            let mut args = vec!["--reference", "exec"];
+            if interactive {
+                args.push("-i");
+            }
+            args.extend_from_slice(&[id, "cat"]);
+            let mut child = mini_docker_command(&state, &args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"typed\n").unwrap();
+            stdout(&child.wait_with_output().unwrap())
+        };
+        assert_eq!(piped(true), "typed\n");
+        assert_eq!(piped(false), "");
+        // -t: a real terminal, from the container's devpts.
+        let tty = exec_ok(&state, &["-t", id, "tty"]);
+        assert!(tty.trim().starts_with("/dev/pts/"), "{tty:?}");
+        // -it: typed input reaches a shell on the container's terminal; its status comes back.
+        let mut child = mini_docker_command(&state, &["--reference", "exec", "-it", id, "sh"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin
+                .write_all(b"echo in-$((40+2)); tty; exit 3\n")
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+        assert!(stdout(&out).contains("in-42"), "{}", stdout(&out));
+        // A stopped container: one clear error, 125.
+        md(&state, &["stop", "-t", "0", id]);
+        let out = md(&state, &["exec", id, "true"]);
+        assert_eq!(out.status.code(), Some(125));
+        assert_eq!(
+            stderr(&out).trim(),
+            format!("mini-docker: container {id} is not running")
+        );
+        let out = md(&state, &["exec", "nope", "true"]);
+        assert_eq!(out.status.code(), Some(125));
+        assert_eq!(stderr(&out).trim(), "mini-docker: no such container: nope");
+    }
+    HostSnapshot::assert_clean_since(&before, "exec flags");
+}
+
+#[test]
+fn exec_enters_a_container_in_a_user_namespace() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("exec-userns");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    {
+        let container = Detached::start(&state, &image, &["--userns"]);
+        let pid = container.pid().to_string();
+        let out = exec_ok(
+            &state,
+            &[
+                &container.id,
+                "sh",
+                "-c",
+                "readlink /proc/self/ns/user; id -u",
+            ],
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], ns(&pid, "user"), "its user namespace");
+        assert_eq!(lines[1], "0", "root of the container's user namespace");
+    }
+    HostSnapshot::assert_clean_since(&before, "exec --userns");
+}
