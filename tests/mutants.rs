@@ -106,8 +106,9 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
 /// The bar: at least this many realistic wrong answers per chapter.
 const MUTANTS_PER_CHAPTER: usize = 4;
 
-/// Chapters with a mutation suite (1 to 11).
-const CHAPTERS: std::ops::RangeInclusive<u8> = 1..=11;
+/// Every chapter of the table (core/src/workshop.rs), and one slot per chapter number.
+const SLOTS: usize = mini_docker::workshop::CHAPTERS.len() + 1;
+const CHAPTERS: std::ops::RangeInclusive<u8> = 1..=(SLOTS as u8 - 1);
 
 /// No check may take longer than this, mutant or not.
 const SLOWEST_CHECK_SECONDS: f64 = 15.0;
@@ -342,7 +343,7 @@ thread_local! {
 }
 
 /// Per chapter: (mutants caught, mutants missed), filled in as the trials run.
-static CAUGHT: std::sync::Mutex<[(usize, usize); 12]> = std::sync::Mutex::new([(0, 0); 12]);
+static CAUGHT: std::sync::Mutex<[(usize, usize); SLOTS]> = std::sync::Mutex::new([(0, 0); SLOTS]);
 
 /// A mutant of `chapter` ran; `caught`: its check failed naming the mistake
 /// (counted even if a later assertion, a slow check or a dirty host, fails it).
