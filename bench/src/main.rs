@@ -677,6 +677,9 @@ fn lifecycle(opts: &Options, md: &Mini, image: &str) -> Result<()> {
     let ps = md.argv(&["ps", "-a"]);
     let ps_empty = median(&ps, runs, warmup, &|| {})?;
     let n = opts.detached();
+    if n == 0 {
+        bail!("--detached 0: the ps row needs at least one container");
+    }
     // Real detached containers, each with its shim and a sleeping PID 1,
     // started one after another (no network: no veth per container).
     let sleeper = md.argv(&["run", "-d", "--network", "none", image, "sleep", "100000"]);
@@ -689,11 +692,15 @@ fn lifecycle(opts: &Options, md: &Mini, image: &str) -> Result<()> {
         bail!("ps -aq lists {listed} containers, not the {n} started");
     }
     let rm_all = remove_all_containers(md)?;
+    // Does a start slow down as containers pile up? The first tenth against the last.
+    let tenth = n.div_ceil(10);
     println!(
-        "{:<44} {:>7.2} ms (median of {n}, with 0 to {} already running)",
+        "{:<44} {:>7.2} ms (median of {n}, with 0 to {} already running; first {tenth}: {:.2} ms, last {tenth}: {:.2} ms)",
         "mini-docker run -d --network none ... sleep",
-        ms(middle(starts)),
-        n - 1
+        ms(middle(starts.clone())),
+        n - 1,
+        ms(middle(starts[..tenth].to_vec())),
+        ms(middle(starts[n - tenth..].to_vec())),
     );
     println!(
         "{:<44} {:>7.2} ms (no container: {:.2} ms; median of {runs}; target: 50 ms)",
