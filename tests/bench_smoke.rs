@@ -37,6 +37,10 @@ fn the_benchmark_runs_and_prints_its_table() {
         "--privileged (no ch11)",
         "skopeo copy + umoci unpack",
         "containers at once",
+        "mini-docker run -d --rm --network none",
+        "mini-docker run -d --network none ... sleep",
+        "mini-docker ps -a, 10 running",
+        "mini-docker rm -f of all 10",
     ] {
         assert!(text.contains(row), "no {row:?} row in:\n{text}");
     }

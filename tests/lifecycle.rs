@@ -1,7 +1,7 @@
 //! Chapter 12's lifecycle, against a busybox image in a local registry:
 //! `run -d` and its shim, `ps`, `logs`, `stop`, `kill`, `start`, `rm`,
 //! `wait`, `inspect`, names and id prefixes, a shim killed with SIGKILL,
-//! log rotation, and ten detached containers that leave nothing behind.
+//! log rotation, and twenty detached containers that leave nothing behind.
 
 mod common;
 
@@ -412,16 +412,16 @@ fn logs_rotate_under_their_size_cap() {
 }
 
 #[test]
-fn ten_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
+fn twenty_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
     require_root();
     let _serial = serial();
     let (_registry, image) = busybox();
-    let state = StateDir::new("life-ten");
+    let state = StateDir::new("life-twenty");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
     let ids: Vec<String> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..10)
+        let handles: Vec<_> = (0..20)
             .map(|_| s.spawn(|| run_d(&state, &[&image, "sleep", "1000"])))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -431,13 +431,13 @@ fn ten_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
     let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
     listed.sort();
     expected.sort();
-    assert_eq!(listed, expected, "ps lists all ten");
+    assert_eq!(listed, expected, "ps lists all twenty");
     let mut args = vec!["rm", "-f"];
     args.extend(expected.iter());
     let out = md(&state, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(shims(&state).is_empty(), "no shim left");
-    HostSnapshot::assert_clean_since(&before, "ten detached containers, rm -f");
+    HostSnapshot::assert_clean_since(&before, "twenty detached containers, rm -f");
     assert_state_dir_clean(&state);
 }
 

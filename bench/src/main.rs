@@ -1,6 +1,7 @@
 //! `bench/run.sh`: container start latency against crun, runc and the
 //! `unshare … chroot` floor; pull + unpack against skopeo + umoci; 50 containers
-//! at once. Everything in one run on this machine, medians after warm-up.
+//! at once; the lifecycle (`run -d` against `run --rm`, `ps` with 100 detached
+//! containers). Everything in one run on this machine, medians after warm-up.
 //! Traffic stays on 127.0.0.1 (a local registry, see core/src/checks/fixture.rs).
 
 use std::fs;
@@ -13,7 +14,7 @@ use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, LayerEntry,
 use mini_docker::checks::random_hex;
 
 /// Container start latency against crun, runc and the unshare floor; pull +
-/// unpack against skopeo + umoci; N containers at once. Prints one table.
+/// unpack against skopeo + umoci; N containers at once; `run -d` and `ps`.
 #[derive(clap::Parser)]
 #[command(name = "mini-docker-bench")]
 struct Options {
@@ -29,6 +30,9 @@ struct Options {
     /// Containers started at once (default 50; 5 with --quick)
     #[arg(long)]
     concurrent: Option<usize>,
+    /// Detached containers kept running for the `ps` row (default 100; 10 with --quick)
+    #[arg(long)]
+    detached: Option<usize>,
     /// Only pull the benchmark's busybox image into DIR/state, print the `run` command
     /// to profile (strace, perf) and leave DIR in place
     #[arg(long, value_name = "DIR")]
@@ -44,6 +48,9 @@ impl Options {
     }
     fn concurrent(&self) -> usize {
         self.concurrent.unwrap_or(if self.quick { 5 } else { 50 })
+    }
+    fn detached(&self) -> usize {
+        self.detached.unwrap_or(if self.quick { 10 } else { 100 })
     }
     /// Bytes per layer of the pull benchmark's 4-layer image.
     fn layer_bytes(&self) -> usize {
@@ -235,6 +242,9 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        // Detached containers first: `cleanup` leaves running ones alone.
+        let md = Mini::new(&self.exe, &self.work.join("state"));
+        let _ = remove_all_containers(&md);
         let _ = Command::new(&self.exe)
             .args(["--state-dir"])
             .arg(self.work.join("state"))
@@ -326,7 +336,8 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     let image = pull_busybox(&registry, &md)?;
     let layer = start_latency(opts, &md, &image, work)?;
     pull_and_unpack(opts, exe, &registry, work)?;
-    concurrent(opts, &md, &image, &state, &layer)
+    concurrent(opts, &md, &image, &state, &layer)?;
+    lifecycle(opts, &md, &image)
 }
 
 /// The unpacked busybox layer in `state`: the same tree for every runtime.
@@ -368,6 +379,31 @@ fn per_start_in_a_loop(argv: &[String], n: usize) -> Result<Duration> {
         time_once(argv)?;
     }
     Ok(started.elapsed() / n as u32)
+}
+
+/// Per-row times of several commands, measured in turns, in blocks and in a loop.
+struct ThreeWays {
+    in_turns: Vec<Duration>,
+    in_blocks: Vec<Duration>,
+    in_a_loop: Vec<Duration>,
+}
+
+/// Every row measured the three ways of table 1, one way after the other.
+fn three_ways(argvs: &[Vec<String>], runs: usize, warmup: usize) -> Result<ThreeWays> {
+    let in_turns = medians_in_turns(argvs, runs, warmup)?;
+    let in_blocks = argvs
+        .iter()
+        .map(|argv| median(argv, runs, warmup, &|| {}))
+        .collect::<Result<Vec<_>>>()?;
+    let in_a_loop = argvs
+        .iter()
+        .map(|argv| per_start_in_a_loop(argv, runs))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ThreeWays {
+        in_turns,
+        in_blocks,
+        in_a_loop,
+    })
 }
 
 /// Table 1: start latency of every runtime, measured three ways in one run:
@@ -458,15 +494,11 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
     time_once(&argvs[0])?;
     let containers = work.join("state/containers");
     let inodes_before = mkdir_latency(&containers)?;
-    let in_turns = medians_in_turns(&argvs, runs, warmup)?;
-    let in_blocks = argvs
-        .iter()
-        .map(|argv| median(argv, runs, warmup, &|| {}))
-        .collect::<Result<Vec<_>>>()?;
-    let in_a_loop = argvs
-        .iter()
-        .map(|argv| per_start_in_a_loop(argv, runs))
-        .collect::<Result<Vec<_>>>()?;
+    let ThreeWays {
+        in_turns,
+        in_blocks,
+        in_a_loop,
+    } = three_ways(&argvs, runs, warmup)?;
     let inodes_after = mkdir_latency(&containers)?;
     println!(
         "start latency, /bin/true, this machine, every runtime in one private mount namespace: median of {runs} runs after {warmup} warm-up in turns and in blocks; {runs} sequential starts in a loop (total / {runs})"
@@ -567,5 +599,125 @@ fn concurrent(opts: &Options, md: &Mini, image: &str, state: &Path, layer: &Path
     println!("\n{n} containers at once: {:.0} ms in all, {failed} failed; {per_container:.0} KiB on disk each (image: {image_kib} KiB, shared)", ms(total));
     let _ = fs::remove_dir_all(state.join("containers"));
     let _ = fs::remove_dir_all(state.join("names"));
+    Ok(())
+}
+
+/// The ids `ps -aq` lists: every container of the state dir, running or not.
+fn container_ids(md: &Mini) -> Result<Vec<String>> {
+    let out = md.command(&["ps", "-aq"]).output()?;
+    if !out.status.success() {
+        bail!("ps -aq: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// `rm -f` of every container of the state dir, in one command: its wall time.
+fn remove_all_containers(md: &Mini) -> Result<Duration> {
+    let ids = container_ids(md)?;
+    if ids.is_empty() {
+        return Ok(Duration::ZERO);
+    }
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    time_once(&md.argv(&args))
+}
+
+/// A `run -d --rm` container removes itself once it ends, in its shim,
+/// after the client returned: wait until all have, so that the next rows
+/// start from an empty state dir and pay for nobody's teardown.
+fn wait_until_no_container(md: &Mini) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !container_ids(md)?.is_empty() {
+        if Instant::now() > deadline {
+            bail!("`run -d --rm` containers still there after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Table 4: the lifecycle (chapter 12). `run -d` start latency (the
+/// client's return: the shim reported "started") against an attached
+/// `run --rm`, the three ways of table 1; then N detached containers kept
+/// running (`sleep`), and `ps -a` listing them.
+fn lifecycle(opts: &Options, md: &Mini, image: &str) -> Result<()> {
+    let (runs, warmup) = (opts.runs(), opts.warmup());
+    let rows: [(&str, Vec<String>); 2] = [
+        (
+            "mini-docker run --rm --network none",
+            md.argv(&["run", "--rm", "--network", "none", image, "/bin/true"]),
+        ),
+        (
+            "mini-docker run -d --rm --network none",
+            md.argv(&["run", "-d", "--rm", "--network", "none", image, "/bin/true"]),
+        ),
+    ];
+    let argvs: Vec<Vec<String>> = rows.iter().map(|(_, argv)| argv.clone()).collect();
+    let ways = three_ways(&argvs, runs, warmup)?;
+    wait_until_no_container(md)?;
+    println!(
+        "\nlifecycle, /bin/true: `run -d` returns once its shim reports the container started (it is removed later, by the shim); median of {runs} runs after {warmup} warm-up in turns and in blocks; {runs} sequential starts in a loop (total / {runs})"
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>14}",
+        "", "in turns", "in blocks", "in a loop", "loop vs --rm"
+    );
+    for (i, (name, _)) in rows.iter().enumerate() {
+        println!(
+            "{name:<44} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>13.2}x",
+            ms(ways.in_turns[i]),
+            ms(ways.in_blocks[i]),
+            ms(ways.in_a_loop[i]),
+            ms(ways.in_a_loop[i]) / ms(ways.in_a_loop[0])
+        );
+    }
+    let ps = md.argv(&["ps", "-a"]);
+    let ps_empty = median(&ps, runs, warmup, &|| {})?;
+    let n = opts.detached();
+    if n == 0 {
+        bail!("--detached 0: the ps row needs at least one container");
+    }
+    // Real detached containers, each with its shim and a sleeping PID 1,
+    // started one after another (no network: no veth per container).
+    let sleeper = md.argv(&["run", "-d", "--network", "none", image, "sleep", "100000"]);
+    let starts = (0..n)
+        .map(|_| time_once(&sleeper))
+        .collect::<Result<Vec<_>>>()?;
+    let ps_full = median(&ps, runs, warmup, &|| {})?;
+    let listed = container_ids(md)?.len();
+    if listed != n {
+        bail!("ps -aq lists {listed} containers, not the {n} started");
+    }
+    let rm_all = remove_all_containers(md)?;
+    // Does a start slow down as containers pile up? The first tenth against the last.
+    let tenth = n.div_ceil(10);
+    println!(
+        "{:<44} {:>7.2} ms (median of {n}, with 0 to {} already running; first {tenth}: {:.2} ms, last {tenth}: {:.2} ms)",
+        "mini-docker run -d --network none ... sleep",
+        ms(middle(starts.clone())),
+        n - 1,
+        ms(middle(starts[..tenth].to_vec())),
+        ms(middle(starts[n - tenth..].to_vec())),
+    );
+    println!(
+        "{:<44} {:>7.2} ms (no container: {:.2} ms; median of {runs}; target: 50 ms)",
+        format!("mini-docker ps -a, {n} running"),
+        ms(ps_full),
+        ms(ps_empty)
+    );
+    println!(
+        "{:<44} {:>7.0} ms in all",
+        format!("mini-docker rm -f of all {n}"),
+        ms(rm_all)
+    );
+    // TODO(exec, issue 17): `mini-docker exec CONTAINER true` against
+    // `crun exec NAME true`, in turns / in blocks / in a loop, once `exec`
+    // exists (being written on another branch): a crun container kept
+    // running from a bundle like `bundle()`'s with args ["sleep", "100000"]
+    // (`crun run -d --bundle DIR bench-crun-exec`, then `crun delete -f`),
+    // and one of the detached `sleep` containers above, before `rm -f`.
     Ok(())
 }
