@@ -329,32 +329,38 @@ fn a_shim_killed_with_sigkill_takes_its_container_and_rm_cleans_up() {
     let state = StateDir::new("life-shimkill");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
-    let before = HostSnapshot::take();
-    let id = run_d(&state, &[&image, "sleep", "1000"]);
-    let recorded = state_json(&state, &id);
-    let (shim, pid) = (
-        recorded["shim_pid"].as_i64().unwrap(),
-        recorded["pid"].as_i64().unwrap(),
-    );
-    assert_eq!(
-        shims(&state),
-        vec![shim as i32],
-        "one shim, the recorded one"
-    );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shim as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    wait_for("the container to die with its shim", || {
-        fs::read_to_string(format!("/proc/{pid}/stat")).is_err()
-    });
-    let ps = stdout(&md(&state, &["ps", "-a"]));
-    assert!(ps.contains("Exited (137)"), "{ps}");
-    let out = md(&state, &["rm", &id]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    HostSnapshot::assert_clean_since(&before, "a killed shim, then rm");
-    assert_state_dir_clean(&state);
+    // As root, and as a -u user: the kernel clears the parent-death signal
+    // when the command changes its credentials, so it must be set again.
+    for user in [&[][..], &["-u", "65534"][..]] {
+        let before = HostSnapshot::take();
+        let mut args = user.to_vec();
+        args.extend_from_slice(&[&image, "sleep", "1000"]);
+        let id = run_d(&state, &args);
+        let recorded = state_json(&state, &id);
+        let (shim, pid) = (
+            recorded["shim_pid"].as_i64().unwrap(),
+            recorded["pid"].as_i64().unwrap(),
+        );
+        assert_eq!(
+            shims(&state),
+            vec![shim as i32],
+            "one shim, the recorded one"
+        );
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(shim as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_for("the container to die with its shim", || {
+            fs::read_to_string(format!("/proc/{pid}/stat")).is_err()
+        });
+        let ps = stdout(&md(&state, &["ps", "-a"]));
+        assert!(ps.contains("Exited (137)"), "{user:?}: {ps}");
+        let out = md(&state, &["rm", &id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        HostSnapshot::assert_clean_since(&before, "a killed shim, then rm");
+        assert_state_dir_clean(&state);
+    }
 }
 
 #[test]

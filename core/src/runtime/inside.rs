@@ -131,6 +131,11 @@ fn start(config: &ContainerConfig, channel: OwnedFd, steps: &Steps) -> Result<In
             "the image's User (or -u): the command runs unprivileged",
         );
         become_user(user)?;
+        // The kernel clears the parent-death signal on a credential change:
+        // set it again, so this container still dies with its keeper (the
+        // supervisor, or `run -d`'s shim) even when that is SIGKILLed.
+        // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     }
     super::harden::after_user(config, steps)?;
     if config.init {
