@@ -60,6 +60,8 @@ struct Target {
     /// The cgroup.procs files of its cgroups, as this host mounts them.
     cgroup_procs: Vec<PathBuf>,
     config: ContainerConfig,
+    /// Its full id (for messages).
+    id: String,
 }
 
 pub fn exec(
@@ -73,6 +75,28 @@ pub fn exec(
         bail!("exec needs a command: mini-docker exec CONTAINER COMMAND [ARG...]");
     }
     let target = find(state_dir, container)?;
+    let (id, pid) = (target.id.clone(), target.pid);
+    // The container may end while we enter it (a concurrent stop or rm):
+    // then that is the error, not the /proc file that vanished under us.
+    enter_and_run(target, argv, opts, steps).map_err(|err| match gone(pid) {
+        true => anyhow::anyhow!("container {id} is not running (it stopped while exec entered it)"),
+        false => err,
+    })
+}
+
+/// Its PID 1 has exited or is exiting: no such process, or one whose
+/// namespaces the kernel has already let go (it does that in exit(2), before
+/// the process even becomes a zombie).
+fn gone(pid: Pid) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_err()
+}
+
+fn enter_and_run(
+    target: Target,
+    argv: &[String],
+    opts: &ExecOptions,
+    steps: &Steps,
+) -> Result<i32> {
     let config = command_config(&target.config, argv, opts);
     if opts.detach {
         return run_detached(&target, &config, steps);
@@ -110,11 +134,16 @@ fn find(state_dir: &Path, container: &str) -> Result<Target> {
     let config: ContainerConfig =
         serde_json::from_slice(&text).with_context(|| format!("parse {}", path.display()))?;
     let pid = Pid::from_raw(record.pid);
+    let not_running = |err: anyhow::Error| match gone(pid) {
+        true => anyhow::anyhow!("container {id} is not running"),
+        false => err,
+    };
     Ok(Target {
         pid,
-        user: has_own_user_namespace(pid)?,
-        cgroup_procs: cgroup_procs_of(pid)?,
+        user: has_own_user_namespace(pid).map_err(not_running)?,
+        cgroup_procs: cgroup_procs_of(pid).map_err(not_running)?,
         config,
+        id,
     })
 }
 
@@ -230,6 +259,11 @@ fn start_helper(
             let code =
                 match stdio().and_then(|console| helper(target, config, steps, console, detach)) {
                     Ok(code) => code,
+                    Err(_) if gone(target.pid) => {
+                        // A concurrent stop or rm ended it while we entered.
+                        eprintln!("mini-docker: container {} is not running", target.id);
+                        125
+                    }
                     Err(err) => {
                         let code = err.downcast_ref::<ExitError>().map_or(125, |e| e.code);
                         eprintln!("mini-docker: exec: {err:#}");
