@@ -266,6 +266,22 @@ fn inspect_shows_dockers_fields() {
     assert!(info["State"]["StartedAt"].as_str().unwrap().ends_with('Z'));
     let out = md(&state, &["inspect", "nothing-here"]);
     assert_eq!(out.status.code(), Some(125));
+    // An image: its config digest, tags, platform.
+    let images: serde_json::Value =
+        serde_json::from_str(&stdout(&md(&state, &["inspect", &image]))).unwrap();
+    let picture = &images[0];
+    assert!(
+        picture["Id"].as_str().unwrap().starts_with("sha256:"),
+        "{images}"
+    );
+    assert!(
+        picture["RepoTags"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("busybox:1"),
+        "{images}"
+    );
+    assert_eq!(picture["Os"], "linux", "{images}");
     assert!(md(&state, &["rm", "-f", "insp"]).status.success());
 }
 
