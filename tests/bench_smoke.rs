@@ -41,6 +41,8 @@ fn the_benchmark_runs_and_prints_its_table() {
         "mini-docker run -d --network none ... sleep",
         "mini-docker ps -a, 10 running",
         "mini-docker rm -f of all 10",
+        "mini-docker exec CONTAINER /bin/true",
+        "crun exec NAME /bin/true",
     ] {
         assert!(text.contains(row), "no {row:?} row in:\n{text}");
     }
