@@ -1,7 +1,8 @@
 //! `bench/run.sh`: container start latency against crun, runc and the
 //! `unshare … chroot` floor; pull + unpack against skopeo + umoci; 50 containers
 //! at once; the lifecycle (`run -d` against `run --rm`, `ps` with 100 detached
-//! containers, `exec` against `crun exec`). Everything in one run on this machine, medians after warm-up.
+//! containers, `exec` against `crun exec`). Everything in one run on this
+//! machine, medians after warm-up.
 //! Traffic stays on 127.0.0.1 (a local registry, see core/src/checks/fixture.rs).
 
 use std::fs;
