@@ -63,11 +63,16 @@ impl Options {
     }
 }
 
-/// Run `argv` once; its wall time.
+/// Run `argv` once; its wall time. Not after Ctrl-C: we are stopping.
 fn time_once(argv: &[String]) -> Result<Duration> {
     if STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
         bail!("interrupted");
     }
+    time_even_when_stopping(argv)
+}
+
+/// Run `argv` once; its wall time, also after Ctrl-C (a cleanup's command).
+fn time_even_when_stopping(argv: &[String]) -> Result<Duration> {
     let started = Instant::now();
     let out = Command::new(&argv[0])
         .args(&argv[1..])
@@ -617,6 +622,7 @@ fn container_ids(md: &Mini) -> Result<Vec<String>> {
 }
 
 /// `rm -f` of every container of the state dir, in one command: its wall time.
+/// `Cleanup` calls it after Ctrl-C too: the detached containers must go then.
 fn remove_all_containers(md: &Mini) -> Result<Duration> {
     let ids = container_ids(md)?;
     if ids.is_empty() {
@@ -624,7 +630,7 @@ fn remove_all_containers(md: &Mini) -> Result<Duration> {
     }
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
-    time_once(&md.argv(&args))
+    time_even_when_stopping(&md.argv(&args))
 }
 
 /// A `run -d --rm` container removes itself once it ends, in its shim,
