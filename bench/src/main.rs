@@ -1,7 +1,8 @@
 //! `bench/run.sh`: container start latency against crun, runc and the
 //! `unshare … chroot` floor; pull + unpack against skopeo + umoci; 50 containers
 //! at once; the lifecycle (`run -d` against `run --rm`, `ps` with 100 detached
-//! containers). Everything in one run on this machine, medians after warm-up.
+//! containers, `exec` against `crun exec`). Everything in one run on this
+//! machine, medians after warm-up.
 //! Traffic stays on 127.0.0.1 (a local registry, see core/src/checks/fixture.rs).
 
 use std::fs;
@@ -14,7 +15,7 @@ use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, LayerEntry,
 use mini_docker::checks::random_hex;
 
 /// Container start latency against crun, runc and the unshare floor; pull +
-/// unpack against skopeo + umoci; N containers at once; `run -d` and `ps`.
+/// unpack against skopeo + umoci; N containers at once; `run -d`, `ps`, `exec`.
 #[derive(clap::Parser)]
 #[command(name = "mini-docker-bench")]
 struct Options {
@@ -62,11 +63,16 @@ impl Options {
     }
 }
 
-/// Run `argv` once; its wall time.
+/// Run `argv` once; its wall time. Not after Ctrl-C: we are stopping.
 fn time_once(argv: &[String]) -> Result<Duration> {
     if STOPPED.load(std::sync::atomic::Ordering::SeqCst) {
         bail!("interrupted");
     }
+    time_even_when_stopping(argv)
+}
+
+/// Run `argv` once; its wall time, also after Ctrl-C (a cleanup's command).
+fn time_even_when_stopping(argv: &[String]) -> Result<Duration> {
     let started = Instant::now();
     let out = Command::new(&argv[0])
         .args(&argv[1..])
@@ -141,8 +147,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// An OCI bundle for crun/runc: runc's default spec running /bin/true in `rootfs`.
-fn bundle(dir: &Path, rootfs: &Path) -> Result<()> {
+/// An OCI bundle for crun/runc: runc's default spec running `args` in `rootfs`.
+fn bundle(dir: &Path, rootfs: &Path, args: &[&str]) -> Result<()> {
     fs::create_dir_all(dir)?;
     let status = Command::new("cp")
         .arg("-a")
@@ -162,7 +168,7 @@ fn bundle(dir: &Path, rootfs: &Path) -> Result<()> {
     }
     let path = dir.join("config.json");
     let mut spec: serde_json::Value = serde_json::from_slice(&fs::read(&path)?)?;
-    spec["process"]["args"] = serde_json::json!(["/bin/true"]);
+    spec["process"]["args"] = serde_json::json!(args);
     spec["process"]["terminal"] = serde_json::json!(false);
     fs::write(&path, serde_json::to_vec_pretty(&spec)?)?;
     Ok(())
@@ -234,7 +240,7 @@ fn bench(opts: &Options) -> Result<()> {
 }
 
 /// Whatever ends the benchmark — done, an error, a panic (stdout closed),
-/// Ctrl-C — its bridge, NAT table and directory go.
+/// Ctrl-C — its containers (ours and crun's), bridge, NAT table and directory go.
 struct Cleanup {
     exe: PathBuf,
     work: PathBuf,
@@ -245,6 +251,7 @@ impl Drop for Cleanup {
         // Detached containers first: `cleanup` leaves running ones alone.
         let md = Mini::new(&self.exe, &self.work.join("state"));
         let _ = remove_all_containers(&md);
+        delete_crun_container(&crun_exec_name(&self.work));
         let _ = Command::new(&self.exe)
             .args(["--state-dir"])
             .arg(self.work.join("state"))
@@ -337,7 +344,7 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     let layer = start_latency(opts, &md, &image, work)?;
     pull_and_unpack(opts, exe, &registry, work)?;
     concurrent(opts, &md, &image, &state, &layer)?;
-    lifecycle(opts, &md, &image)
+    lifecycle(opts, &md, &image, work)
 }
 
 /// The unpacked busybox layer in `state`: the same tree for every runtime.
@@ -420,8 +427,8 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
         .status()?;
     let crun_bundle = work.join("crun");
     let runc_bundle = work.join("runc");
-    bundle(&crun_bundle, &rootfs)?;
-    bundle(&runc_bundle, &rootfs)?;
+    bundle(&crun_bundle, &rootfs, &["/bin/true"])?;
+    bundle(&runc_bundle, &rootfs, &["/bin/true"])?;
     let rootfs = rootfs.display().to_string();
     let (crun_bundle, runc_bundle) = (
         crun_bundle.display().to_string(),
@@ -615,6 +622,7 @@ fn container_ids(md: &Mini) -> Result<Vec<String>> {
 }
 
 /// `rm -f` of every container of the state dir, in one command: its wall time.
+/// `Cleanup` calls it after Ctrl-C too: the detached containers must go then.
 fn remove_all_containers(md: &Mini) -> Result<Duration> {
     let ids = container_ids(md)?;
     if ids.is_empty() {
@@ -622,7 +630,7 @@ fn remove_all_containers(md: &Mini) -> Result<Duration> {
     }
     let mut args = vec!["rm", "-f"];
     args.extend(ids.iter().map(String::as_str));
-    time_once(&md.argv(&args))
+    time_even_when_stopping(&md.argv(&args))
 }
 
 /// A `run -d --rm` container removes itself once it ends, in its shim,
@@ -642,8 +650,9 @@ fn wait_until_no_container(md: &Mini) -> Result<()> {
 /// Table 4: the lifecycle (chapter 12). `run -d` start latency (the
 /// client's return: the shim reported "started") against an attached
 /// `run --rm`, the three ways of table 1; then N detached containers kept
-/// running (`sleep`), and `ps -a` listing them.
-fn lifecycle(opts: &Options, md: &Mini, image: &str) -> Result<()> {
+/// running (`sleep`), `ps -a` listing them, and `exec` into one of them
+/// against `crun exec`.
+fn lifecycle(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<()> {
     let (runs, warmup) = (opts.runs(), opts.warmup());
     let rows: [(&str, Vec<String>); 2] = [
         (
@@ -687,10 +696,11 @@ fn lifecycle(opts: &Options, md: &Mini, image: &str) -> Result<()> {
         .map(|_| time_once(&sleeper))
         .collect::<Result<Vec<_>>>()?;
     let ps_full = median(&ps, runs, warmup, &|| {})?;
-    let listed = container_ids(md)?.len();
-    if listed != n {
-        bail!("ps -aq lists {listed} containers, not the {n} started");
+    let ids = container_ids(md)?;
+    if ids.len() != n {
+        bail!("ps -aq lists {} containers, not the {n} started", ids.len());
     }
+    let exec = exec_latency(opts, md, &ids[0], work)?;
     let rm_all = remove_all_containers(md)?;
     // Does a start slow down as containers pile up? The first tenth against the last.
     let tenth = n.div_ceil(10);
@@ -713,11 +723,83 @@ fn lifecycle(opts: &Options, md: &Mini, image: &str) -> Result<()> {
         format!("mini-docker rm -f of all {n}"),
         ms(rm_all)
     );
-    // TODO(exec, issue 17): `mini-docker exec CONTAINER true` against
-    // `crun exec NAME true`, in turns / in blocks / in a loop, once `exec`
-    // exists (being written on another branch): a crun container kept
-    // running from a bundle like `bundle()`'s with args ["sleep", "100000"]
-    // (`crun run -d --bundle DIR bench-crun-exec`, then `crun delete -f`),
-    // and one of the detached `sleep` containers above, before `rm -f`.
+    print_exec_rows(opts, n, &exec);
     Ok(())
+}
+
+/// The crun container the exec rows enter: named after the benchmark's
+/// directory, so that `Cleanup` finds it on every path out.
+fn crun_exec_name(work: &Path) -> String {
+    let dir = work.file_name().unwrap_or_default().to_string_lossy();
+    format!("{dir}-exec")
+}
+
+/// `crun delete -f`: the container killed and gone, if it is there at all.
+fn delete_crun_container(name: &str) {
+    let _ = Command::new("crun")
+        .args(["delete", "-f", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// `crun run -d`: a crun container running `sleep` from a bundle of the
+/// same busybox tree as the start rows'.
+fn start_crun_sleeper(work: &Path, name: &str) -> Result<()> {
+    let dir = work.join("crun-exec");
+    bundle(&dir, &work.join("rootfs"), &["sleep", "100000"])?;
+    // No pipe: `sleep` inherits crun's stdio and would hold a pipe open.
+    let status = Command::new("crun")
+        .args(["run", "-d", "--bundle"])
+        .arg(&dir)
+        .arg(name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("crun run -d")?;
+    if !status.success() {
+        bail!("crun run -d --bundle {} {name} failed", dir.display());
+    }
+    Ok(())
+}
+
+/// `mini-docker exec ID /bin/true` into the detached `sleep` container `id`
+/// against `crun exec NAME /bin/true` into a crun `sleep` container, the
+/// three ways of table 1. The crun container goes afterwards, whatever happened.
+fn exec_latency(opts: &Options, md: &Mini, id: &str, work: &Path) -> Result<ThreeWays> {
+    let name = crun_exec_name(work);
+    let ways = start_crun_sleeper(work, &name).and_then(|()| {
+        let argvs = [
+            md.argv(&["exec", id, "/bin/true"]),
+            strings(&["crun", "exec", &name, "/bin/true"]),
+        ];
+        three_ways(&argvs, opts.runs(), opts.warmup())
+    });
+    delete_crun_container(&name);
+    ways
+}
+
+fn print_exec_rows(opts: &Options, detached: usize, ways: &ThreeWays) {
+    let (runs, warmup) = (opts.runs(), opts.warmup());
+    println!(
+        "\nexec /bin/true into a running `sleep` container (ours: one of the {detached} above, all running; crun's: from a bundle of the same tree); median of {runs} runs after {warmup} warm-up in turns and in blocks; {runs} sequential execs in a loop (total / {runs}); target: faster than crun"
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>10} {:>14}",
+        "", "in turns", "in blocks", "in a loop", "loop vs ours"
+    );
+    let names = [
+        "mini-docker exec CONTAINER /bin/true",
+        "crun exec NAME /bin/true",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        println!(
+            "{name:<44} {:>7.2} ms {:>7.2} ms {:>7.2} ms {:>13.2}x",
+            ms(ways.in_turns[i]),
+            ms(ways.in_blocks[i]),
+            ms(ways.in_a_loop[i]),
+            ms(ways.in_a_loop[i]) / ms(ways.in_a_loop[0])
+        );
+    }
 }
