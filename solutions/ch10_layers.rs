@@ -1,12 +1,16 @@
 //! Chapter 10 — layers: whiteouts and the overlay that stacks them.
 //! Lesson: chapters/10-layers.md
 
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{mknodat, Mode, SFlag};
 
 use mini_docker::image::layer::Whiteout;
+use mini_docker::sys::at;
 
 /// What an OCI whiteout file name means (image-spec "Whiteouts"):
 /// `.wh..wh..opq` = the directory is opaque; `.wh.NAME` = NAME is deleted;
@@ -20,6 +24,44 @@ pub fn whiteout(name: &str) -> Result<Option<Whiteout>> {
         "" | "." | ".." => bail!("malformed whiteout {name:?}"),
         _ if rest.starts_with(".wh.") => bail!("malformed whiteout {name:?}"),
         _ => Ok(Some(Whiteout::Remove(rest.to_string()))),
+    }
+}
+
+/// Write a whiteout the way overlayfs reads one, in the directory `parent`
+/// (already resolved inside the layer; whatever was at the name is gone):
+/// `Remove(NAME)` = a character device 0/0 named NAME; `Opaque` = the xattr
+/// trusted.overlay.opaque=y on `parent` — user.overlay.opaque in a user
+/// namespace, where overlayfs (option userxattr) reads only user.* names.
+/// Relative to `parent` only: nothing is looked up by path, nothing followed.
+pub fn apply_whiteout(
+    parent: BorrowedFd<'_>,
+    whiteout: &Whiteout,
+    in_user_namespace: bool,
+) -> Result<()> {
+    match whiteout {
+        Whiteout::Remove(name) => {
+            let c_name = CString::new(name.as_str())?;
+            // mknodat(2) never follows: it fails if anything is at the name.
+            mknodat(
+                Some(parent.as_raw_fd()),
+                c_name.as_c_str(),
+                SFlag::S_IFCHR,
+                Mode::empty(),
+                0,
+            )
+            .with_context(|| format!("mknod the whiteout {name:?}"))
+        }
+        Whiteout::Opaque => {
+            let key: &CStr = if in_user_namespace {
+                c"user.overlay.opaque"
+            } else {
+                c"trusted.overlay.opaque"
+            };
+            // `parent` is an O_PATH fd, which fsetxattr(2) refuses: setxattr(2)
+            // on its /proc/self/fd path, which names exactly this directory.
+            at::set_xattr_fd_path(parent, key, b"y")
+                .with_context(|| format!("set {key:?} on the opaque directory"))
+        }
     }
 }
 

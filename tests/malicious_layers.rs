@@ -34,6 +34,7 @@ const CAPS: Caps = Caps {
     max_entries: 100_000,
     shift: None,
     whiteout: reference_layers::whiteout,
+    apply_whiteout: reference_layers::apply_whiteout,
 };
 
 /// A fresh directory per test, removed (without following symlinks) on drop.

@@ -21,6 +21,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use anyhow::Result;
@@ -189,11 +190,12 @@ macro_rules! chapter_table {
                     slug: "layers",
                     title: "layers and overlay",
                     goal: "Unpack image layers safely, turn OCI whiteouts into overlay's, stack the layers with overlayfs: docker run.",
-                    task: "whiteout (the OCI whiteout names), mount_overlay (lowerdir/upperdir/workdir)",
+                    task: "whiteout (the OCI whiteout names), apply_whiteout (overlay's form: a 0/0 char device, the opaque xattr), mount_overlay (lowerdir/upperdir/workdir)",
                     try_commands: ["sudo mini-docker chapter 10 run 127.0.0.1:5000/busybox -- cat /proc/self/mountinfo", "sudo mini-docker run --rm 127.0.0.1:5000/busybox echo hi"],
                 },
                 steps: {
                     fn whiteout(name: &str) -> Result<Option<Whiteout>>;
+                    fn apply_whiteout(parent: BorrowedFd<'_>, whiteout: &Whiteout, in_user_namespace: bool) -> Result<()>;
                     fn mount_overlay(lowers: &[String], upper: &Path, work: &Path, target: &Path, in_user_namespace: bool, volatile: bool) -> Result<()>;
                 },
                 checks: ch10,

@@ -505,7 +505,7 @@ const TABLE: &[Entry] = &[
                   names, which must be recognised so the unpacker turns them into overlayfs's own form. And \
                   overlayfs reads the layers highest first.",
         look: "the OCI image layer spec, \"Whiteouts\"; the overlayfs documentation on whiteouts, opaque \
-               directories and multiple lower layers. whiteout and mount_overlay.",
+               directories and multiple lower layers. whiteout, apply_whiteout and mount_overlay.",
         section: "Whiteouts, translated",
     },
     Entry {

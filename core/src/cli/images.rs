@@ -16,7 +16,13 @@ pub fn pull(state_dir: &Path, args: PullArgs, steps: &Steps) -> Result<i32> {
         &steps.pull_protocol(),
     )?;
     if args.unpack {
-        image::container::unpack_layers(state_dir, &record, None, steps.ch10_layers.whiteout)?;
+        image::container::unpack_layers(
+            state_dir,
+            &record,
+            None,
+            steps.ch10_layers.whiteout,
+            steps.ch10_layers.apply_whiteout,
+        )?;
     }
     println!(
         "{} {} ({}, {})",

@@ -88,6 +88,7 @@ pub fn unpack_layers(
     image: &ImageRecord,
     shift: Option<layer::IdShift>,
     whiteout: layer::WhiteoutRule,
+    apply_whiteout: layer::ApplyWhiteout,
 ) -> Result<(Vec<String>, ImageConfig)> {
     let store = Store::open(state_dir)?;
     let (config, diff_ids) = image_config(&store, image)?;
@@ -102,7 +103,7 @@ pub fn unpack_layers(
     fs::create_dir_all(layers_dir.join("l"))?;
     let caps = Caps {
         shift,
-        ..Caps::from_env(whiteout)
+        ..Caps::from_env(whiteout, apply_whiteout)
     };
     let mut lowers = Vec::new();
     for (descriptor, diff_id) in image.layers.iter().zip(&diff_ids) {
@@ -147,8 +148,9 @@ pub fn prepare(
     shift: Option<layer::IdShift>,
     volatile: bool,
     whiteout: layer::WhiteoutRule,
+    apply_whiteout: layer::ApplyWhiteout,
 ) -> Result<(Overlay, ImageConfig)> {
-    let (mut lowers, config) = unpack_layers(state_dir, image, shift, whiteout)?;
+    let (mut lowers, config) = unpack_layers(state_dir, image, shift, whiteout, apply_whiteout)?;
     let layers_dir = layer::layers_dir(state_dir);
     // The mount points the image lacks, in a shared layer on top: the
     // container's own writable layer starts (and, for /bin/true, stays) empty.

@@ -17,7 +17,7 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -39,10 +39,16 @@ pub struct Caps {
     pub shift: Option<IdShift>,
     /// Which names are OCI whiteouts (chapter 10's `whiteout` step).
     pub whiteout: WhiteoutRule,
+    /// How a whiteout is written in overlay's form (chapter 10's `apply_whiteout` step).
+    pub apply_whiteout: ApplyWhiteout,
 }
 
 /// Tells whether a file name is an OCI whiteout, and which kind.
 pub type WhiteoutRule = fn(&str) -> Result<Option<Whiteout>>;
+
+/// Writes a whiteout in overlay's form in the directory `parent` (an O_PATH
+/// fd, already resolved inside the layer); `true`: for a user namespace.
+pub type ApplyWhiteout = fn(BorrowedFd<'_>, &Whiteout, bool) -> Result<()>;
 
 /// Container ids 0..count are host ids uid.. / gid.. .
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +59,7 @@ pub struct IdShift {
 }
 
 impl Caps {
-    pub fn from_env(whiteout: WhiteoutRule) -> Caps {
+    pub fn from_env(whiteout: WhiteoutRule, apply_whiteout: ApplyWhiteout) -> Caps {
         let read = |name: &str, default: u64| {
             std::env::var(name)
                 .ok()
@@ -65,6 +71,7 @@ impl Caps {
             max_entries: read("MINI_DOCKER_MAX_LAYER_ENTRIES", 1_000_000),
             shift: None,
             whiteout,
+            apply_whiteout,
         }
     }
 
@@ -78,10 +85,6 @@ impl Caps {
                 s.count
             ),
         }
-    }
-
-    fn opaque_xattr(&self) -> &'static std::ffi::CStr {
-        opaque_xattr(self.shift)
     }
 }
 
@@ -420,26 +423,24 @@ fn chown_chmod_path(fd: &OwnedFd, uid: u32, gid: u32, mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Chapter 10's `apply_whiteout` step writes the marker; here, the safety
+/// around it: the parent resolved inside the layer, the name checked, and
+/// whatever was in its place removed (never followed).
 fn apply_whiteout(root: &File, parent: &Path, whiteout: Whiteout, caps: &Caps) -> Result<()> {
     let parent_fd = ensure_dir(root, parent, caps.owner(0, 0)?)?;
-    let opaque_xattr = caps.opaque_xattr();
-    match whiteout {
-        Whiteout::Opaque => at::set_xattr_fd_path(&parent_fd, opaque_xattr, b"y")?,
-        Whiteout::Remove(name) => {
-            // Chapter 10's whiteout() decides the name: "", "." or ".." would
-            // make remove_at empty `parent` itself, or the directory above it.
-            if matches!(name.as_str(), "" | "." | "..") || name.contains('/') {
-                bail!(
-                    "whiteout() returned Remove({name:?}) in {:?}: not the name of one entry",
-                    parent
-                );
-            }
-            let c_name = CString::new(name)?;
-            remove_at(&parent_fd, &c_name)?;
-            at::whiteout_at(&parent_fd, &c_name)?;
+    if let Whiteout::Remove(name) = &whiteout {
+        // Chapter 10's whiteout() decides the name: "", "." or ".." would
+        // make remove_at empty `parent` itself, or the directory above it.
+        if matches!(name.as_str(), "" | "." | "..") || name.contains('/') {
+            bail!(
+                "whiteout() returned Remove({name:?}) in {:?}: not the name of one entry",
+                parent
+            );
         }
+        remove_at(&parent_fd, &CString::new(name.as_str())?)?;
     }
-    Ok(())
+    (caps.apply_whiteout)(parent_fd.as_fd(), &whiteout, caps.shift.is_some())
+        .with_context(|| format!("apply_whiteout({whiteout:?}) in {parent:?}"))
 }
 
 /// openat2(root, path, RESOLVE_IN_ROOT): `..` and symlinks stay inside root.

@@ -123,6 +123,7 @@ pub fn prepare_root(
                 shift,
                 options.rm,
                 steps.ch10_layers.whiteout,
+                steps.ch10_layers.apply_whiteout,
             )?;
             let mut argv = config.entrypoint.clone();
             argv.extend(if command.is_empty() {
