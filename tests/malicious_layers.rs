@@ -865,6 +865,57 @@ fn whiteout_becomes_a_character_device() {
     assert_eq!(fs::read(dest.join("dir/keep")).unwrap(), b"kept");
 }
 
+/// `evil -> /tmp/<host dir>` then `evil/.wh.victim`, `evil/.wh..wh..opq`, and
+/// `link -> /tmp/<host dir>/victim` then `.wh.link`: whiteouts are written
+/// relative to a parent resolved inside the layer (apply_whiteout gets that
+/// fd), so the host directory keeps its file and gets no opaque xattr; the
+/// link itself is replaced, its target untouched.
+#[test]
+fn whiteouts_through_symlinks_never_touch_the_host() {
+    let scratch = Scratch::new("whiteout-link");
+    let host = Marker::new("whiteout-link");
+    fs::create_dir(&host.0).unwrap();
+    fs::write(host.0.join("victim"), b"host file").unwrap();
+    let host_dir = host.0.to_string_lossy().into_owned();
+    let tar = Tar::new()
+        .symlink("evil", &host_dir)
+        .file("evil/.wh.victim", b"")
+        .file("evil/.wh..wh..opq", b"")
+        .symlink("link", &format!("{host_dir}/victim"))
+        .file(".wh.link", b"")
+        .finish();
+    let archive = scratch.archive("layer.tar", &tar);
+    let dest = scratch.dest("out");
+    let result = unpack_archive(&archive, &dest, CAPS);
+    let meta = fs::symlink_metadata(host.0.join("victim")).unwrap();
+    assert!(
+        meta.is_file(),
+        "the host's victim became {:?}",
+        meta.file_type()
+    );
+    assert_eq!(fs::read(host.0.join("victim")).unwrap(), b"host file");
+    assert_eq!(
+        xattr(&host.0, "trusted.overlay.opaque"),
+        None,
+        "the host directory was made opaque"
+    );
+    result.unwrap();
+    let inside = dest.join(host_dir.trim_start_matches('/'));
+    assert!(
+        is_whiteout_device(&inside.join("victim")),
+        "evil/.wh.victim did not become a whiteout inside the layer"
+    );
+    assert_eq!(
+        xattr(&inside, "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..]),
+        "evil/ (inside the layer) is not opaque"
+    );
+    assert!(
+        is_whiteout_device(&dest.join("link")),
+        ".wh.link did not replace the symlink with a whiteout"
+    );
+}
+
 /// `.wh..wh..opq` makes its directory opaque (trusted.overlay.opaque=y),
 /// whether it comes before or after the directory's other entries, which stay.
 #[test]

@@ -90,6 +90,12 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch10_opaque_as_remove", 10, "10.2", "Opaque"),
     ("ch10_lowers_reversed", 10, "10.2", "top layer first"),
     ("ch10_whiteout_as_file", 10, "10.2", "character device"),
+    (
+        "ch10_opaque_user_xattr",
+        10,
+        "10.2",
+        "trusted.overlay.opaque",
+    ),
     ("ch10_not_volatile", 10, "10.1", "not volatile"),
     ("ch10_no_userxattr", 10, "10.2", "userxattr"),
     ("ch11_bounding_kept", 11, "11.1", "CapBnd"),

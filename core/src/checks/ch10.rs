@@ -16,7 +16,7 @@ pub fn checks() -> Vec<Check> {
         Check { id: "10.1", title: "the container's / is an overlay of the image's layers, volatile as it is thrown away (mountinfo)", points: 3,
             hint: "mount_overlay: mount(\"overlay\", target, \"overlay\", \"lowerdir=A:B,upperdir=U,workdir=W\"), \",volatile\" if volatile", run: overlay_root },
         Check { id: "10.2", title: "a .wh. file deletes, .wh..wh..opq hides the lower directory, markers never show", points: 3,
-            hint: "whiteout: \".wh..wh..opq\" -> Opaque, \".wh.NAME\" -> Remove(NAME), anything else -> None; apply_whiteout: Remove = a character device 0/0 (mknodat), Opaque = the opaque xattr on the directory; mount_overlay: lowerdir lists the top layer first, \",userxattr\" in a user namespace", run: whiteouts },
+            hint: "whiteout: \".wh..wh..opq\" -> Opaque, \".wh.NAME\" -> Remove(NAME), anything else -> None; apply_whiteout: Remove = a character device 0/0 (mknodat), Opaque = trusted.overlay.opaque=y on the directory (user.overlay.opaque in a user namespace); mount_overlay: lowerdir lists the top layer first, \",userxattr\" in a user namespace", run: whiteouts },
         Check { id: "10.3", title: "copy-on-write: a write in one container reaches neither another one nor the layer", points: 2,
             hint: "upperdir takes the writes; the lowerdirs stay read-only", run: copy_on_write },
         Check { id: "10.4", title: "a malformed whiteout (.wh. alone) is refused in one line, nothing half-unpacked", points: 2,

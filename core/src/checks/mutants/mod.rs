@@ -59,6 +59,7 @@ mod ch10_lowers_reversed;
 mod ch10_no_userxattr;
 mod ch10_not_volatile;
 mod ch10_opaque_as_remove;
+mod ch10_opaque_user_xattr;
 mod ch10_wh_alone_accepted;
 mod ch10_whiteout_as_file;
 mod ch11_bounding_kept;
@@ -173,6 +174,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch10_dotdot_accepted" => ch10.whiteout = ch10_dotdot_accepted::whiteout,
         "ch10_wh_alone_accepted" => ch10.whiteout = ch10_wh_alone_accepted::whiteout,
         "ch10_opaque_as_remove" => ch10.whiteout = ch10_opaque_as_remove::whiteout,
+        "ch10_opaque_user_xattr" => ch10.apply_whiteout = ch10_opaque_user_xattr::apply_whiteout,
         "ch10_whiteout_as_file" => ch10.apply_whiteout = ch10_whiteout_as_file::apply_whiteout,
         "ch10_lowers_reversed" => ch10.mount_overlay = ch10_lowers_reversed::mount_overlay,
         "ch10_not_volatile" => ch10.mount_overlay = ch10_not_volatile::mount_overlay,
