@@ -9,7 +9,9 @@
 //! followed: an entry replaces a symlink in its place instead of writing
 //! through it.
 //! Whiteouts become what overlayfs reads: a 0/0 character device for a
-//! deleted name, the xattr trusted.overlay.opaque=y for an opaque directory.
+//! deleted name, the xattr trusted.overlay.opaque=y for an opaque directory —
+//! written by chapter 10's `apply_whiteout` step, in a parent directory this
+//! file has resolved (and cleared the name in) first.
 //! Device nodes are not created (a container gets its /dev from the runtime).
 //! The layer is unpacked into a temporary directory and renamed when complete
 //! and verified against its diff_id: a failure leaves nothing half-unpacked.
