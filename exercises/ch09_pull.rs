@@ -43,9 +43,10 @@ pub fn authorize(challenge: &Challenge, dance: &Dance) -> Result<Authorization> 
     // TODO(ch09): the registry said 401 with this challenge; decide what every
     //             later request sends. Which schemes can we answer, and with what?
     //             A Bearer token comes from the realm (your token_url; `dance` does
-    //             the HTTP, with the credentials you choose to pass); the answer
-    //             names it `token` or, OAuth2 style, `access_token`. With no
-    //             credentials for a Basic challenge, one line saying how to log in
+    //             the HTTP, with the credentials you choose to pass: never in the
+    //             clear to a host that is not the registry's); the answer names it
+    //             `token` or, OAuth2 style, `access_token`. With no credentials for
+    //             a Basic challenge, one line saying how to log in
     //             (MINI_DOCKER_REGISTRY_AUTH). Lesson: "The conversation"; the
     //             distribution spec's token authentication page; RFC 6750.
     todo!("authorize — chapters/09-pull.md, \"The conversation\"")

@@ -106,9 +106,15 @@ pub fn authorize(challenge: &Challenge, dance: &Dance) -> Result<Authorization> 
             challenge.scheme
         );
     }
-    // The realm hands out the token; our credentials (if any) say who asks.
+    // The realm hands out the token; our credentials (if any) say who asks —
+    // but only over TLS or to the registry's own host: a plain-http realm
+    // elsewhere would read them in the clear, so ask it anonymously.
     let url = dance.token_url(challenge)?;
-    let answer = dance.fetch_token(&url, dance.credentials)?;
+    let realm = reqwest::Url::parse(&url)?;
+    let registry_host = dance.registry.rsplit_once(':').map_or(dance.registry, |(h, _)| h);
+    let trusted = realm.scheme() == "https" || realm.host_str() == Some(registry_host);
+    let credentials = dance.credentials.filter(|_| trusted);
+    let answer = dance.fetch_token(&url, credentials)?;
     // Docker's token spec says `token`; OAuth2 servers say `access_token`.
     match answer.token.or(answer.access_token) {
         Some(token) => Ok(Authorization::Bearer(token)),

@@ -5,7 +5,7 @@ use mini_docker::image::registry::{Authorization, Challenge, Dance};
 
 pub fn authorize(challenge: &Challenge, dance: &Dance) -> Result<Authorization> {
     let url = dance.token_url(challenge)?;
-    let answer = dance.fetch_token(&url, dance.credentials)?;
+    let answer = dance.fetch_token(&url, None)?;
     match answer.token.or(answer.access_token) {
         Some(token) => Ok(Authorization::Bearer(token)),
         None => bail!(
