@@ -7,7 +7,7 @@ use mini_docker::image::digest::Digest;
 use mini_docker::image::manifest::Descriptor;
 use mini_docker::image::platform::Platform;
 use mini_docker::image::image_ref::ImageRef;
-use mini_docker::image::registry::Challenge;
+use mini_docker::image::registry::{Authorization, Challenge, Dance};
 
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
@@ -35,6 +35,21 @@ pub fn token_url(challenge: &Challenge, repository: &str) -> Result<String> {
     //             `repository` (what service, what scope?). Let a URL type do the
     //             escaping. Lesson: "The conversation"; the distribution token spec.
     todo!("token_url — chapters/09-pull.md, \"The conversation\"")
+}
+
+/// Answer a 401's challenge: what every later request of this pull carries.
+/// Basic: our credentials, to the registry that asked. Bearer: a token from the realm.
+pub fn authorize(challenge: &Challenge, dance: &Dance) -> Result<Authorization> {
+    // TODO(ch09): the registry said 401 with this challenge; decide what every
+    //             later request sends. Which schemes can we answer, and with what?
+    //             A Bearer token comes from the realm (your token_url; `dance` does
+    //             the HTTP, with the credentials you choose to pass: never in the
+    //             clear to a host that is not the registry's); the answer names it
+    //             `token` or, OAuth2 style, `access_token`. With no credentials for
+    //             a Basic challenge, one line saying how to log in
+    //             (MINI_DOCKER_REGISTRY_AUTH). Lesson: "The conversation"; the
+    //             distribution spec's token authentication page; RFC 6750.
+    todo!("authorize — chapters/09-pull.md, \"The conversation\"")
 }
 
 /// From an index (one manifest per platform), the one for `wanted`.

@@ -7,7 +7,7 @@ use mini_docker::image::digest::Digest;
 use mini_docker::image::manifest::Descriptor;
 use mini_docker::image::platform::Platform;
 use mini_docker::image::image_ref::ImageRef;
-use mini_docker::image::registry::Challenge;
+use mini_docker::image::registry::{Authorization, Challenge, Dance};
 
 /// Resolve a reference like docker: `busybox` -> docker.io/library/busybox:latest.
 /// (The scaffold then checks each part's grammar.)
@@ -85,6 +85,41 @@ pub fn token_url(challenge: &Challenge, repository: &str) -> Result<String> {
     }
     url.query_pairs_mut().append_pair("scope", &scope);
     Ok(url.to_string())
+}
+
+/// Answer a 401's challenge: what every later request of this pull carries.
+/// Basic: our credentials, to the registry that asked. Bearer: a token from the realm.
+pub fn authorize(challenge: &Challenge, dance: &Dance) -> Result<Authorization> {
+    if challenge.scheme.eq_ignore_ascii_case("basic") {
+        let Some(credentials) = dance.credentials else {
+            bail!(
+                "registry {} needs a login: set MINI_DOCKER_REGISTRY_AUTH=user:pass (or `docker login` it)",
+                dance.registry
+            )
+        };
+        return Ok(Authorization::Basic(credentials.clone()));
+    }
+    if !challenge.scheme.eq_ignore_ascii_case("bearer") {
+        bail!(
+            "registry {} asks for {} authentication, which mini-docker does not speak",
+            dance.registry,
+            challenge.scheme
+        );
+    }
+    // The realm hands out the token; our credentials (if any) say who asks —
+    // but only over TLS or to the registry's own host: a plain-http realm
+    // elsewhere would read them in the clear, so ask it anonymously.
+    let url = dance.token_url(challenge)?;
+    let realm = reqwest::Url::parse(&url)?;
+    let registry_host = dance.registry.rsplit_once(':').map_or(dance.registry, |(h, _)| h);
+    let trusted = realm.scheme() == "https" || realm.host_str() == Some(registry_host);
+    let credentials = dance.credentials.filter(|_| trusted);
+    let answer = dance.fetch_token(&url, credentials)?;
+    // Docker's token spec says `token`; OAuth2 servers say `access_token`.
+    match answer.token.or(answer.access_token) {
+        Some(token) => Ok(Authorization::Bearer(token)),
+        None => bail!("the token service of {} answered without a token", dance.registry),
+    }
 }
 
 /// From an index (one manifest per platform), the one for `wanted`.

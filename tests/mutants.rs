@@ -70,6 +70,7 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch09_no_library", 9, "9.1", "library/"),
     ("ch09_tag_after_port", 9, "9.1", "not followed by '/'"),
     ("ch09_no_scope", 9, "9.2", "scope="),
+    ("ch09_always_bearer", 9, "9.4", "Basic challenge"),
     ("ch09_comma_split", 9, "9.2", "may hold ','"),
     ("ch09_keys_as_sent", 9, "9.6", "Realm="),
     ("ch09_variant_ignored", 9, "9.3", "the variant"),

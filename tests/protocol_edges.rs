@@ -193,6 +193,68 @@ fn authorization_does_not_follow_a_redirect_to_another_host_and_5xx_is_retried()
     );
 }
 
+/// A plain-http realm on another host than the registry is asked for a
+/// token anonymously: our credentials would cross the network in the clear
+/// to someone who is not the registry.
+#[test]
+fn credentials_are_not_sent_in_the_clear_to_a_realm_on_another_host() {
+    let (manifest, config, layer) = image();
+    let realm_saw_credentials = Arc::new(Mutex::new(None::<bool>));
+    let seen = realm_saw_credentials.clone();
+    let realm = serve(
+        "127.0.0.2",
+        Arc::new(move |_path, headers| {
+            *seen.lock().unwrap() = Some(headers.contains_key("authorization"));
+            (200, vec![], br#"{"access_token":"realm-token"}"#.to_vec())
+        }),
+    );
+    let registry = serve(
+        "127.0.0.1",
+        Arc::new(move |path, headers| {
+            if headers.get("authorization").map(String::as_str) != Some("Bearer realm-token") {
+                let challenge =
+                    format!("Bearer realm=\"http://127.0.0.2:{realm}/token\",service=\"edge\"");
+                return (
+                    401,
+                    vec![("WWW-Authenticate".into(), challenge)],
+                    b"{}".to_vec(),
+                );
+            }
+            let body = if path.contains("/manifests/") {
+                manifest.clone()
+            } else if path.ends_with(&sha256_digest(&config)) {
+                config.clone()
+            } else {
+                layer.clone()
+            };
+            let kind = "application/vnd.oci.image.manifest.v1+json";
+            (200, vec![("Content-Type".into(), kind.into())], body)
+        }),
+    );
+    let state = StateDir::new("edges-realm");
+    let out = mini_docker_command(
+        &state,
+        &[
+            "--reference",
+            "pull",
+            &format!("127.0.0.1:{registry}/r/img:1"),
+        ],
+    )
+    .env("MINI_DOCKER_REGISTRY_AUTH", "learner:secret")
+    .output()
+    .expect("run mini-docker");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        *realm_saw_credentials.lock().unwrap(),
+        Some(false),
+        "the credentials went in the clear to a realm on another host"
+    );
+}
+
 #[test]
 fn rate_limiting_ends_in_a_clear_message_after_bounded_retries() {
     let hits = Arc::new(Mutex::new(0));

@@ -38,7 +38,7 @@ use crate::image::image_ref::ImageRef;
 use crate::image::layer::Whiteout;
 use crate::image::manifest::Descriptor;
 use crate::image::platform::Platform;
-use crate::image::registry::Challenge;
+use crate::image::registry::{Authorization, Challenge, Dance};
 use crate::lifecycle::state::State;
 use crate::net::{Attachment, Netlink};
 use crate::security::caps::Capabilities;
@@ -174,13 +174,14 @@ macro_rules! chapter_table {
                     slug: "pull",
                     title: "pulling images",
                     goal: "Speak the registry protocol: resolve a reference, do the token dance, pick this platform's manifest, verify every byte.",
-                    task: "parse_image_ref, parse_challenge, token_url, select_manifest",
+                    task: "parse_image_ref, parse_challenge, token_url, authorize, select_manifest",
                     try_commands: ["mini-docker chapter 9 resolve busybox", "mini-docker chapter 9 resolve 127.0.0.1:5000/busybox@sha256:...", "mini-docker pull 127.0.0.1:5000/busybox   # a local registry"],
                 },
                 steps: {
                     fn parse_image_ref(text: &str) -> Result<ImageRef>;
                     fn parse_challenge(header: &str) -> Result<Challenge>;
                     fn token_url(challenge: &Challenge, repository: &str) -> Result<String>;
+                    fn authorize(challenge: &Challenge, dance: &Dance) -> Result<Authorization>;
                     fn select_manifest<'a>(manifests: &'a [Descriptor], wanted: &Platform) -> Option<&'a Descriptor>;
                 },
                 checks: ch09,
@@ -361,6 +362,7 @@ impl Steps {
             parse_image_ref: self.ch09_pull.parse_image_ref,
             parse_challenge: self.ch09_pull.parse_challenge,
             token_url: self.ch09_pull.token_url,
+            authorize: self.ch09_pull.authorize,
             select_manifest: self.ch09_pull.select_manifest,
         }
     }

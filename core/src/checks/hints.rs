@@ -456,7 +456,8 @@ const TABLE: &[Entry] = &[
                   client must read it exactly — a quoted value may hold a comma — and ask the token service \
                   for this repository's pull scope.",
         look: "RFC 7235 on WWW-Authenticate challenges; Docker's token authentication spec on realm, service \
-               and scope. parse_challenge and token_url.",
+               and scope; RFC 6750 on Bearer tokens (token or access_token). parse_challenge, token_url and \
+               authorize.",
         section: "The conversation",
     },
     Entry {
@@ -469,8 +470,10 @@ const TABLE: &[Entry] = &[
     Entry {
         id: "9.4",
         concept: "Not every registry uses tokens: a Basic challenge means sending the credentials themselves, \
-                  so the parsed challenge must report its scheme as the registry sent it.",
-        look: "RFC 7617 on the Basic scheme and RFC 7235 on the challenge grammar. parse_challenge.",
+                  so the parsed challenge must report its scheme as the registry sent it, and the answer \
+                  to it is the credentials, not a token.",
+        look: "RFC 7617 on the Basic scheme and RFC 7235 on the challenge grammar. parse_challenge and \
+               authorize.",
         section: "The conversation",
     },
     Entry {

@@ -26,7 +26,7 @@ pub struct Challenge {
     pub params: BTreeMap<String, String>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     pub user: String,
     pub password: String,
@@ -71,11 +71,46 @@ pub fn credentials_for(registry: &str) -> Option<Credentials> {
     split(&String::from_utf8(decoded).ok()?)
 }
 
-#[derive(Clone)]
-enum Auth {
-    Anonymous,
+/// What a request carries after a 401 was answered (chapter 9's `authorize`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Authorization {
+    /// `Authorization: Bearer TOKEN`, the token from the realm.
     Bearer(String),
-    Basic,
+    /// `Authorization: Basic base64(user:pass)`, to the registry itself.
+    Basic(Credentials),
+}
+
+/// A token service's JSON answer: `token`, or in OAuth2 style `access_token`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct TokenResponse {
+    pub token: Option<String>,
+    pub access_token: Option<String>,
+}
+
+/// What chapter 9's `authorize` step gets from the scaffold: which
+/// repository on which registry, our credentials, and the HTTP it may not do itself.
+pub struct Dance<'a> {
+    pub registry: &'a str,
+    pub repository: &'a str,
+    pub credentials: Option<&'a Credentials>,
+    token_url: fn(&Challenge, &str) -> Result<String>,
+    fetch: &'a dyn Fn(&str, Option<&Credentials>) -> Result<TokenResponse>,
+}
+
+impl Dance<'_> {
+    /// The token URL for this repository (chapter 9's `token_url` step).
+    pub fn token_url(&self, challenge: &Challenge) -> Result<String> {
+        (self.token_url)(challenge, self.repository)
+    }
+
+    /// GET `url` from the token service, with Basic `credentials` if given.
+    pub fn fetch_token(
+        &self,
+        url: &str,
+        credentials: Option<&Credentials>,
+    ) -> Result<TokenResponse> {
+        (self.fetch)(url, credentials)
+    }
 }
 
 /// The decisions a pull leaves to chapter 9's steps (the learner's or the
@@ -85,6 +120,7 @@ pub struct Protocol {
     pub parse_image_ref: fn(&str) -> Result<ImageRef>,
     pub parse_challenge: fn(&str) -> Result<Challenge>,
     pub token_url: fn(&Challenge, &str) -> Result<String>,
+    pub authorize: fn(&Challenge, &Dance) -> Result<Authorization>,
     pub select_manifest: for<'a> fn(&'a [Descriptor], &Platform) -> Option<&'a Descriptor>,
 }
 
@@ -103,7 +139,8 @@ pub struct Registry {
     endpoint: String,
     reference: ImageRef,
     credentials: Option<Credentials>,
-    auth: Mutex<Auth>,
+    /// None until a 401 was answered; then reused for the rest of the pull.
+    auth: Mutex<Option<Authorization>>,
     /// The token dance's steps (chapter 9).
     protocol: Protocol,
 }
@@ -123,7 +160,7 @@ impl Registry {
             endpoint: reference.endpoint(),
             reference: reference.clone(),
             credentials: credentials_for(&reference.registry),
-            auth: Mutex::new(Auth::Anonymous),
+            auth: Mutex::new(None),
             protocol: *protocol,
         })
     }
@@ -194,10 +231,10 @@ impl Registry {
         loop {
             attempt += 1;
             let mut request = self.http.get(url).header("Accept", accept).timeout(timeout);
-            request = match (self.auth.lock().unwrap().clone(), &self.credentials) {
-                (Auth::Bearer(token), _) => request.bearer_auth(token),
-                (Auth::Basic, Some(c)) => request.basic_auth(&c.user, Some(&c.password)),
-                _ => request,
+            request = match self.auth.lock().unwrap().clone() {
+                Some(Authorization::Bearer(token)) => request.bearer_auth(token),
+                Some(Authorization::Basic(c)) => request.basic_auth(&c.user, Some(&c.password)),
+                None => request,
             };
             let response = request.send().map_err(|e| self.unreachable(e))?;
             let status = response.status();
@@ -232,7 +269,7 @@ impl Registry {
         )
     }
 
-    /// Answer a 401: Basic needs our credentials; Bearer means the token dance.
+    /// Answer a 401: chapter 9's `authorize` decides what to send from now on.
     fn authenticate(&self, response: &Response) -> Result<()> {
         let header = response
             .headers()
@@ -245,31 +282,24 @@ impl Registry {
                 )
             })?;
         let challenge = (self.protocol.parse_challenge)(header)?;
-        if challenge.scheme.eq_ignore_ascii_case("basic") {
-            if self.credentials.is_none() {
-                bail!("registry {} needs a login: set MINI_DOCKER_REGISTRY_AUTH=user:pass (or `docker login` it)", self.reference.registry);
-            }
-            *self.auth.lock().unwrap() = Auth::Basic;
-            return Ok(());
-        }
-        if !challenge.scheme.eq_ignore_ascii_case("bearer") {
-            bail!(
-                "registry {} asks for {} authentication, which mini-docker does not speak",
-                self.reference.registry,
-                challenge.scheme
-            );
-        }
-        let url = (self.protocol.token_url)(&challenge, &self.reference.repository)?;
-        let token = self.fetch_token(&url)?;
-        *self.auth.lock().unwrap() = Auth::Bearer(token);
+        let fetch =
+            |url: &str, credentials: Option<&Credentials>| self.fetch_token(url, credentials);
+        let dance = Dance {
+            registry: &self.reference.registry,
+            repository: &self.reference.repository,
+            credentials: self.credentials.as_ref(),
+            token_url: self.protocol.token_url,
+            fetch: &fetch,
+        };
+        let authorization = (self.protocol.authorize)(&challenge, &dance)?;
+        *self.auth.lock().unwrap() = Some(authorization);
         Ok(())
     }
 
-    /// GET the token endpoint (with our credentials if we have any); the
-    /// answer carries `token` or, in OAuth2 style, `access_token`.
-    fn fetch_token(&self, url: &str) -> Result<String> {
+    /// GET the token endpoint, with Basic credentials if the step passes them.
+    fn fetch_token(&self, url: &str, credentials: Option<&Credentials>) -> Result<TokenResponse> {
         let mut request = self.http.get(url).timeout(Duration::from_secs(30));
-        if let Some(c) = &self.credentials {
+        if let Some(c) = credentials {
             request = request.basic_auth(&c.user, Some(&c.password));
         }
         let response = request.send().map_err(|e| self.unreachable(e))?;
@@ -280,19 +310,9 @@ impl Registry {
                 response.status()
             );
         }
-        let body: serde_json::Value = response
+        response
             .json()
-            .context("the token service's answer is not JSON")?;
-        body["token"]
-            .as_str()
-            .or(body["access_token"].as_str())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                anyhow!(
-                    "the token service of {} answered without a token",
-                    self.reference.registry
-                )
-            })
+            .context("the token service's answer is not JSON")
     }
 
     fn explain_failure(

@@ -46,6 +46,7 @@ mod ch08_period_assumed;
 mod ch08_quota_first;
 mod ch08_quota_truncated;
 mod ch08_v2_todo;
+mod ch09_always_bearer;
 mod ch09_comma_split;
 mod ch09_first_manifest;
 mod ch09_keys_as_sent;
@@ -166,6 +167,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch09_no_library" => ch09.parse_image_ref = ch09_no_library::parse_image_ref,
         "ch09_tag_after_port" => ch09.parse_image_ref = ch09_tag_after_port::parse_image_ref,
         "ch09_no_scope" => ch09.token_url = ch09_no_scope::token_url,
+        "ch09_always_bearer" => ch09.authorize = ch09_always_bearer::authorize,
         "ch09_comma_split" => ch09.parse_challenge = ch09_comma_split::parse_challenge,
         "ch09_keys_as_sent" => ch09.parse_challenge = ch09_keys_as_sent::parse_challenge,
         "ch09_variant_ignored" => ch09.select_manifest = ch09_variant_ignored::select_manifest,
