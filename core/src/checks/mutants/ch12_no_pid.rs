@@ -1,37 +1,10 @@
 //! Mutant: the PID namespace left out — "setns(CLONE_NEWPID) does not move
 //! me anyway". The command then runs in mini-docker's PID namespace with the
 //! container's /proc mounted: /proc/self resolves to nothing.
-use std::fs::File;
-
-use anyhow::{Context, Result};
-use nix::sched::{setns, CloneFlags};
+use anyhow::Result;
 use nix::unistd::Pid;
 
 pub fn join_namespaces(container: Pid, user: bool) -> Result<()> {
-    let order = [
-        ("user", CloneFlags::CLONE_NEWUSER),
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("pid", CloneFlags::CLONE_NEWPID),
-        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-        ("mnt", CloneFlags::CLONE_NEWNS),
-    ];
-    let mut opened = Vec::new();
-    for (name, flag) in order {
-        // (the mistake: pid left out)
-        if (name == "user" && !user) || name == "pid" {
-            continue;
-        }
-        let path = format!("/proc/{container}/ns/{name}");
-        opened.push((
-            name,
-            flag,
-            File::open(&path).with_context(|| format!("open {path}"))?,
-        ));
-    }
-    for (name, flag, file) in &opened {
-        setns(file, *flag).with_context(|| format!("setns({name})"))?;
-    }
-    Ok(())
+    // (the mistake: pid left out)
+    super::join_all_but(container, user, "pid")
 }

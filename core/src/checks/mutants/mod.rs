@@ -200,3 +200,35 @@ pub fn apply(mut steps: Steps) -> Steps {
     }
     steps
 }
+
+/// Shared by the chapter 12 mutants that leave one namespace out: the
+/// reference's order (user first, mnt last), all opened before any setns,
+/// but `left_out` skipped.
+fn join_all_but(container: nix::unistd::Pid, user: bool, left_out: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let order = [
+        ("user", nix::sched::CloneFlags::CLONE_NEWUSER),
+        ("ipc", nix::sched::CloneFlags::CLONE_NEWIPC),
+        ("uts", nix::sched::CloneFlags::CLONE_NEWUTS),
+        ("net", nix::sched::CloneFlags::CLONE_NEWNET),
+        ("pid", nix::sched::CloneFlags::CLONE_NEWPID),
+        ("cgroup", nix::sched::CloneFlags::CLONE_NEWCGROUP),
+        ("mnt", nix::sched::CloneFlags::CLONE_NEWNS),
+    ];
+    let mut opened = Vec::new();
+    for (name, flag) in order {
+        if (name == "user" && !user) || name == left_out {
+            continue;
+        }
+        let path = format!("/proc/{container}/ns/{name}");
+        opened.push((
+            name,
+            flag,
+            std::fs::File::open(&path).with_context(|| format!("open {path}"))?,
+        ));
+    }
+    for (name, flag, file) in &opened {
+        nix::sched::setns(file, *flag).with_context(|| format!("setns({name})"))?;
+    }
+    Ok(())
+}
