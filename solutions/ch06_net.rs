@@ -13,21 +13,31 @@ pub fn namespaces() -> CloneFlags {
 }
 
 /// Host side, right after clone: plug the container into the bridge with a
-/// veth pair — two interfaces joined by a virtual cable. One end is created
-/// straight inside the container's namespace, already named eth0.
+/// veth pair — two interfaces joined by a virtual cable. One end stays on the
+/// host as a port of the bridge; the other moves into the container.
 pub fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()> {
-    host.create_veth_into(&link.host_end, &link.container_end, container)?;
-    host.set_master(&link.host_end, &link.bridge)?; // the host end is a port of the bridge
-    host.set_up(&link.host_end)?;
+    // Both ends are born here, in the host's namespace, where names are
+    // global: the container's end gets a unique name for now (the host may
+    // have an eth0 of its own).
+    host.create_veth(&link.host_end, &link.peer)?;
+    // Into the container's namespace: from now on only it sees that end, and
+    // the kernel deletes the pair when that namespace dies.
+    host.move_to_netns(&link.peer, container)?;
+    host.set_master(&link.host_end, &link.bridge)?; // a port of the bridge
+    host.set_up(&link.host_end)?; // no carrier unless both ends are up
     Ok(())
 }
 
 /// Container side (a netlink socket inside the container's namespace):
-/// bring up loopback; with a bridge, address eth0 and send everything else
-/// to the bridge.
+/// bring up loopback; with a bridge, name the moved end eth0, address it and
+/// send everything else to the bridge.
 pub fn configure_inside(inside: &Netlink, link: Option<&Attachment>) -> Result<()> {
     inside.set_up("lo")?; // a new netns has lo, but down: even 127.0.0.1 fails
     if let Some(link) = link {
+        // eth0 is free in here. Rename while it is down: older kernels
+        // refuse to rename an interface that is up (EBUSY).
+        inside.rename(&link.peer, &link.container_end)?;
+        // The prefix makes the bridge's subnet, gateway included, "on link".
         inside.add_address(&link.container_end, link.address, link.prefix)?;
         inside.set_up(&link.container_end)?;
         inside.add_default_route(link.gateway)?; // needs eth0 up and addressed first

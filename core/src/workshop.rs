@@ -131,7 +131,7 @@ macro_rules! chapter_table {
                     slug: "net",
                     title: "network namespace",
                     goal: "A network stack of its own: lo up, a veth into the host bridge, an address, a route, NAT, published ports.",
-                    task: "namespaces (CLONE_NEWNET), connect_to_bridge (veth + bridge port + move), configure_inside (lo, eth0, route)",
+                    task: "namespaces (CLONE_NEWNET), connect_to_bridge (veth pair, move the peer into the container, bridge port, up), configure_inside (lo up, rename to eth0, address/prefix, up, default route)",
                     try_commands: ["sudo mini-docker chapter 6 run -- ip addr", "sudo mini-docker chapter 6 run --network none -- ip link", "sudo mini-docker chapter 6 run -p 8080:80 -- httpd -f -p 80 -h /etc"],
                 },
                 steps: {

@@ -14,15 +14,17 @@ use super::{random_hex, Check, Ctx};
 use crate::net::ipam::leases_dir;
 
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
+/// The default bridge's subnet, 10.88.0.0/16.
+const BRIDGE_PREFIX: u8 = 16;
 
 pub fn checks() -> Vec<Check> {
     vec![
         Check { id: "6.1", title: "/proc/PID/ns/net differs from mini-docker's (and the host's)", points: 1,
             hint: "add CloneFlags::CLONE_NEWNET to the clone flags", run: net_ns },
         Check { id: "6.2", title: "--network none: only lo, and lo is up", points: 2,
-            hint: "configure_inside: inside.set_up(\"lo\") — a new network namespace's lo starts down", run: none_has_only_lo },
-        Check { id: "6.3", title: "bridge: eth0 has an address in 10.88.0.0/16, a default route via 10.88.0.1, its peer is a port of mdk0", points: 3,
-                        hint: "connect_to_bridge: create_veth_into, set_master, set_up; configure_inside: add_address, set_up, add_default_route", run: bridge_eth0 },
+            hint: "configure_inside: inside.set_up(\"lo\") first, outside the `if let Some(link)` — a new network namespace's lo starts down, with or without a bridge", run: none_has_only_lo },
+        Check { id: "6.3", title: "bridge: eth0 is up with an address in 10.88.0.0/16, a default route via 10.88.0.1; its peer is on the host, up, a port of mdk0", points: 3,
+            hint: "connect_to_bridge: create_veth(&link.host_end, &link.peer), move_to_netns(&link.peer, container), set_master(&link.host_end, &link.bridge), set_up(&link.host_end); configure_inside: rename(&link.peer, &link.container_end) before it is up, add_address(&link.container_end, link.address, link.prefix), set_up(&link.container_end), then add_default_route(link.gateway)", run: bridge_eth0 },
         Check { id: "6.4", title: "the container reaches the bridge address (ping)", points: 1,
             hint: "both veth ends must be up, and the host end a port of the bridge", run: ping_bridge },
         Check { id: "6.5", title: "/etc/hosts names the container, /etc/resolv.conf has a nameserver", points: 1,
@@ -32,7 +34,7 @@ pub fn checks() -> Vec<Check> {
         Check { id: "6.7", title: "-p HOSTPORT:80 serves busybox httpd's file to a host client on 127.0.0.1", points: 2,
             hint: "the proxy forwards to the container's eth0 address: eth0 needs that address and must be up", run: publish_port },
         Check { id: "6.8", title: "after exit: no veth, no lease, no container dir left", points: 2,
-                        hint: "create the container's end inside its namespace (create_veth_into): the pair then dies with the namespace", run: nothing_left },
+            hint: "move the container's end into its namespace (move_to_netns(&link.peer, container)): the pair then dies with the namespace", run: nothing_left },
     ]
 }
 
@@ -71,18 +73,36 @@ fn in_subnet(ip: Ipv4Addr) -> bool {
     ip.octets()[..2] == [10, 88] && ip != GATEWAY
 }
 
-/// The host interface whose ifindex is eth0's peer (eth0's iflink).
-fn host_peer(pid: Pid) -> Result<String> {
-    let iflink = fs::read_to_string(format!("/proc/{pid}/root/sys/class/net/eth0/iflink"))?;
+/// eth0's peer as the host sees it: the host interface whose ifindex is
+/// eth0's iflink.
+struct HostEnd {
+    name: String,
+    up: bool,
+    /// The bridge it is a port of (/sys/class/net/NAME/master).
+    master: Option<String>,
+}
+
+fn host_peer(pid: Pid) -> Result<HostEnd> {
+    let iflink = fs::read_to_string(format!("/proc/{pid}/root/sys/class/net/eth0/iflink"))
+        .context("eth0 has no iflink in the container's /sys")?;
     for entry in fs::read_dir("/sys/class/net")?.flatten() {
-        if fs::read_to_string(entry.path().join("ifindex"))
-            .ok()
-            .as_deref()
-            .map(str::trim)
-            == Some(iflink.trim())
-        {
-            return Ok(entry.file_name().to_string_lossy().into_owned());
+        let path = entry.path();
+        let index = fs::read_to_string(path.join("ifindex")).unwrap_or_default();
+        if index.trim() != iflink.trim() {
+            continue;
         }
+        // IFF_UP is bit 0 of the flags.
+        let flags = fs::read_to_string(path.join("flags")).unwrap_or_default();
+        let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+        let master = fs::read_link(path.join("master")).ok();
+        return Ok(HostEnd {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            up: flags & libc::IFF_UP as u32 != 0,
+            master: master
+                .as_deref()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned()),
+        });
     }
     bail!("eth0's peer (ifindex {}) is not on the host", iflink.trim())
 }
@@ -91,14 +111,10 @@ fn bridge_eth0(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &[], ":")?;
     let pid = running.container_pid()?;
     let interfaces = interfaces_in(pid)?;
-    let eth0 = eth0(&interfaces)?;
     let gateway = default_gateway(pid)?;
     let peer = host_peer(pid);
-    let master = peer
-        .as_ref()
-        .ok()
-        .and_then(|p| fs::read_link(format!("/sys/class/net/{p}/master")).ok());
     running.finish()?;
+    let eth0 = eth0(&interfaces)?;
     if !eth0.up || !eth0.ipv4.iter().copied().any(in_subnet) {
         bail!(
             "eth0 is {} with addresses {:?}: expected up, in 10.88.0.0/16",
@@ -106,19 +122,19 @@ fn bridge_eth0(ctx: &Ctx) -> Result<()> {
             eth0.ipv4
         );
     }
+    let addresses = eth0.ipv4.iter().zip(&eth0.prefixes);
+    if let Some((address, prefix)) = addresses.clone().find(|(_, &p)| p != BRIDGE_PREFIX) {
+        bail!("eth0 has {address}/{prefix}, but the bridge's subnet is /{BRIDGE_PREFIX}: use the lease's prefix (link.prefix), or containers elsewhere on the subnet are unreachable");
+    }
     if gateway != Some(GATEWAY) {
-        bail!("default route via {gateway:?}, expected via {GATEWAY}");
+        bail!("default route via {gateway:?}, expected via {GATEWAY}: without it only the bridge's subnet is reachable");
     }
     let peer = peer?;
-
-    if master
-        .as_deref()
-        .and_then(Path::file_name)
-        .map(|n| n.to_string_lossy().into_owned())
-        .as_deref()
-        != Some("mdk0")
-    {
-        bail!("the host end {peer} is not a port of mdk0");
+    if !peer.up {
+        bail!("the host end {} is down: a veth carries nothing unless both ends are up", peer.name);
+    }
+    if peer.master.as_deref() != Some("mdk0") {
+        bail!("the host end {} is not a port of mdk0", peer.name);
     }
     Ok(())
 }
@@ -203,7 +219,7 @@ fn nothing_left(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &[], ":")?;
     let pid = running.container_pid()?;
     eth0(&interfaces_in(pid)?)?;
-    let peer = host_peer(pid)?;
+    let peer = host_peer(pid)?.name;
     running.finish()?;
     // The kernel deletes the pair when the container's network namespace dies,
     // in its own worker: give it a moment.

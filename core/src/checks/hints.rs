@@ -290,19 +290,22 @@ const TABLE: &[Entry] = &[
     Entry {
         id: "6.2",
         concept: "A new network namespace has a single interface, the loopback, and it starts down: until \
-                  it is up even 127.0.0.1 is unreachable. The container's side must bring it up, in every \
-                  mode that has its own namespace.",
+                  it is up even 127.0.0.1 is unreachable. The container's side must bring it up in every \
+                  mode that has its own namespace — with no bridge too.",
         look: "netdevice(7) on an interface's up flag, rtnetlink(7); the Netlink facade, \
                core/src/net/netlink.rs. configure_inside.",
         section: "Step by step, and why the kernel needs each step",
     },
     Entry {
         id: "6.3",
-        concept: "A virtual cable must join the container to the host's bridge: one end a port of the bridge \
-                  on the host, the other inside as eth0 with the leased address — and a default route to the \
-                  bridge, which the kernel accepts only once eth0 is up and addressed.",
-        look: "veth(4), rtnetlink(7), ip-link(8) and ip-route(8) for the same steps by hand; \
-               core/src/net/netlink.rs has one call per step. connect_to_bridge and configure_inside.",
+        concept: "A virtual cable must join the container to the host's bridge. Both ends are born on the \
+                  host, where names are global; one stays there, up and a port of the bridge; the other must \
+                  leave for the container's namespace. There it takes the name eth0 while still down, the \
+                  leased address with the subnet's prefix, comes up — and only then a default route to the \
+                  bridge: the kernel accepts a gateway only on the subnet of an interface that is up.",
+        look: "veth(4), rtnetlink(7); ip-link(8) (\"netns\", \"name\", \"master\"), ip-address(8) and \
+               ip-route(8) for the same steps by hand; core/src/net/netlink.rs has one call per step. \
+               connect_to_bridge and configure_inside.",
         section: "Step by step, and why the kernel needs each step",
     },
     Entry {
@@ -335,8 +338,9 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         id: "6.8",
-        concept: "Nothing may outlive the container. When the container's end of the cable lives in its \
-                  namespace from the start, the kernel deletes the pair as the namespace dies.",
+        concept: "Nothing may outlive the container. Once the container's end of the cable lives in its \
+                  namespace, the kernel deletes the pair as the namespace dies; an end left on the host \
+                  would stay there for ever.",
         look: "veth(4), network_namespaces(7) on what happens to devices when a namespace is freed. \
                connect_to_bridge.",
         section: "Step by step, and why the kernel needs each step",

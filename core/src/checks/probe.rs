@@ -169,6 +169,8 @@ pub struct Interface {
     pub name: String,
     pub up: bool,
     pub ipv4: Vec<std::net::Ipv4Addr>,
+    /// The prefix length of each address in `ipv4`, in the same order.
+    pub prefixes: Vec<u8>,
 }
 
 /// The interfaces of `pid`'s network namespace: getifaddrs(3) from a thread
@@ -187,12 +189,22 @@ pub fn interfaces_in(pid: Pid) -> Result<Vec<Interface>> {
                 .as_ref()
                 .and_then(|a| a.as_sockaddr_in())
                 .map(|s| s.ip());
+            let prefix = ifa
+                .netmask
+                .as_ref()
+                .and_then(|m| m.as_sockaddr_in())
+                .map(|m| u32::from(m.ip()).count_ones() as u8);
+            let prefix = ip.map(|_| prefix.unwrap_or(32));
             match found.iter_mut().find(|i| i.name == ifa.interface_name) {
-                Some(existing) => existing.ipv4.extend(ip),
+                Some(existing) => {
+                    existing.ipv4.extend(ip);
+                    existing.prefixes.extend(prefix);
+                }
                 None => found.push(Interface {
                     name: ifa.interface_name.clone(),
                     up,
                     ipv4: ip.into_iter().collect(),
+                    prefixes: prefix.into_iter().collect(),
                 }),
             }
         }

@@ -40,7 +40,11 @@ pub struct Attachment {
     pub bridge: String,
     /// The veth end that stays on the host, a port of the bridge.
     pub host_end: String,
-    /// The veth end inside the container: eth0.
+    /// The container's veth end while it is still on the host: created with
+    /// this name (names are global on the host, and the host may have an eth0),
+    /// then moved into the container's namespace and renamed there.
+    pub peer: String,
+    /// The name of the container's end once inside: eth0.
     pub container_end: String,
     pub address: Ipv4Addr,
     pub prefix: u8,
@@ -80,12 +84,14 @@ impl HostNetwork {
         let listeners = proxy::bind(&options.publish)?;
         let host = Netlink::open()?;
         ensure_bridge(&host, state_dir, options)?;
+        // A pair left by a mini-docker killed mid-connect keeps its address out.
         let lease = ipam::allocate(state_dir, options.subnet, &options.bridge, owner, |ip| {
-            host.exists(&veth_name("mdv", ip))
+            host.exists(&veth_name("mdv", ip)) || host.exists(&veth_name("mdp", ip))
         })?;
         let attachment = Attachment {
             bridge: options.bridge.clone(),
             host_end: veth_name("mdv", lease.address),
+            peer: veth_name("mdp", lease.address),
             container_end: "eth0".to_string(),
             address: lease.address,
             prefix: options.subnet.prefix,
@@ -103,6 +109,32 @@ impl HostNetwork {
     /// the host's netlink and the container's place on the bridge, if any.
     pub fn bridge_port(&self) -> Option<(&Netlink, &Attachment)> {
         self.host.as_ref().zip(self.attachment.as_ref())
+    }
+
+    /// After clone: chapter 6's host-side step, then what it must have left
+    /// behind — the pair on the bridge, the container's end gone from the host.
+    /// A pair still whole on the host would outlive the container (the kernel
+    /// deletes it only with the container's namespace): it is deleted, and the
+    /// start fails saying why.
+    pub fn connect(&self, step: impl FnOnce(&Netlink, &Attachment) -> Result<()>) -> Result<()> {
+        let Some((host, link)) = self.bridge_port() else {
+            return Ok(());
+        };
+        let connected = step(host, link);
+        let stranded = host.exists(&link.peer);
+        if connected.is_err() || stranded {
+            // Deleting either end deletes both.
+            let _ = host.delete(&link.host_end);
+            let _ = host.delete(&link.peer);
+        }
+        connected?;
+        if stranded {
+            bail!(
+                "the container's end of the veth, {}, is still in the host's network namespace: connect_to_bridge must move it into the container's (chapters/06-net.md, \"Step by step\")",
+                link.peer
+            );
+        }
+        Ok(())
     }
 
     /// Once the container runs: forward published ports to it.

@@ -252,7 +252,9 @@ impl Netlink {
         Ok(())
     }
 
-    /// Move `name` into the network namespace of process `pid`.
+    /// Move `name` into the network namespace of process `pid`
+    /// (`ip link set NAME netns PID`). It arrives there down, and leaves
+    /// whatever bridge it was a port of.
     pub fn move_to_netns(&self, name: &str, pid: Pid) -> Result<()> {
         let message = LinkUnspec::new_with_index(self.index(name)?)
             .setns_by_pid(pid.as_raw() as u32)
@@ -263,12 +265,19 @@ impl Netlink {
         )
     }
 
-    /// Rename a (down) interface.
+    /// Rename an interface (`ip link set NAME name NEW_NAME`). Older kernels
+    /// rename only an interface that is down (EBUSY otherwise).
     pub fn rename(&self, name: &str, new_name: &str) -> Result<()> {
         let message = LinkUnspec::new_with_index(self.index(name)?)
             .name(new_name)
             .build();
         self.set(&format!("rename {name} to {new_name}"), message)
+            .map_err(|e| match e.to_string().contains("busy") {
+                true => anyhow!(
+                    "{e} ({name} is up: this kernel renames only an interface that is down)"
+                ),
+                false => e,
+            })
     }
 
     pub fn add_address(&self, name: &str, address: Ipv4Addr, prefix: u8) -> Result<()> {
@@ -287,8 +296,9 @@ impl Netlink {
             .gateway(gateway)
             .build();
         let request = self.handle()?.route().add(route).execute();
-        self.block_on(request)?
-            .map_err(|e| anyhow!("netlink: default route via {gateway}: {e}"))
+        self.block_on(request)?.map_err(|e| {
+            anyhow!("netlink: default route via {gateway}: {e} (the kernel takes a gateway only on the subnet of an interface that is up: its address and prefix)")
+        })
     }
 
     /// A free-text label on the interface (`ip link set NAME alias TEXT`).

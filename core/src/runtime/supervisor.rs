@@ -283,8 +283,8 @@ fn connect_network(
                 config.explain,
                 6,
                 &format!(
-                    "veth {} <-> {} (inside) on {}",
-                    link.host_end, link.container_end, link.bridge
+                    "veth {} <-> {}, {} moved into the container, on {}",
+                    link.host_end, link.peer, link.peer, link.bridge
                 ),
                 "a virtual cable from the bridge into the container",
             );
@@ -292,8 +292,8 @@ fn connect_network(
                 config.explain,
                 6,
                 &format!(
-                    "inside: eth0 {}/{} via {}",
-                    link.address, link.prefix, link.gateway
+                    "inside: {} renamed eth0, {}/{}, default via {}",
+                    link.peer, link.address, link.prefix, link.gateway
                 ),
                 "address and default route, set over netlink",
             );
@@ -305,11 +305,9 @@ fn connect_network(
                 "a new network namespace has only lo, and it is down",
             );
         }
-        if let Some((host, link)) = network.bridge_port() {
-            steps.ch06_net.connect_to_bridge(host, pid, link)?;
-            if config.explain {
-                explain::observed(true, 6, &explain::host_end(host, &link.host_end));
-            }
+        network.connect(|host, link| steps.ch06_net.connect_to_bridge(host, pid, link))?;
+        if let Some((host, link)) = network.bridge_port().filter(|_| config.explain) {
+            explain::observed(true, 6, &explain::host_end(host, &link.host_end));
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use mini_docker::net::{Attachment, Netlink};
 pub fn configure_inside(inside: &Netlink, link: Option<&Attachment>) -> Result<()> {
     inside.set_up("lo")?;
     if let Some(link) = link {
+        inside.rename(&link.peer, &link.container_end)?;
         inside.add_address(
             &link.container_end,
             Ipv4Addr::new(10, 88, 0, 2),

@@ -5,7 +5,8 @@ use mini_docker::net::{Attachment, Netlink};
 use nix::unistd::Pid;
 
 pub fn connect_to_bridge(host: &Netlink, container: Pid, link: &Attachment) -> Result<()> {
-    host.create_veth_into(&link.host_end, &link.container_end, container)?;
+    host.create_veth(&link.host_end, &link.peer)?;
+    host.move_to_netns(&link.peer, container)?;
     host.set_up(&link.host_end)?;
     Ok(())
 }

@@ -33,9 +33,15 @@ mod ch05_sys_writable;
 mod ch06_address_on_lo;
 mod ch06_fixed_address;
 mod ch06_host_end_down;
+mod ch06_lo_bridge_only;
 mod ch06_lo_down;
+mod ch06_no_default_route;
 mod ch06_no_master;
 mod ch06_no_newnet;
+mod ch06_not_renamed;
+mod ch06_peer_on_host;
+mod ch06_prefix_24;
+mod ch06_prefix_32;
 mod ch06_route_first;
 mod ch07_identity_map;
 mod ch07_no_newuser;
@@ -146,6 +152,12 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch06_route_first" => ch06.configure_inside = ch06_route_first::configure_inside,
         "ch06_address_on_lo" => ch06.configure_inside = ch06_address_on_lo::configure_inside,
         "ch06_fixed_address" => ch06.configure_inside = ch06_fixed_address::configure_inside,
+        "ch06_peer_on_host" => ch06.connect_to_bridge = ch06_peer_on_host::connect_to_bridge,
+        "ch06_not_renamed" => ch06.configure_inside = ch06_not_renamed::configure_inside,
+        "ch06_prefix_32" => ch06.configure_inside = ch06_prefix_32::configure_inside,
+        "ch06_prefix_24" => ch06.configure_inside = ch06_prefix_24::configure_inside,
+        "ch06_no_default_route" => ch06.configure_inside = ch06_no_default_route::configure_inside,
+        "ch06_lo_bridge_only" => ch06.configure_inside = ch06_lo_bridge_only::configure_inside,
         "ch07_no_newuser" => ch07.namespaces = ch07_no_newuser::namespaces,
         "ch07_no_setgroups_deny" => ch07.write_id_maps = ch07_no_setgroups_deny::write_id_maps,
         "ch07_uid_map_only" => ch07.write_id_maps = ch07_uid_map_only::write_id_maps,
