@@ -148,10 +148,12 @@ fn etc_files(ctx: &Ctx) -> Result<()> {
     let name = format!("box-{}", random_hex(3)?);
     let running = ctx.start(6, &["--hostname", &name], ":")?;
     let pid = running.container_pid()?;
-    let address = eth0(&interfaces_in(pid)?)?.ipv4.first().copied();
+    let interfaces = interfaces_in(pid)?;
     let hosts = fs::read_to_string(format!("/proc/{pid}/root/etc/hosts"))?;
     let resolv = fs::read_to_string(format!("/proc/{pid}/root/etc/resolv.conf"))?;
+    // Finished before any verdict: a killed mini-docker would leave its lease.
     running.finish()?;
+    let address = eth0(&interfaces)?.ipv4.first().copied();
     let address = address.context("eth0 has no address")?;
     if !hosts.lines().any(|l| {
         l.split_whitespace().collect::<Vec<_>>() == [address.to_string().as_str(), name.as_str()]
@@ -167,13 +169,15 @@ fn etc_files(ctx: &Ctx) -> Result<()> {
 fn distinct_addresses(ctx: &Ctx) -> Result<()> {
     let a = ctx.start(6, &[], ":")?;
     let b = ctx.start(6, &[], ":")?;
-    let ip_a = eth0(&interfaces_in(a.container_pid()?)?)?.ipv4.clone();
-    let ip_b = eth0(&interfaces_in(b.container_pid()?)?)?.ipv4.clone();
+    let in_a = interfaces_in(a.container_pid()?)?;
+    let in_b = interfaces_in(b.container_pid()?)?;
     let leases = fs::read_dir(leases_dir(&ctx.state_dir))
         .map(|d| d.count())
         .unwrap_or(0);
     a.finish()?;
     b.finish()?;
+    let ip_a = eth0(&in_a)?.ipv4.clone();
+    let ip_b = eth0(&in_b)?.ipv4.clone();
     if ip_a.is_empty() || ip_a == ip_b {
         bail!("both containers got {ip_a:?} / {ip_b:?}");
     }
@@ -218,9 +222,11 @@ fn http_get(port: u16) -> Result<String> {
 fn nothing_left(ctx: &Ctx) -> Result<()> {
     let running = ctx.start(6, &[], ":")?;
     let pid = running.container_pid()?;
-    eth0(&interfaces_in(pid)?)?;
-    let peer = host_peer(pid)?.name;
+    let interfaces = interfaces_in(pid)?;
+    let peer = host_peer(pid);
     running.finish()?;
+    eth0(&interfaces)?;
+    let peer = peer?.name;
     // The kernel deletes the pair when the container's network namespace dies,
     // in its own worker: give it a moment.
     let gone = (0..40).any(|_| {
