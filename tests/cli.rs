@@ -1071,11 +1071,12 @@ fn explain_reads_back_pid_network_userns_and_limits() {
         "only the container's own process: {reference}"
     );
 
-    // "veth HOST <-> eth0 (inside) on BRIDGE", "inside: eth0 A/P via G"
+    // "veth HOST <-> PEER on BRIDGE then PEER moves into the container",
+    // "inside: PEER renamed eth0 with A/P via G"
     let veth = step_words(&reference, "veth ");
-    let (host_end, eth0, bridge) = (veth[0], veth[2], veth[5]);
-    let inside = step_words(&reference, "inside: eth0 ");
-    let (address, gateway) = (inside[0], inside[2]);
+    let (host_end, bridge) = (veth[0], veth[4]);
+    let inside = step_words(&reference, " renamed ");
+    let (eth0, address, gateway) = (inside[0], inside[2], inside[4]);
     assert_eq!(
         read_back(&reference, 6),
         [

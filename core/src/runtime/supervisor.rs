@@ -283,8 +283,8 @@ fn connect_network(
                 config.explain,
                 6,
                 &format!(
-                    "veth {} <-> {}, {} moved into the container, on {}",
-                    link.host_end, link.peer, link.peer, link.bridge
+                    "veth {} <-> {} on {} then {} moves into the container",
+                    link.host_end, link.peer, link.bridge, link.peer
                 ),
                 "a virtual cable from the bridge into the container",
             );
@@ -292,10 +292,10 @@ fn connect_network(
                 config.explain,
                 6,
                 &format!(
-                    "inside: {} renamed eth0, {}/{}, default via {}",
-                    link.peer, link.address, link.prefix, link.gateway
+                    "inside: {} renamed {} with {}/{} via {}",
+                    link.peer, link.container_end, link.address, link.prefix, link.gateway
                 ),
-                "address and default route, set over netlink",
+                "name, address and default route, set over netlink",
             );
         } else {
             explain::step(
