@@ -1071,7 +1071,7 @@ fn explain_reads_back_pid_network_userns_and_limits() {
         "only the container's own process: {reference}"
     );
 
-    // "veth HOST <-> PEER on BRIDGE then PEER moves into the container",
+    // "veth HOST <-> PEER on BRIDGE with PEER in the container's namespace",
     // "inside: PEER renamed eth0 with A/P via G"
     let veth = step_words(&reference, "veth ");
     let (host_end, bridge) = (veth[0], veth[4]);

@@ -283,7 +283,7 @@ fn connect_network(
                 config.explain,
                 6,
                 &format!(
-                    "veth {} <-> {} on {} then {} moves into the container",
+                    "veth {} <-> {} on {} with {} in the container's namespace",
                     link.host_end, link.peer, link.bridge, link.peer
                 ),
                 "a virtual cable from the bridge into the container",
