@@ -401,8 +401,10 @@ fn every_slide_fits_the_projector() {
     HostSnapshot::assert_clean_since(&before, "the slides' demos");
     assert!(
         overflows.is_empty(),
-        "slides that do not fit the projector ({PROJECTOR_COLUMNS}x{PROJECTOR_ROWS}); \
-         split or shorten them:\n{}",
+        "slides that do not fit the projector ({PROJECTOR_COLUMNS}x{PROJECTOR_ROWS}); split them \
+         (a demo can have a slide of its own) or shorten them, and break long demo commands with \
+         `\\`. Code blocks get 84 columns in presenterm's default theme: copy the `theme: override:` \
+         of slides/10-layers.md's front matter to give them 114 (110 of code):\n{}",
         overflows.join("\n")
     );
     println!("{slides} slides fit {PROJECTOR_COLUMNS}x{PROJECTOR_ROWS}");
