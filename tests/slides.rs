@@ -433,3 +433,72 @@ fn exported_rows_measure_text_and_code() {
     top[TALL_ROWS - 2] = "1 / 3";
     assert_eq!(rows_needed(&rows(&top)), 5 + FOOTER_ROWS);
 }
+
+/// The measure is presenterm's own: on a deck of slides one row taller each,
+/// the projector-sized export (which cuts off what does not fit, and draws
+/// the footer over the row it shares) shows every line of exactly those slides
+/// `rows_needed` says fit. And a code line too wide is seen wrapped.
+#[test]
+fn fit_measure_agrees_with_presenterm_on_the_projector() {
+    presenterm_installed();
+    let dir = std::env::temp_dir().join(format!("mini-docker-slides-probe-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let mut deck = String::from("---\ntitle: probe\n---\n\n");
+    for lines in 24..=34 {
+        deck.push_str(&format!("Slide of {lines}\n===\n\n"));
+        for line in 1..=lines - 4 {
+            deck.push_str(&format!("* line {line} of {lines}\n"));
+        }
+        deck.push_str("\n<!-- end_slide -->\n\n");
+    }
+    let wide_code = "x".repeat(PROJECTOR_COLUMNS);
+    deck.push_str(&format!("Wide code\n===\n\n```\n{wide_code}\n```\n"));
+    let path = dir.join("probe.md");
+    fs::write(&path, deck).unwrap();
+
+    let shown = exported_slides(&export(
+        &path,
+        &dir,
+        PROJECTOR_ROWS,
+        PROJECTOR_COLUMNS,
+        false,
+    ));
+    let tall = exported_slides(&export(&path, &dir, TALL_ROWS, PROJECTOR_COLUMNS, false));
+    let wide = exported_slides(&export(&path, &dir, TALL_ROWS, WIDE_COLUMNS, false));
+    let _ = fs::remove_dir_all(&dir);
+    let (mut fitting, mut overflowing) = (0, 0);
+    for (index, (tall, shown)) in tall.iter().zip(&shown).enumerate().skip(1) {
+        let on_screen: Vec<&str> = shown.iter().map(|r| r.text.trim()).collect();
+        let body = &tall[..tall.len() - FOOTER_ROWS - 3];
+        let all_shown = body
+            .iter()
+            .map(|r| r.text.trim())
+            .filter(|t| !t.is_empty())
+            .all(|t| on_screen.contains(&t));
+        let fits = rows_needed(tall) <= PROJECTOR_ROWS;
+        assert_eq!(
+            fits,
+            all_shown,
+            "slide {}: measured {} rows, but presenterm's {PROJECTOR_ROWS}-row export \
+             shows {} of it",
+            index + 1,
+            rows_needed(tall),
+            if all_shown { "all" } else { "not all" }
+        );
+        if fits {
+            fitting += 1;
+        } else {
+            overflowing += 1;
+        }
+    }
+    assert!(
+        fitting > 0 && overflowing > 0,
+        "the probe must have slides on both sides of the limit ({fitting} fit, {overflowing} do not)"
+    );
+    let last = tall.len() - 1;
+    assert!(
+        code_rows(&tall[last]) > code_rows(&wide[last]),
+        "a {PROJECTOR_COLUMNS}-column code line was not seen wrapped"
+    );
+}
