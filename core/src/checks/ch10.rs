@@ -26,7 +26,7 @@ pub fn checks() -> Vec<Check> {
             hint: "upperdir takes the writes; the lowerdirs stay read-only", run: copy_on_write },
         Check { id: "10.4", title: "a malformed whiteout (.wh. alone) is refused in one line, nothing half-unpacked", points: 2,
             hint: "whiteout: \".wh.\" followed by nothing, \".\" or \"..\" is an error", run: malformed_whiteout },
-        Check { id: "10.5", title: "whiteouts reached through symlinks out of the layer stay in the layer: a canary outside is untouched", points: 2,
+        Check { id: "10.5", title: "whiteouts through symlinks out of the layer stay in it: a canary outside is untouched", points: 2,
             hint: "apply_whiteout: write relative to `parent` only (mknodat(parent, name), the xattr through parent's fd), never by a path: a bare name is looked up from the working directory", run: whiteouts_stay_in_the_layer },
     ]
 }
