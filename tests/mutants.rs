@@ -102,6 +102,7 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch10_opaque_as_remove", 10, "10.2", "Opaque"),
     ("ch10_lowers_reversed", 10, "10.2", "top layer first"),
     ("ch10_whiteout_as_file", 10, "10.2", "character device"),
+    ("ch10_whiteout_in_cwd", 10, "10.5", "mknodat(parent, name)"),
     (
         "ch10_opaque_user_xattr",
         10,

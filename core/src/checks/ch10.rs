@@ -2,14 +2,19 @@
 //! exercise whiteouts; `chapter 10 run IMAGE` runs them on an overlay.
 
 use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::fixture::{
     build_image, busybox_layer, whiteout_layers, Auth, LayerEntry, Layout, Registry,
 };
 use super::probe::mountinfo;
-use super::{random_hex, status_text, stderr_suffix, Check, Ctx};
+use super::{
+    random_hex, status_text, stderr_suffix, wait_output, Check, Ctx, OUTPUT_TIMEOUT,
+};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -21,7 +26,48 @@ pub fn checks() -> Vec<Check> {
             hint: "upperdir takes the writes; the lowerdirs stay read-only", run: copy_on_write },
         Check { id: "10.4", title: "a malformed whiteout (.wh. alone) is refused in one line, nothing half-unpacked", points: 2,
             hint: "whiteout: \".wh.\" followed by nothing, \".\" or \"..\" is an error", run: malformed_whiteout },
+        Check { id: "10.5", title: "whiteouts through symlinks out of the layer stay in it: a canary outside is untouched", points: 2,
+            hint: "apply_whiteout: write relative to `parent` only (mknodat(parent, name), the xattr through parent's fd), never by a path: a bare name is looked up from the working directory", run: whiteouts_stay_in_the_layer },
     ]
+}
+
+/// A directory of the check's own under the temp dir, removed on drop: every
+/// container of this chapter runs from one, so an apply_whiteout that writes
+/// by a relative path (from the working directory, not `parent`) drops its
+/// files there, never in the learner's repository.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch> {
+        let dir = std::env::temp_dir().join(format!("mini-docker-check10-{}", random_hex(6)?));
+        fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `chapter 10 run ARGS -- CMD`, started in `cwd`, its output once it ended.
+fn output_in(ctx: &Ctx, cwd: &Path, run_args: &[&str], cmd: &[&str]) -> Result<Output> {
+    let child = ctx
+        .command(10, run_args, cmd)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start mini-docker")?;
+    wait_output(child, OUTPUT_TIMEOUT)
+}
+
+/// `chapter 10 run ARGS -- CMD` from a scratch working directory.
+fn output(ctx: &Ctx, run_args: &[&str], cmd: &[&str]) -> Result<Output> {
+    let scratch = Scratch::new()?;
+    output_in(ctx, &scratch.0, run_args, cmd)
 }
 
 fn file(path: &str, text: &str) -> (String, LayerEntry) {
@@ -105,12 +151,8 @@ fn whiteouts(ctx: &Ctx) -> Result<()> {
         if userns {
             args.insert(0, "--userns");
         }
-        let o = ctx.output(
-            10,
-            &args,
-            &["sh", "-c", "ls -a /data; echo --; ls -a /opaque"],
-            b"",
-        )?;
+        let o = output(ctx, &args,
+            &["sh", "-c", "ls -a /data; echo --; ls -a /opaque"])?;
         let seen = String::from_utf8_lossy(&o.stdout);
         let want = ".\n..\nkeep\n--\n.\n..\nnew\n";
         if seen != want {
@@ -132,19 +174,15 @@ fn whiteouts(ctx: &Ctx) -> Result<()> {
 fn copy_on_write(ctx: &Ctx) -> Result<()> {
     let (_registry, _layout, image) = serve(vec![vec![file("shared", "original")]])?;
     let args = ["--network", "none", image.as_str()];
-    let a = ctx.output(
-        10,
-        &args,
-        &["sh", "-c", "echo changed > /shared; cat /shared"],
-        b"",
-    )?;
+    let a = output(ctx, &args,
+        &["sh", "-c", "echo changed > /shared; cat /shared"])?;
     if String::from_utf8_lossy(&a.stdout) != "changed\n" {
         bail!(
             "container A could not change /shared{}",
             stderr_suffix(&String::from_utf8_lossy(&a.stderr))
         );
     }
-    let b = ctx.output(10, &args, &["cat", "/shared"], b"")?;
+    let b = output(ctx, &args, &["cat", "/shared"])?;
     if String::from_utf8_lossy(&b.stdout) != "original" {
         bail!(
             "container B sees {:?} in /shared: A's write leaked",
@@ -166,12 +204,8 @@ fn malformed_whiteout(ctx: &Ctx) -> Result<()> {
     // First a good image with a real whiteout must run: refusing everything is no answer.
     let (_good_registry, _good_layout, good) =
         serve(vec![vec![file("a", "a")], vec![file(".wh.a", "")]])?;
-    let o = ctx.output(
-        10,
-        &["--network", "none", &good],
-        &["sh", "-c", "test ! -e /a"],
-        b"",
-    )?;
+    let o = output(ctx, &["--network", "none", &good],
+        &["sh", "-c", "test ! -e /a"])?;
     if !o.status.success() {
         bail!(
             "an image with a valid whiteout did not run (exit {}){}",
@@ -191,7 +225,7 @@ fn malformed_whiteout(ctx: &Ctx) -> Result<()> {
 /// leaves no half-unpacked layer behind.
 fn refused(ctx: &Ctx, bad: &str) -> Result<()> {
     let (_registry, layout, image) = serve(vec![vec![file(bad, "")]])?;
-    let o = ctx.output(10, &["--network", "none", &image], &["true"], b"")?;
+    let o = output(ctx, &["--network", "none", &image], &["true"])?;
     let err = String::from_utf8_lossy(&o.stderr);
     let last = err.lines().last().unwrap_or("").to_string();
     if o.status.success() || !last.contains("malformed whiteout") {
@@ -210,4 +244,88 @@ fn refused(ctx: &Ctx, bad: &str) -> Result<()> {
         bail!("half-unpacked layers left behind: {leftovers:?} (layer {bad_layer})");
     }
     Ok(())
+}
+
+/// A layer whose whiteouts reach out of it through symlinks: `evil` points at
+/// a directory outside (absolute), then `evil/.wh.victim` and
+/// `evil/.wh..wh..opq`; `link` points at the canary there, then `.wh.link`.
+/// mini-docker unpacks it started in that very directory, so a whiteout
+/// written by a path — through the symlink, or from the working directory —
+/// lands on the canary. In the layer, `evil` resolves *inside* it (as if the
+/// layer were /): the whiteouts belong there.
+fn whiteouts_stay_in_the_layer(ctx: &Ctx) -> Result<()> {
+    let scratch = Scratch::new()?;
+    let outside = scratch.0.join("outside");
+    fs::create_dir(&outside)?;
+    let canary = outside.join("victim");
+    fs::write(&canary, "canary")?;
+    let target = outside.to_string_lossy().into_owned();
+    let layer = vec![
+        ("evil".to_string(), LayerEntry::Symlink(target.clone())),
+        ("link".to_string(), LayerEntry::Symlink(format!("{target}/victim"))),
+        file(".wh.link", ""),
+        file("evil/.wh.victim", ""),
+        file("evil/.wh..wh..opq", ""),
+    ];
+    let (_registry, _layout, image) = serve(vec![layer])?;
+    let o = output_in(ctx, &outside, &["--network", "none", &image], &["true"])?;
+
+    let kept = fs::symlink_metadata(&canary).is_ok_and(|m| m.is_file())
+        && fs::read_to_string(&canary).is_ok_and(|text| text == "canary");
+    if !kept {
+        bail!(
+            "the canary {} outside the layer was replaced or changed: a whiteout went out of the \
+             layer (through a symlink, or by a path); apply_whiteout must use mknodat on `parent`",
+            canary.display()
+        );
+    }
+    let mut appeared: Vec<String> = fs::read_dir(&outside)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "victim")
+        .collect();
+    appeared.sort();
+    if !appeared.is_empty() {
+        bail!(
+            "{appeared:?} appeared in {}, mini-docker's working directory, outside the layer: \
+             mknod(name) looks a bare name up from there — mknodat(parent, name) writes in the layer",
+            outside.display()
+        );
+    }
+    if has_xattr(&outside, c"trusted.overlay.opaque") || has_xattr(&outside, c"user.overlay.opaque")
+    {
+        bail!(
+            "{} outside the layer was made opaque: the opaque marker goes on `parent` (its fd), \
+             never on a path",
+            outside.display()
+        );
+    }
+    if !o.status.success() {
+        bail!(
+            "the image did not run (exit {}): its whiteouts belong inside the layer{}",
+            status_text(&o),
+            stderr_suffix(&String::from_utf8_lossy(&o.stderr))
+        );
+    }
+    // Refusing the image is no answer either: `evil` resolved in the layer holds the whiteout.
+    let inside = target.trim_start_matches('/');
+    let whiteout_inside = fs::read_dir(ctx.state_dir.join("layers"))?
+        .flatten()
+        .filter_map(|layer| fs::symlink_metadata(layer.path().join(inside).join("victim")).ok())
+        .any(|m| m.file_type().is_char_device() && m.rdev() == 0);
+    if !whiteout_inside {
+        bail!("evil/.wh.victim did not become a 0/0 character device at {target}/victim inside the layer");
+    }
+    Ok(())
+}
+
+/// Whether `path` (not followed if a symlink) carries the extended attribute `key`.
+fn has_xattr(path: &Path, key: &std::ffi::CStr) -> bool {
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: both strings are NUL-terminated and live across the call; a null
+    // buffer of size 0 only asks for the value's length, nothing is written.
+    let len = unsafe { libc::lgetxattr(c_path.as_ptr(), key.as_ptr(), std::ptr::null_mut(), 0) };
+    len >= 0
 }

@@ -529,6 +529,15 @@ const TABLE: &[Entry] = &[
         look: "the OCI image layer spec, \"Whiteouts\". whiteout.",
         section: "Whiteouts, translated",
     },
+    Entry {
+        id: "10.5",
+        concept: "A layer is untrusted input: its symlinks may point anywhere on the host. The unpacker hands \
+                  apply_whiteout the parent directory already resolved inside the layer; a whiteout written \
+                  by a path instead is looked up somewhere else — the working directory, or the host's /.",
+        look: "mknodat(2) and mknod(2), \"If the pathname given in pathname is relative\"; the lesson's \
+               \"Unpacking: once, verified, safely\". apply_whiteout.",
+        section: "Whiteouts, translated",
+    },
     // Chapter 11 — hardening
     Entry {
         id: "11.1",

@@ -69,6 +69,7 @@ mod ch10_opaque_as_remove;
 mod ch10_opaque_user_xattr;
 mod ch10_wh_alone_accepted;
 mod ch10_whiteout_as_file;
+mod ch10_whiteout_in_cwd;
 mod ch11_bounding_kept;
 mod ch11_cgroupfs_writable;
 mod ch11_mask_dirs_only;
@@ -190,6 +191,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch10_opaque_as_remove" => ch10.whiteout = ch10_opaque_as_remove::whiteout,
         "ch10_opaque_user_xattr" => ch10.apply_whiteout = ch10_opaque_user_xattr::apply_whiteout,
         "ch10_whiteout_as_file" => ch10.apply_whiteout = ch10_whiteout_as_file::apply_whiteout,
+        "ch10_whiteout_in_cwd" => ch10.apply_whiteout = ch10_whiteout_in_cwd::apply_whiteout,
         "ch10_lowers_reversed" => ch10.mount_overlay = ch10_lowers_reversed::mount_overlay,
         "ch10_not_volatile" => ch10.mount_overlay = ch10_not_volatile::mount_overlay,
         "ch10_no_userxattr" => ch10.mount_overlay = ch10_no_userxattr::mount_overlay,
