@@ -177,6 +177,9 @@ pub fn run(
     );
     drop(channel);
     let code = steps.ch01_process.wait_for(pid)?;
+    // Reaped: its pid may be anyone's now. A later panic (a todo!() in
+    // chapter 8's oom_kills or remove) must not SIGKILL that one.
+    CONTAINER_PID.store(0, Ordering::SeqCst);
     explain::step(
         config.explain,
         1,
