@@ -571,10 +571,11 @@ fn join_on_scratch(ctx: &Ctx) -> Result<()> {
             bail!("join_{driver} never called release(): the container would wait forever");
         };
         if released.contains("not-joined") {
-            let missing: Vec<&str> = released
+            let mut missing: Vec<&str> = released
                 .split(' ')
-                .filter(|w| w.ends_with("=not-joined"))
+                .filter_map(|w| w.strip_suffix("=not-joined"))
                 .collect();
+            missing.dedup(); // cpu and cpuacct share a directory
             bail!("join_{driver} released the container before its pid was in {missing:?}: its command would run (and fork) outside the limits — join first, then release");
         }
         for dir in &unique {
@@ -710,10 +711,15 @@ fn remove_real(ctx: &Ctx, driver: &str, dirs: &[(String, PathBuf)], sleeper: &mu
     let output = super::wait_output(child, Duration::from_secs(10))?;
     if output.status.code() != Some(0) {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let busy = stderr.contains("busy") || stderr.contains("EBUSY");
+        let why = if stderr.contains("busy") {
+            " with EBUSY: retry the rmdir while the kernel still counts a dying process"
+        } else if stderr.contains("not permitted") {
+            " with EPERM: a cgroup's files are the kernel's — rmdir the directory, never rm -r (remove_dir_all)"
+        } else {
+            ""
+        };
         bail!(
-            "remove_{driver} on a real cgroup whose last process died 250 ms into the step failed{}{}",
-            if busy { " with EBUSY: retry the rmdir while the kernel still counts a dying process" } else { "" },
+            "remove_{driver} on a real cgroup whose last process died 250 ms into the step failed{why}{}",
             stderr_suffix(&stderr)
         );
     }
