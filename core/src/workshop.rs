@@ -31,7 +31,7 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
 use crate::cgroups::devices::{DeviceCgroup, DeviceRule};
-use crate::cgroups::v1::CgroupV1;
+use crate::cgroups::v1::{CgroupV1, Hierarchy};
 use crate::cgroups::v2::CgroupV2;
 use crate::cgroups::{CgroupFs, Limits};
 use crate::image::image_ref::ImageRef;
@@ -160,12 +160,20 @@ macro_rules! chapter_table {
                     slug: "cgroups",
                     title: "cgroups",
                     goal: "Limits the kernel enforces: memory (OOM at the limit), number of processes, CPU time — on cgroup v1 and v2.",
-                    task: "cpu_quota, write_limits_v2 (memory.max, pids.max, cpu.max), write_limits_v1 (the v1 files)",
+                    task: "the cgroup's lifecycle, for v2 and v1: create (subtree_control top-down; a directory per v1 hierarchy), write_limits, join before exec, oom_kills, remove (rmdir, retried)",
                     try_commands: ["sudo mini-docker chapter 8 run --network none -m 32m -- cat /proc/self/cgroup", "sudo mini-docker chapter 8 run --network none -m 32m -- sh -c 'head -c 100000000 /dev/zero | sort'"],
                 },
                 steps: {
+                    fn create_v2(root: &Path, id: &str) -> Result<CgroupV2>;
                     fn write_limits_v2(cgroup: &CgroupV2, limits: &Limits) -> Result<()>;
+                    fn join_v2(cgroup: &CgroupV2, pid: Pid, release: &dyn Fn() -> Result<()>) -> Result<()>;
+                    fn oom_kills_v2(cgroup: &CgroupV2) -> Result<u64>;
+                    fn remove_v2(cgroup: &CgroupV2) -> Result<()>;
+                    fn create_v1(hierarchies: &[Hierarchy], id: &str) -> Result<CgroupV1>;
                     fn write_limits_v1(cgroup: &CgroupV1, limits: &Limits) -> Result<()>;
+                    fn join_v1(cgroup: &CgroupV1, pid: Pid, release: &dyn Fn() -> Result<()>) -> Result<()>;
+                    fn oom_kills_v1(cgroup: &CgroupV1) -> Result<u64>;
+                    fn remove_v1(cgroup: &CgroupV1) -> Result<()>;
                 },
                 checks: ch08,
             }

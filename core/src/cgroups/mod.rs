@@ -9,7 +9,7 @@ pub mod v2;
 
 use std::fs;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -73,19 +73,15 @@ pub trait Cgroup: Send {
     }
     /// What the driver adds once the limits are written (v2: no swap beyond memory.max).
     fn after_limits(&self, limits: &Limits) -> Result<()>;
-    /// Move a process (and so its future children) in.
-    fn add_process(&self, pid: Pid) -> Result<()>;
     /// How the container's first process gets in without the kernel's global
     /// migration lock (see `FastEntry`); opened by the supervisor.
     fn fast_entry(&self) -> Result<FastEntry>;
-    /// How many processes the OOM killer killed in here.
-    fn oom_kills(&self) -> u64;
-
-    /// rmdir every directory of this cgroup.
-    fn remove(&self) -> Result<()>;
+    /// Its directories (one per v1 hierarchy; v2: one), for the scaffold's
+    /// own clean-up when the learner's `remove` step could not.
+    fn dirs(&self) -> Vec<PathBuf>;
 }
 
-/// The two drivers: the limit files differ (`write_limits_v1` / `_v2`).
+/// The two drivers: chapter 8's steps exist once for each (`create_v1` / `_v2`, ...).
 pub enum Driver<'a> {
     V1(&'a v1::CgroupV1),
     V2(&'a v2::CgroupV2),
@@ -139,30 +135,101 @@ pub fn detect() -> Result<Mode> {
     }
 }
 
-/// The container's cgroup on this host's layout; removed when dropped.
-pub struct ContainerCgroup(Box<dyn Cgroup>);
+/// The container's cgroup on this host's layout, made, joined, read and
+/// removed by chapter 8's steps; removed when dropped.
+pub struct ContainerCgroup {
+    cgroup: Box<dyn Cgroup>,
+    steps: crate::workshop::ch08_cgroups::Steps,
+}
 
 impl ContainerCgroup {
     /// `devices`: chapter 11 restricts devices (v1: one more hierarchy to join).
-    pub fn create(id: &str, limits: &Limits, devices: bool) -> Result<ContainerCgroup> {
+    pub fn create(
+        id: &str,
+        limits: &Limits,
+        devices: bool,
+        steps: crate::workshop::ch08_cgroups::Steps,
+    ) -> Result<ContainerCgroup> {
         let cgroup: Box<dyn Cgroup> = match detect()? {
-            Mode::V2 => Box::new(v2::CgroupV2::create(id)?),
-            Mode::V1 { .. } => Box::new(v1::CgroupV1::create(id, limits.cpus.is_some(), devices)?),
+            Mode::V2 => Box::new(steps.create_v2(Path::new(v2::ROOT), id)?),
+            Mode::V1 { .. } => {
+                let hierarchies = v1::hierarchies(limits.cpus.is_some(), devices)?;
+                Box::new(steps.create_v1(&hierarchies, id)?)
+            }
         };
-        Ok(ContainerCgroup(cgroup))
+        Ok(ContainerCgroup { cgroup, steps })
+    }
+
+    /// Chapter 8's join step: the waiting init goes in, then `release` lets
+    /// it run its command. Returns an error if the step never released it.
+    pub fn join(&self, pid: Pid, release: &dyn Fn() -> Result<()>) -> Result<()> {
+        let released = std::cell::Cell::new(false);
+        let release_once = || {
+            released.set(true);
+            release()
+        };
+        match self.cgroup.driver() {
+            Driver::V1(v1) => self.steps.join_v1(v1, pid, &release_once)?,
+            Driver::V2(v2) => self.steps.join_v2(v2, pid, &release_once)?,
+        }
+        if !released.get() {
+            bail!("the join step returned without calling release(): the container still waits for its go");
+        }
+        Ok(())
+    }
+
+    /// How many processes the OOM killer killed in here (chapter 8's step).
+    pub fn oom_kills(&self) -> Result<u64> {
+        match self.cgroup.driver() {
+            Driver::V1(v1) => self.steps.oom_kills_v1(v1),
+            Driver::V2(v2) => self.steps.oom_kills_v2(v2),
+        }
+    }
+
+    /// Chapter 8's remove step; if it fails (or is still `todo!()`), say so
+    /// and remove the directories anyway: a check must never leave the host dirty.
+    fn remove(&self) {
+        let steps = self.steps;
+        let learners = || match self.cgroup.driver() {
+            Driver::V1(v1) => steps.remove_v1(v1),
+            Driver::V2(v2) => steps.remove_v2(v2),
+        };
+        // Unwinding from another panic: a second one would abort; just clean up.
+        let outcome = (!std::thread::panicking()).then(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(learners))
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("it panicked")))
+        });
+        let left: Vec<PathBuf> = self
+            .cgroup
+            .dirs()
+            .into_iter()
+            .filter(|d| d.exists())
+            .collect();
+        match &outcome {
+            Some(Err(error)) => eprintln!(
+                "mini-docker: removing the cgroup failed ({error:#}); the scaffold removes it"
+            ),
+            Some(Ok(())) if !left.is_empty() => {
+                eprintln!("mini-docker: the remove step left {left:?}; the scaffold removes it")
+            }
+            _ => {}
+        }
+        for dir in left {
+            let _ = remove_dir_retrying(&dir);
+        }
     }
 }
 
 impl std::ops::Deref for ContainerCgroup {
     type Target = dyn Cgroup;
     fn deref(&self) -> &(dyn Cgroup + 'static) {
-        &*self.0
+        &*self.cgroup
     }
 }
 
 impl Drop for ContainerCgroup {
     fn drop(&mut self) {
-        let _ = self.0.remove();
+        self.remove();
     }
 }
 
@@ -182,7 +249,9 @@ pub fn remove_parents() -> Vec<String> {
 }
 
 /// rmdir, retried while the kernel still counts a dying process (EBUSY).
-pub fn remove_dir_retrying(dir: &Path) -> Result<()> {
+/// The scaffold's own (a dead keeper's clean-up, a failed remove step);
+/// the learner writes theirs in chapter 8.
+pub(crate) fn remove_dir_retrying(dir: &Path) -> Result<()> {
     for attempt in 0..50 {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),

@@ -1,17 +1,15 @@
 //! cgroup v1: one hierarchy per controller (memory, pids, cpu, cpuacct), each
 //! mounted somewhere under /sys/fs/cgroup — sometimes two share one mount
 //! (cpu,cpuacct). The container gets mini-docker/ID in each of them.
+//! Creating, joining, reading the OOM count and removing are chapter 8's
+//! steps (exercises/ch08_cgroups.rs); this file finds the hierarchies.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::unistd::Pid;
 
-use super::{
-    keyed_value, open_for_entry, remove_dir_retrying, write_file, Cgroup, Driver, FastEntry,
-    Limits, PARENT,
-};
+use super::{open_for_entry, write_file, Cgroup, Driver, FastEntry, Limits};
 
 /// Always: memory (limit, OOM accounting) and pids. cpu and cpuacct only with
 /// --cpus: on v1 every hierarchy costs a mkdir, a join and an rmdir per container.
@@ -19,50 +17,43 @@ const ALWAYS: [&str; 2] = ["memory", "pids"];
 const FOR_CPU: [&str; 2] = ["cpu", "cpuacct"];
 
 pub struct CgroupV1 {
-    /// (controller, this container's directory in that controller's hierarchy)
+    /// (controller, this container's directory in that controller's hierarchy);
+    /// controllers that share a hierarchy (cpu,cpuacct) share a directory.
     pub dirs: Vec<(&'static str, PathBuf)>,
 }
 
+/// One v1 hierarchy the container needs a directory in: a controller and
+/// where its hierarchy is mounted (cpu and cpuacct often share one mount).
+pub struct Hierarchy {
+    pub controller: &'static str,
+    pub mount: PathBuf,
+}
+
+/// The hierarchies a container needs on this host: always memory (limit,
+/// OOM accounting) and pids; cpu and cpuacct only with --cpus (on v1 every
+/// hierarchy costs a mkdir, a join and an rmdir per container); devices for
+/// chapter 11's allow-list.
+pub fn hierarchies(cpu: bool, devices: bool) -> Result<Vec<Hierarchy>> {
+    let wanted = ALWAYS
+        .iter()
+        .chain(if cpu { FOR_CPU.iter() } else { [].iter() })
+        .chain(if devices {
+            ["devices"].iter()
+        } else {
+            [].iter()
+        });
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?; // read once for all
+    wanted
+        .map(|&controller| {
+            Ok(Hierarchy {
+                controller,
+                mount: mount_point_in(&mountinfo, controller)?,
+            })
+        })
+        .collect()
+}
+
 impl CgroupV1 {
-    /// `devices`: join the devices hierarchy too (chapter 11's allow-list).
-    /// If one hierarchy fails, the directories already made are removed.
-    pub fn create(id: &str, cpu: bool, devices: bool) -> Result<CgroupV1> {
-        let wanted = ALWAYS
-            .iter()
-            .chain(if cpu { FOR_CPU.iter() } else { [].iter() })
-            .chain(if devices {
-                ["devices"].iter()
-            } else {
-                [].iter()
-            });
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo")?; // read once for all
-        let mut cgroup = CgroupV1 { dirs: Vec::new() };
-        for &controller in wanted {
-            if let Err(error) = cgroup.join_hierarchy(&mountinfo, id, controller) {
-                let _ = cgroup.remove();
-                return Err(error);
-            }
-        }
-        Ok(cgroup)
-    }
-
-    /// Make mini-docker/ID in `controller`'s hierarchy (once per mount:
-    /// cpu and cpuacct often share one).
-    fn join_hierarchy(
-        &mut self,
-        mountinfo: &str,
-        id: &str,
-        controller: &'static str,
-    ) -> Result<()> {
-        let mount = mount_point_in(mountinfo, controller)?;
-        let dir = mount.join(PARENT).join(id);
-        if !self.dirs.iter().any(|(_, d)| d == &dir) {
-            fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-        }
-        self.dirs.push((controller, dir));
-        Ok(())
-    }
-
     /// This container's directory in `controller`'s hierarchy.
     pub fn dir(&self, controller: &str) -> &Path {
         &self
@@ -78,10 +69,17 @@ impl CgroupV1 {
         write_file(&self.dir(controller).join(file), value)
     }
 
-    fn unique_dirs(&self) -> Vec<&PathBuf> {
-        let mut unique: Vec<&PathBuf> = Vec::new();
+    /// The content of `file` in `controller`'s hierarchy.
+    pub fn read(&self, controller: &str, file: &str) -> Result<String> {
+        let path = self.dir(controller).join(file);
+        fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
+    }
+
+    /// Each directory once (cpu and cpuacct may share one).
+    pub fn unique_dirs(&self) -> Vec<&Path> {
+        let mut unique: Vec<&Path> = Vec::new();
         for (_, dir) in &self.dirs {
-            if !unique.contains(&dir) {
+            if !unique.contains(&dir.as_path()) {
                 unique.push(dir);
             }
         }
@@ -126,13 +124,6 @@ impl Cgroup for CgroupV1 {
         Ok(())
     }
 
-    fn add_process(&self, pid: Pid) -> Result<()> {
-        for dir in self.unique_dirs() {
-            write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
-        }
-        Ok(())
-    }
-
     /// The child writes "0" to `tasks` in each hierarchy: ~30 µs, not 5-13 ms.
     fn fast_entry(&self) -> Result<FastEntry> {
         let files = self.unique_dirs().into_iter().map(|dir| dir.join("tasks"));
@@ -142,18 +133,10 @@ impl Cgroup for CgroupV1 {
         Ok(FastEntry::SelfJoin(fds))
     }
 
-    fn oom_kills(&self) -> u64 {
-        keyed_value(&self.dir("memory").join("memory.oom_control"), "oom_kill").unwrap_or(0)
-    }
-
-    /// Every hierarchy's directory (memory, pids, cpu, devices — whichever
-    /// this container joined), even when one of them fails: the first error.
-    fn remove(&self) -> Result<()> {
-        let results: Vec<Result<()>> = self
-            .unique_dirs()
+    fn dirs(&self) -> Vec<PathBuf> {
+        self.unique_dirs()
             .into_iter()
-            .map(|d| remove_dir_retrying(d))
-            .collect();
-        results.into_iter().collect()
+            .map(Path::to_path_buf)
+            .collect()
     }
 }

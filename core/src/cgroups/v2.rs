@@ -2,57 +2,56 @@
 //! only if its parent lists it in cgroup.subtree_control, and a cgroup that
 //! hands controllers down may hold no processes itself ("no internal
 //! processes"): so containers live in mini-docker/ID, and mini-docker/ stays empty.
+//! Creating, joining, reading the OOM count and removing are chapter 8's
+//! steps (exercises/ch08_cgroups.rs); this file keeps the driver's plumbing.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nix::unistd::Pid;
 
-use super::{
-    keyed_value, open_for_entry, remove_dir_retrying, write_file, Cgroup, Driver, FastEntry,
-    Limits, PARENT,
-};
+use super::{open_for_entry, write_file, Cgroup, Driver, FastEntry, Limits};
 
-const ROOT: &str = "/sys/fs/cgroup";
-const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+/// Where the cgroup2 tree is mounted.
+pub const ROOT: &str = "/sys/fs/cgroup";
+/// The controllers a container's limits need.
+pub const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
 
 pub struct CgroupV2 {
+    /// This container's directory (ROOT/mini-docker/ID).
     pub dir: PathBuf,
 }
 
 impl CgroupV2 {
-    pub fn create(id: &str) -> Result<CgroupV2> {
-        let root = Path::new(ROOT);
-        let parent = root.join(PARENT);
-        enable_controllers(root)?; // usually done by systemd already; only what is missing
-        fs::create_dir_all(&parent).with_context(|| format!("create {}", parent.display()))?;
-        enable_controllers(&parent)?;
-        let dir = parent.join(id);
-        fs::create_dir(&dir).with_context(|| format!("create {}", dir.display()))?;
-        Ok(CgroupV2 { dir })
-    }
-
     /// Write `value` to the control file `name` of this cgroup.
     pub fn write(&self, name: &str, value: &str) -> Result<()> {
         write_file(&self.dir.join(name), value)
     }
+
+    /// The content of the control file `name` of this cgroup.
+    pub fn read(&self, name: &str) -> Result<String> {
+        let path = self.dir.join(name);
+        fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))
+    }
 }
 
-/// Add memory, pids and cpu to `cgroup`'s subtree_control where missing.
-fn enable_controllers(cgroup: &Path) -> Result<()> {
-    let enabled = fs::read_to_string(cgroup.join("cgroup.subtree_control")).unwrap_or_default();
-    let available = fs::read_to_string(cgroup.join("cgroup.controllers")).unwrap_or_default();
-    let missing: Vec<String> = CONTROLLERS
-        .iter()
-        .filter(|c| !enabled.split_whitespace().any(|e| e == **c))
-        .filter(|c| available.split_whitespace().any(|a| a == **c))
-        .map(|c| format!("+{c}"))
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    write_file(&cgroup.join("cgroup.subtree_control"), &missing.join(" "))
+/// Which of `CONTROLLERS` `cgroup` could hand down to its children
+/// (its cgroup.controllers lists them) but does not yet (its
+/// cgroup.subtree_control does not).
+pub fn missing_controllers(cgroup: &Path) -> Vec<&'static str> {
+    let words = |file: &str| -> Vec<String> {
+        fs::read_to_string(cgroup.join(file))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(|w| w.trim_start_matches('+').to_string())
+            .collect()
+    };
+    let (enabled, available) = (words("cgroup.subtree_control"), words("cgroup.controllers"));
+    CONTROLLERS
+        .into_iter()
+        .filter(|c| !enabled.iter().any(|e| e == c))
+        .filter(|c| available.iter().any(|a| a == c))
+        .collect()
 }
 
 impl Cgroup for CgroupV2 {
@@ -71,20 +70,12 @@ impl Cgroup for CgroupV2 {
         Ok(())
     }
 
-    fn add_process(&self, pid: Pid) -> Result<()> {
-        self.write("cgroup.procs", &pid.to_string())
-    }
-
     /// clone3(CLONE_INTO_CGROUP): the child is born here.
     fn fast_entry(&self) -> Result<FastEntry> {
         Ok(FastEntry::BornInto(open_for_entry(&self.dir, true)?))
     }
 
-    fn oom_kills(&self) -> u64 {
-        keyed_value(&self.dir.join("memory.events"), "oom_kill").unwrap_or(0)
-    }
-
-    fn remove(&self) -> Result<()> {
-        remove_dir_retrying(&self.dir)
+    fn dirs(&self) -> Vec<PathBuf> {
+        vec![self.dir.clone()]
     }
 }

@@ -10,7 +10,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{random_hex, status_text, stderr_suffix, Check, Ctx};
-use crate::cgroups::v1::CgroupV1;
+use crate::cgroups::v1::{CgroupV1, Hierarchy};
 use crate::cgroups::v2::CgroupV2;
 use crate::cgroups::{self, keyed_value, Limits, Mode};
 use crate::workshop::Steps;
@@ -29,6 +29,14 @@ pub fn checks() -> Vec<Check> {
             hint: "the scaffold removes the cgroup; the container must have been limited and run first (8.1)", run: nothing_left },
         Check { id: "8.6", title: "both writers, v1 and v2, on scratch cgroup files (any host): values, rounding, period before quota", points: 2,
             hint: "quota = (cpus * period).round(); write the period too (never assume the default); v1: cpu.cfs_period_us before cpu.cfs_quota_us", run: writers_on_scratch },
+        Check { id: "8.7", title: "create, on scratch v2 and v1 trees (any host): v2 hands memory, pids, cpu down top-down (root, then mini-docker); v1 one directory per hierarchy", points: 2,
+            hint: "create_v2: write \"+memory +pids +cpu\" (what missing_controllers returns) to ROOT/cgroup.subtree_control, then to ROOT/mini-docker/cgroup.subtree_control, then mkdir ROOT/mini-docker/ID; create_v1: create_dir_all(mount/mini-docker/ID) per hierarchy, once per shared mount, pushing (controller, dir) for each", run: create_on_scratch },
+        Check { id: "8.8", title: "join, on scratch v2 and v1 cgroups (any host): the pid is in every hierarchy's cgroup.procs before the container is released", points: 2,
+            hint: "join: write the pid to cgroup.procs (v1: in each of cgroup.unique_dirs()), then call release()", run: join_on_scratch },
+        Check { id: "8.9", title: "the OOM kill count, on scratch memory.events (v2) and memory.oom_control (v1)", points: 1,
+            hint: "keyed_value(memory.events, \"oom_kill\") on v2; keyed_value(memory/memory.oom_control, \"oom_kill\") on v1 — not oom, max or under_oom", run: oom_on_scratch },
+        Check { id: "8.10", title: "remove: rmdir on scratch v2 and v1 trees, and on a real cgroup of this host while its last process dies (EBUSY, retried)", points: 2,
+            hint: "fs::remove_dir(dir) (never remove_dir_all), retried while it fails with EBUSY (raw_os_error() == Some(libc::EBUSY)), ~20 ms apart for up to a second; v1: every one of unique_dirs(), each once", run: remove_cgroups },
     ]
 }
 
@@ -110,7 +118,9 @@ fn limits_written(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-const MEMORY_HOG: &str = "head -c 100000000 /dev/zero | sort";
+/// One 100 MB buffer, filled: killed at once under -m 32m, and done in a
+/// blink when it escaped the limit (sort would take seconds on a busy host).
+const MEMORY_HOG: &str = "dd if=/dev/zero of=/dev/null bs=100M count=1";
 
 fn oom_kill(ctx: &Ctx) -> Result<()> {
     let o = ctx.output(8, &args(&["-m", "32m"]), &["sh", "-c", MEMORY_HOG], b"")?;
@@ -243,35 +253,6 @@ fn all_cgroup_dirs(paths: &[&str]) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-/// `mini-docker __write-limits v1|v2 DIR --memory .. --pids .. --cpus ..`: the
-/// learner's writer, on a cgroup object made over a scratch directory.
-pub fn write_limits_command(steps: &Steps, driver: &str, dir: &Path, limits: &Limits) -> Result<i32> {
-    match driver {
-        "v1" => steps.ch08_cgroups.write_limits_v1(&scratch_v1(dir), limits)?,
-        "v2" => steps.ch08_cgroups.write_limits_v2(&scratch_v2(dir), limits)?,
-        other => bail!("__write-limits: unknown driver {other:?} (v1 or v2)"),
-    }
-    Ok(0)
-}
-
-/// v1: a directory per controller (cpu and cpuacct share one, as they often do).
-fn scratch_v1(dir: &Path) -> CgroupV1 {
-    CgroupV1 {
-        dirs: vec![
-            ("memory", dir.join("memory")),
-            ("pids", dir.join("pids")),
-            ("cpu", dir.join("cpu")),
-            ("cpuacct", dir.join("cpu")),
-        ],
-    }
-}
-
-fn scratch_v2(dir: &Path) -> CgroupV2 {
-    CgroupV2 {
-        dir: dir.to_path_buf(),
-    }
-}
-
 /// Limits whose rounding shows: 0.256789 CPUs = 25678.9 µs per 100 ms, so a
 /// truncating quota (25678) differs from the rounded one (25679).
 const SCRATCH_MEMORY: u64 = 48 << 20;
@@ -314,6 +295,438 @@ fn writers_on_scratch(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
+/// `mini-docker __cgroup STEP v1|v2 --dir ..`: one of the learner's steps on
+/// cgroup objects made over the given directories (scratch ones, or a real
+/// cgroup for `remove`). v2: `--dir` is the root (create) or the cgroup;
+/// v1: `--dir CONTROLLER=PATH`, the mount (create) or the cgroup's directory.
+pub fn cgroup_step_command(steps: &Steps, step: &str, driver: &str, dirs: &[String], options: &StepOptions) -> Result<i32> {
+    let ch08 = &steps.ch08_cgroups;
+    let pid = Pid::from_raw(options.pid.unwrap_or(0));
+    let id = options.id.as_deref().unwrap_or("scratch");
+    match driver {
+        "v2" => {
+            let [dir] = dirs else {
+                bail!("__cgroup v2: expected one --dir, got {}", dirs.len())
+            };
+            let cgroup = CgroupV2 { dir: PathBuf::from(dir) };
+            match step {
+                "create" => println!("{}", ch08.create_v2(Path::new(dir), id)?.dir.display()),
+                "limits" => ch08.write_limits_v2(&cgroup, &options.limits)?,
+                "join" => ch08.join_v2(&cgroup, pid, &|| report_release(std::slice::from_ref(&cgroup.dir), pid))?,
+                "oom" => println!("{}", ch08.oom_kills_v2(&cgroup)?),
+                "remove" => {
+                    println!("removing");
+                    ch08.remove_v2(&cgroup)?
+                }
+                other => bail!("__cgroup: unknown step {other:?}"),
+            }
+        }
+        "v1" => {
+            let pairs = dirs
+                .iter()
+                .map(|d| controller_dir(d))
+                .collect::<Result<Vec<_>>>()?;
+            let cgroup = CgroupV1 { dirs: pairs };
+            match step {
+                "create" => {
+                    let hierarchies: Vec<Hierarchy> = cgroup
+                        .dirs
+                        .iter()
+                        .map(|(controller, mount)| Hierarchy { controller, mount: mount.clone() })
+                        .collect();
+                    for (controller, dir) in ch08.create_v1(&hierarchies, id)?.dirs {
+                        println!("{controller}={}", dir.display());
+                    }
+                }
+                "limits" => ch08.write_limits_v1(&cgroup, &options.limits)?,
+                "join" => {
+                    let unique: Vec<PathBuf> = cgroup.dirs.iter().map(|(_, d)| d.clone()).collect();
+                    ch08.join_v1(&cgroup, pid, &|| report_release(&unique, pid))?
+                }
+                "oom" => println!("{}", ch08.oom_kills_v1(&cgroup)?),
+                "remove" => {
+                    println!("removing");
+                    ch08.remove_v1(&cgroup)?
+                }
+                other => bail!("__cgroup: unknown step {other:?}"),
+            }
+        }
+        other => bail!("__cgroup: unknown driver {other:?} (v1 or v2)"),
+    }
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    Ok(0)
+}
+
+/// What `__cgroup` passes to a step besides the directories.
+pub struct StepOptions {
+    pub id: Option<String>,
+    pub pid: Option<i32>,
+    pub limits: Limits,
+}
+
+/// "memory=/path" -> ("memory", /path), with the controller's static name.
+fn controller_dir(arg: &str) -> Result<(&'static str, PathBuf)> {
+    const KNOWN: [&str; 5] = ["memory", "pids", "cpu", "cpuacct", "devices"];
+    let (name, path) = arg
+        .split_once('=')
+        .with_context(|| format!("--dir {arg:?}: expected CONTROLLER=PATH"))?;
+    let controller = KNOWN
+        .into_iter()
+        .find(|k| *k == name)
+        .with_context(|| format!("--dir {arg:?}: unknown controller {name:?}"))?;
+    Ok((controller, PathBuf::from(path)))
+}
+
+/// The release the join step gets: it says, at that moment, in which
+/// directories' cgroup.procs the pid already is ("released: joined DIR ...").
+fn report_release(dirs: &[PathBuf], pid: Pid) -> Result<()> {
+    let mut line = String::from("released:");
+    for dir in dirs {
+        let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+        let joined = procs.lines().any(|l| l.trim() == pid.to_string());
+        line.push_str(&format!(" {}={}", dir.display(), if joined { "joined" } else { "not-joined" }));
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// Run one step through `__cgroup` (a child: a todo!() or a panic stays there).
+fn run_step(ctx: &Ctx, step: &str, driver: &str, dirs: &[String], extra: &[String]) -> Result<std::process::Output> {
+    let child = step_command(ctx, step, driver, dirs, extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("start mini-docker __cgroup")?;
+    super::wait_output(child, Duration::from_secs(10))
+}
+
+fn step_command(ctx: &Ctx, step: &str, driver: &str, dirs: &[String], extra: &[String]) -> std::process::Command {
+    let mut command = std::process::Command::new(&ctx.exe);
+    command.env_remove("MINI_DOCKER_REFERENCE");
+    if let Some(arg) = ctx.selection.to_arg() {
+        command.arg(arg);
+    }
+    command.arg("__cgroup").arg(step).arg(driver);
+    for dir in dirs {
+        command.arg("--dir").arg(dir);
+    }
+    command
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .current_dir("/");
+    command
+}
+
+/// A scratch directory under the state dir, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(ctx: &Ctx, what: &str) -> Result<Scratch> {
+        let dir = ctx.state_dir.join(format!("check-cgroup-{what}-{}", random_hex(4)?));
+        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+    /// Create `name` (and its directories) holding `content`.
+    fn file(&self, name: &str, content: &str) -> Result<PathBuf> {
+        let path = self.0.join(name);
+        fs::create_dir_all(path.parent().expect("in a directory"))?;
+        fs::write(&path, content)?;
+        Ok(path)
+    }
+    fn dir(&self, name: &str) -> Result<PathBuf> {
+        let path = self.0.join(name);
+        fs::create_dir_all(&path)?;
+        Ok(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// v1 as hosts mount it: memory and pids alone, cpu and cpuacct together.
+const V1_MOUNTS: [(&str, &str); 4] = [
+    ("memory", "memory"),
+    ("pids", "pids"),
+    ("cpu", "cpu,cpuacct"),
+    ("cpuacct", "cpu,cpuacct"),
+];
+
+fn v1_args(scratch: &Scratch, below: &str) -> Result<Vec<String>> {
+    V1_MOUNTS
+        .iter()
+        .map(|(controller, mount)| {
+            let dir = scratch.dir(&format!("{mount}{below}"))?;
+            Ok(format!("{controller}={}", dir.display()))
+        })
+        .collect()
+}
+
+fn create_on_scratch(ctx: &Ctx) -> Result<()> {
+    create_v2_on_scratch(ctx)?;
+    create_v1_on_scratch(ctx)
+}
+
+/// A v2 root that hands nothing down yet, and a mini-docker/ left by an
+/// earlier container (its controllers listed as the kernel would once the
+/// root hands them down). Inotify sees the order of the writes.
+fn create_v2_on_scratch(ctx: &Ctx) -> Result<()> {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let scratch = Scratch::new(ctx, "create-v2")?;
+    scratch.file("cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n")?;
+    scratch.file("cgroup.subtree_control", "")?;
+    scratch.file("mini-docker/cgroup.controllers", "cpu memory pids\n")?;
+    scratch.file("mini-docker/cgroup.subtree_control", "")?;
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+    let flags = AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CREATE;
+    let root_watch = inotify.add_watch(&scratch.0, flags)?;
+    let parent_watch = inotify.add_watch(&scratch.0.join(cgroups::PARENT), flags)?;
+    let id = format!("c{}", random_hex(4)?);
+    let output = run_step(ctx, "create", "v2", &[scratch.0.display().to_string()], &["--id".into(), id.clone()])?;
+    super::expect_success(&output, "create_v2")?;
+    let mut order = Vec::new(); // "root" / "mini-docker" / "ID"
+    loop {
+        match inotify.read_events() {
+            Ok(events) => order.extend(events.into_iter().filter_map(|e| {
+                let name = e.name?.into_string().ok()?;
+                match (e.wd == root_watch, e.wd == parent_watch, name.as_str()) {
+                    (true, _, "cgroup.subtree_control") => Some("root".to_string()),
+                    (_, true, "cgroup.subtree_control") => Some("mini-docker".to_string()),
+                    (_, true, n) if n == id => Some("ID".to_string()),
+                    _ => None,
+                }
+            })),
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(e) => return Err(e).context("read inotify events"),
+        }
+    }
+    let container = scratch.0.join(cgroups::PARENT).join(&id);
+    if !container.is_dir() {
+        bail!("create_v2 made no directory {}", container.display());
+    }
+    let first = |what: &str| order.iter().position(|o| o == what);
+    let (Some(root), Some(parent)) = (first("root"), first("mini-docker")) else {
+        bail!("create_v2 did not write both parents' cgroup.subtree_control (the root's and mini-docker's): a controller reaches the container only if every ancestor hands it down (writes seen: {order:?})");
+    };
+    if parent < root {
+        bail!("create_v2 wrote mini-docker's cgroup.subtree_control before the root's: top-down, or the kernel refuses a controller the parent does not have (writes seen: {order:?})");
+    }
+    for file in ["cgroup.subtree_control", "mini-docker/cgroup.subtree_control"] {
+        let written = fs::read_to_string(scratch.0.join(file))?;
+        let words: Vec<&str> = written.split_whitespace().collect();
+        if words.is_empty() || words.iter().any(|w| !w.starts_with(['+', '-'])) {
+            bail!("create_v2 left {file} holding {written:?}: subtree_control takes \"+controller\" words");
+        }
+    }
+    let printed = String::from_utf8_lossy(&output.stdout);
+    if printed.trim() != container.display().to_string() {
+        bail!("create_v2 returned a cgroup at {:?}, expected {}", printed.trim(), container.display());
+    }
+    Ok(())
+}
+
+/// One mount per controller (cpu and cpuacct share one): a directory in each.
+fn create_v1_on_scratch(ctx: &Ctx) -> Result<()> {
+    let scratch = Scratch::new(ctx, "create-v1")?;
+    let id = format!("c{}", random_hex(4)?);
+    let output = run_step(ctx, "create", "v1", &v1_args(&scratch, "")?, &["--id".into(), id.clone()])?;
+    super::expect_success(&output, "create_v1")?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for (controller, mount) in V1_MOUNTS {
+        let dir = scratch.0.join(mount).join(cgroups::PARENT).join(&id);
+        if !dir.is_dir() {
+            bail!("create_v1 made no {} (the {controller} hierarchy): v1 needs the container's directory in every hierarchy", dir.display());
+        }
+        let line = format!("{controller}={}", dir.display());
+        if !printed.lines().any(|l| l == line) {
+            bail!("create_v1's CgroupV1 has no ({controller}, {}): its dirs are {:?}", dir.display(), printed.lines().collect::<Vec<_>>());
+        }
+    }
+    Ok(())
+}
+
+const SCRATCH_PID: &str = "4242";
+
+fn join_on_scratch(ctx: &Ctx) -> Result<()> {
+    for driver in ["v2", "v1"] {
+        let scratch = Scratch::new(ctx, &format!("join-{driver}"))?;
+        let dirs = match driver {
+            "v2" => vec![scratch.dir("mini-docker/c")?.display().to_string()],
+            _ => v1_args(&scratch, "/mini-docker/c")?,
+        };
+        let unique: Vec<PathBuf> = dirs
+            .iter()
+            .map(|d| PathBuf::from(d.split_once('=').map_or(d.as_str(), |(_, p)| p)))
+            .collect();
+        for dir in &unique {
+            fs::write(dir.join("cgroup.procs"), "")?;
+        }
+        let output = run_step(ctx, "join", driver, &dirs, &["--pid".into(), SCRATCH_PID.into()])?;
+        super::expect_success(&output, &format!("join_{driver}"))?;
+        let printed = String::from_utf8_lossy(&output.stdout);
+        let Some(released) = printed.lines().find(|l| l.starts_with("released:")) else {
+            bail!("join_{driver} never called release(): the container would wait forever");
+        };
+        if released.contains("not-joined") {
+            let mut missing: Vec<&str> = released
+                .split(' ')
+                .filter_map(|w| w.strip_suffix("=not-joined"))
+                .collect();
+            missing.dedup(); // cpu and cpuacct share a directory
+            bail!("join_{driver} released the container before its pid was in {missing:?}: its command would run (and fork) outside the limits — join first, then release");
+        }
+        for dir in &unique {
+            let procs = fs::read_to_string(dir.join("cgroup.procs"))?;
+            if procs.trim() != SCRATCH_PID {
+                bail!("join_{driver}: {}/cgroup.procs holds {:?}, expected {SCRATCH_PID}", dir.display(), procs.trim());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counters that tell the fields apart: kills 2, OOM events 3, limit hits 17.
+fn oom_on_scratch(ctx: &Ctx) -> Result<()> {
+    for driver in ["v2", "v1"] {
+        let scratch = Scratch::new(ctx, &format!("oom-{driver}"))?;
+        let dirs = match driver {
+            "v2" => {
+                let dir = scratch.dir("c")?;
+                scratch.file("c/memory.events", "low 0\nhigh 0\nmax 17\noom 3\noom_kill 2\noom_group_kill 0\n")?;
+                vec![dir.display().to_string()]
+            }
+            _ => {
+                let dirs = v1_args(&scratch, "/c")?;
+                scratch.file("memory/c/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")?;
+                scratch.file("memory/c/memory.failcnt", "17\n")?;
+                dirs
+            }
+        };
+        let output = run_step(ctx, "oom", driver, &dirs, &[])?;
+        super::expect_success(&output, &format!("oom_kills_{driver}"))?;
+        let got = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        if got != "2" {
+            let file = if driver == "v2" { "memory.events" } else { "memory.oom_control" };
+            bail!("oom_kills_{driver} says {got:?} where {file} counts 2 kills (oom_kill): the other fields count limit hits or say \"right now\", not kills");
+        }
+    }
+    Ok(())
+}
+
+fn remove_cgroups(ctx: &Ctx) -> Result<()> {
+    remove_on_scratch(ctx)?;
+    remove_real_while_dying(ctx)
+}
+
+/// The container's directories go; mini-docker/ and a sibling container stay.
+fn remove_on_scratch(ctx: &Ctx) -> Result<()> {
+    for driver in ["v2", "v1"] {
+        let scratch = Scratch::new(ctx, &format!("remove-{driver}"))?;
+        let dirs = match driver {
+            "v2" => vec![scratch.dir("mini-docker/c")?.display().to_string()],
+            _ => v1_args(&scratch, "/mini-docker/c")?,
+        };
+        // The mounts' directories, relative to the scratch dir (v2: the scratch dir itself).
+        let mounts: Vec<&str> = match driver {
+            "v2" => vec!["."],
+            _ => vec!["memory", "pids", "cpu,cpuacct"],
+        };
+        for mount in &mounts {
+            scratch.dir(&format!("{mount}/mini-docker/sibling"))?;
+        }
+        let output = run_step(ctx, "remove", driver, &dirs, &[])?;
+        super::expect_success(&output, &format!("remove_{driver}"))?;
+        for mount in &mounts {
+            let base = scratch.0.join(mount).join(cgroups::PARENT);
+            if base.join("c").exists() {
+                bail!("remove_{driver} left {}: every hierarchy's directory must go", base.join("c").display());
+            }
+            if !base.join("sibling").is_dir() {
+                bail!("remove_{driver} removed {}, another container's cgroup: only this container's directory goes", base.join("sibling").display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The real thing: a cgroup of this host's layout whose last process is
+/// killed only after the remove step started — rmdir answers EBUSY until it is gone.
+fn remove_real_while_dying(ctx: &Ctx) -> Result<()> {
+    let name = format!("check-{}", random_hex(4)?);
+    let (driver, dirs): (&str, Vec<(String, PathBuf)>) = match cgroups::detect()? {
+        Mode::V2 => ("v2", vec![(String::new(), Path::new(cgroups::v2::ROOT).join(cgroups::PARENT).join(&name))]),
+        Mode::V1 { .. } => (
+            "v1",
+            ["memory", "pids"]
+                .iter()
+                .map(|c| Ok((format!("{c}="), cgroups::v1::mount_point(c)?.join(cgroups::PARENT).join(&name))))
+                .collect::<Result<_>>()?,
+        ),
+    };
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .context("start sleep 30 (the cgroup's last process)")?;
+    let result = remove_real(ctx, driver, &dirs, &mut sleeper);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let left: Vec<String> = dirs
+        .iter()
+        .filter(|(_, d)| d.exists())
+        .map(|(_, d)| {
+            let _ = cgroups::remove_dir_retrying(d);
+            d.display().to_string()
+        })
+        .collect();
+    result?;
+    if !left.is_empty() {
+        bail!("remove_{driver} returned but left {left:?} (the check removed it)");
+    }
+    Ok(())
+}
+
+fn remove_real(ctx: &Ctx, driver: &str, dirs: &[(String, PathBuf)], sleeper: &mut std::process::Child) -> Result<()> {
+    for (_, dir) in dirs {
+        fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        cgroups::write_file(&dir.join("cgroup.procs"), &sleeper.id().to_string())?;
+    }
+    let args: Vec<String> = dirs.iter().map(|(prefix, d)| format!("{prefix}{}", d.display())).collect();
+    let mut child = step_command(ctx, "remove", driver, &args, &[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("start mini-docker __cgroup remove")?;
+    // The step starts right after "removing": the process is still in there.
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first);
+    if first.trim() == "removing" {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let output = super::wait_output(child, Duration::from_secs(10))?;
+    if output.status.code() != Some(0) {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let why = if stderr.contains("busy") {
+            " with EBUSY: retry the rmdir while the kernel still counts a dying process"
+        } else if stderr.contains("not permitted") {
+            " with EPERM: a cgroup's files are the kernel's — rmdir the directory, never rm -r (remove_dir_all)"
+        } else {
+            ""
+        };
+        bail!(
+            "remove_{driver} on a real cgroup whose last process died 250 ms into the step failed{why}{}",
+            stderr_suffix(&stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `mini-docker __cgroup limits`, as check 8.6 runs it.
 fn check_writer(ctx: &Ctx, driver: &str, dir: &Path) -> Result<()> {
     let files = scratch_files(driver);
     for (name, initial, _) in &files {
@@ -323,24 +736,22 @@ fn check_writer(ctx: &Ctx, driver: &str, dir: &Path) -> Result<()> {
     }
     // Watch the cpu files: the order of their writes is the order of the events.
     let watch = (driver == "v1").then(|| watch_writes(&dir.join("cpu"))).transpose()?;
-    let mut command = std::process::Command::new(&ctx.exe);
-    command.env_remove("MINI_DOCKER_REFERENCE");
-    if let Some(arg) = ctx.selection.to_arg() {
-        command.arg(arg);
-    }
-    command
-        .arg("__write-limits")
-        .arg(driver)
-        .arg(dir)
-        .args(["--memory", &SCRATCH_MEMORY.to_string()])
-        .args(["--pids", &SCRATCH_PIDS.to_string()])
-        .args(["--cpus", SCRATCH_CPUS])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .current_dir("/");
-    let child = command.spawn().context("start mini-docker __write-limits")?;
-    let output = super::wait_output(child, Duration::from_secs(10))?;
+    let dirs: Vec<String> = match driver {
+        "v1" => ["memory", "pids", "cpu", "cpuacct"]
+            .iter()
+            .map(|c| format!("{c}={}", dir.join(if *c == "cpuacct" { "cpu" } else { c }).display()))
+            .collect(),
+        _ => vec![dir.display().to_string()],
+    };
+    let limits = [
+        "--memory".to_string(),
+        SCRATCH_MEMORY.to_string(),
+        "--pids".into(),
+        SCRATCH_PIDS.to_string(),
+        "--cpus".into(),
+        SCRATCH_CPUS.into(),
+    ];
+    let output = run_step(ctx, "limits", driver, &dirs, &limits)?;
     super::expect_success(&output, &format!("write_limits_{driver}"))?;
     for (name, _, want) in &files {
         let got = fs::read_to_string(dir.join(name))?;
@@ -359,7 +770,6 @@ fn check_writer(ctx: &Ctx, driver: &str, dir: &Path) -> Result<()> {
     }
     Ok(())
 }
-
 fn watch_writes(dir: &Path) -> Result<nix::sys::inotify::Inotify> {
     use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;

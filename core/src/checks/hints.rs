@@ -399,7 +399,8 @@ const TABLE: &[Entry] = &[
         id: "8.1",
         concept: "Limits live in the kernel as files of the container's cgroup: each requested limit must \
                   be written to its interface file, in the layout this host has, and nothing for a limit \
-                  that was not asked for.",
+                  that was not asked for — in a cgroup that exists, has the controllers, and holds the \
+                  container.",
         look: "cgroups(7); the kernel's cgroup-v2 documentation on memory.max, pids.max and cpu.max, and \
                v1's memory, pids and CFS bandwidth files. write_limits_v2 and write_limits_v1 in \
                exercises/ch08_cgroups.rs.",
@@ -430,9 +431,10 @@ const TABLE: &[Entry] = &[
     },
     Entry {
         id: "8.5",
-        concept: "The scaffold removes the container's cgroup on every way out — but only for a container \
-                  that was limited and ran. Make check 8.1 pass first.",
-        look: "cgroups(7) on removing a cgroup; the hints of check 8.1.",
+        concept: "The container's cgroup must be gone on every way out: a normal exit, an OOM kill, a \
+                  stop signal. Your removal runs on each of them, after the last process is dead — make \
+                  checks 8.1 and 8.10 pass first.",
+        look: "cgroups(7) on removing a cgroup; remove_v2 and remove_v1; the hints of checks 8.1 and 8.10.",
         section: "When, and until when",
     },
     Entry {
@@ -443,6 +445,41 @@ const TABLE: &[Entry] = &[
         look: "the kernel's CFS bandwidth control documentation on cpu.cfs_period_us and cpu.cfs_quota_us; \
                f64::round. cpu_quota, write_limits_v1 and write_limits_v2.",
         section: "The pitfall: the kernel checks each write, in order",
+    },
+    Entry {
+        id: "8.7",
+        concept: "A controller reaches a cgroup only through every ancestor: each parent must hand it down \
+                  before its child can use it, so the parents are told from the root downwards. The parent \
+                  of all containers never holds a process itself. On v1 there is one tree per controller, \
+                  and the container needs its own directory in each of them.",
+        look: "the kernel's cgroup-v2 documentation, \"Enabling and Disabling\" and \"No Internal Process \
+               Constraint\"; cgroups(7), \"Cgroups version 1\". create_v2 and create_v1.",
+        section: "Creating it: top-down",
+    },
+    Entry {
+        id: "8.8",
+        concept: "A child is born in its parent's cgroup, and moving a process later leaves behind what it \
+                  already forked. The container's first process must be inside — in every hierarchy on v1 — \
+                  before it is allowed to run its command.",
+        look: "cgroups(7), \"Creating cgroups and moving processes\". join_v2 and join_v1.",
+        section: "Joining it: before exec",
+    },
+    Entry {
+        id: "8.9",
+        concept: "The memory controller keeps several counters: times the limit was hit, times memory could \
+                  not be reclaimed, processes actually killed — and on v1 a flag that only says whether the \
+                  cgroup is stuck right now. Only one of them means the OOM killer killed something.",
+        look: "the kernel's cgroup-v2 documentation on memory.events; cgroup-v1/memory.rst, \"OOM Control\". \
+               oom_kills_v2 and oom_kills_v1.",
+        section: "Reading the OOM kill",
+    },
+    Entry {
+        id: "8.10",
+        concept: "A cgroup's files belong to the kernel: a cgroup is removed as a directory, never file by \
+                  file. While the last processes are still dying the kernel answers busy for a moment, so \
+                  the removal tries again for a short while before it gives up — in every hierarchy on v1.",
+        look: "cgroups(7), \"Removing cgroups\"; rmdir(2) and its EBUSY. remove_v2 and remove_v1.",
+        section: "Removing it",
     },
     // Chapter 9 — pulling images
     Entry {

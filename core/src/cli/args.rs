@@ -233,12 +233,20 @@ pub enum Command {
         #[arg(long)]
         oom_killed: bool,
     },
-    /// Chapter 8's limit writer over a scratch directory laid out like a cgroupfs, for check 8 (internal)
-    #[command(name = "__write-limits", hide = true)]
-    WriteLimits {
+    /// One of chapter 8's steps over scratch (or given real) cgroup directories, for check 8 (internal)
+    #[command(name = "__cgroup", hide = true)]
+    CgroupStep {
+        /// create, limits, join, oom or remove
+        step: String,
         /// v1 or v2
         driver: String,
-        dir: PathBuf,
+        /// v2: the root (create) or the cgroup; v1: CONTROLLER=PATH, repeated
+        #[arg(long = "dir")]
+        dirs: Vec<String>,
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        pid: Option<i32>,
         #[arg(long)]
         memory: Option<u64>,
         #[arg(long)]

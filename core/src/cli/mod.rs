@@ -248,19 +248,26 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             code,
             oom_killed,
         } => checks::ch12::record_exit_command(&steps, &dir, code, oom_killed),
-        Command::WriteLimits {
+        Command::CgroupStep {
+            step,
             driver,
-            dir,
+            dirs,
+            id,
+            pid,
             memory,
             pids,
             cpus,
         } => {
-            let limits = cgroups::Limits {
-                memory_bytes: memory,
-                pids,
-                cpus,
+            let options = checks::ch08::StepOptions {
+                id,
+                pid,
+                limits: cgroups::Limits {
+                    memory_bytes: memory,
+                    pids,
+                    cpus,
+                },
             };
-            checks::ch08::write_limits_command(&steps, &driver, &dir, &limits)
+            checks::ch08::cgroup_step_command(&steps, &step, &driver, &dirs, &options)
         }
         Command::Inside { .. } | Command::Sandbox { .. } | Command::Shim { .. } => {
             unreachable!("handled above")

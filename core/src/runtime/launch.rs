@@ -177,7 +177,9 @@ pub fn launch(
     };
     let code = supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout), steps);
     if let (Some(keeper), Ok(code)) = (keeper.as_mut(), &code) {
-        let oom_killed = cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
+        let oom_killed = cgroup
+            .as_ref()
+            .is_some_and(|c| c.oom_kills().is_ok_and(|kills| kills > 0));
         keeper.exited(*code, oom_killed);
     }
     clean_up(container_dir, cgroup);
@@ -335,7 +337,7 @@ fn cgroup_for(
     // opened. Before the container exists: v1 must deny all before allowing
     // each device, and in that window even mknod of /dev/null would fail.
     let devices = hardening.is_some_and(|h| !h.privileged);
-    let cgroup = ContainerCgroup::create(id, limits, devices)?;
+    let cgroup = ContainerCgroup::create(id, limits, devices, steps.ch08_cgroups)?;
     super::explain::step(
         explain,
         8,

@@ -91,7 +91,12 @@ pub fn run(
         drop_groups: !map.deny_setgroups,
     });
     let keep_open = console.as_ref().map(|(_, theirs)| theirs.as_raw_fd());
-    let fast_entry = cgroup.map(|c| c.fast_entry()).transpose()?;
+    // Chapter 8 joins from the host side, the learner's way (join_v1/_v2);
+    // later chapters put the child in at clone, off the critical path.
+    let fast_entry = cgroup
+        .filter(|_| config.chapter > 8)
+        .map(|c| c.fast_entry())
+        .transpose()?;
     let pipes = stdio::Pipes::new()?;
     let Spawned {
         pid,
@@ -121,12 +126,12 @@ pub fn run(
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     // The init builds its filesystem while we do the host's part; it waits
     // for "go" before it binds /etc files, configures its network and runs
-    // its command (which must run in the cgroup).
+    // its command (which must run in the cgroup: the join step sends "go").
     let host_side = || {
         crate::net::files::write_all(etc_files)
-            .and_then(|_| join_cgroup(config, cgroup, pid, in_cgroup))
             .and_then(|_| connect_network(config, network, pid, steps))
     };
+    let go = || channel::send(&channel, &ToInside::Go);
     let send_config = || channel::send(&channel, &ToInside::Config(Box::new(config.clone())));
     let prepared = write_id_maps(config, pid, maps_written, steps)
         .and_then(|_| {
@@ -137,7 +142,7 @@ pub fn run(
                 send_config().and_then(|_| host_side())
             }
         })
-        .and_then(|_| channel::send(&channel, &ToInside::Go));
+        .and_then(|_| join_cgroup(config, cgroup, pid, in_cgroup, &go));
     if let Err(err) = prepared {
         let _ = kill(pid, Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -172,6 +177,9 @@ pub fn run(
     );
     drop(channel);
     let code = steps.ch01_process.wait_for(pid)?;
+    // Reaped: its pid may be anyone's now. A later panic (a todo!() in
+    // chapter 8's oom_kills or remove) must not SIGKILL that one.
+    CONTAINER_PID.store(0, Ordering::SeqCst);
     explain::step(
         config.explain,
         1,
@@ -205,14 +213,16 @@ fn attach_terminal(
 }
 
 /// Chapter 8: the container's first process joins its cgroup before it runs
-/// anything, so every process it will ever start is counted and limited.
+/// anything, so every process it will ever start is counted and limited;
+/// `go` lets it run its command (the join step calls it once joined).
 fn join_cgroup(
     config: &ContainerConfig,
     cgroup: Option<&ContainerCgroup>,
     pid: Pid,
     in_cgroup: bool,
+    go: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
-    let Some(cgroup) = cgroup else { return Ok(()) };
+    let Some(cgroup) = cgroup else { return go() };
     if in_cgroup {
         explain::step(
             config.explain,
@@ -220,15 +230,15 @@ fn join_cgroup(
             &format!("joined {} at clone", cgroup.describe()),
             "v2: clone3(CLONE_INTO_CGROUP); v1: the init wrote 0 to tasks (no global lock)",
         );
-        return Ok(());
+        return go();
     }
     explain::step(
         config.explain,
         8,
         &format!("echo {pid} > {}/cgroup.procs", cgroup.describe()),
-        "limits apply to the process and all its children",
+        "before its command runs: limits apply to it and all it forks",
     );
-    cgroup.add_process(pid)
+    cgroup.join(pid, go)
 }
 
 /// docker says OOMKilled; we say it in one line.
@@ -236,7 +246,11 @@ fn report_oom(config: &ContainerConfig, cgroup: Option<&ContainerCgroup>) {
     let (Some(cgroup), Some(limit)) = (cgroup, config.limits.memory_bytes) else {
         return;
     };
-    if cgroup.oom_kills() > 0 {
+    let kills = cgroup.oom_kills().unwrap_or_else(|e| {
+        eprintln!("mini-docker: cannot read the OOM kills: {e:#}");
+        0
+    });
+    if kills > 0 {
         eprintln!(
             "mini-docker: killed: out of memory (limit {})",
             crate::cgroups::human_bytes(limit)

@@ -48,9 +48,16 @@ mod ch07_no_newuser;
 mod ch07_no_setgroups_deny;
 mod ch07_uid_map_only;
 mod ch08_memory_in_mib;
+mod ch08_oom_wrong_field;
 mod ch08_period_assumed;
 mod ch08_quota_first;
 mod ch08_quota_truncated;
+mod ch08_released_first;
+mod ch08_rm_r;
+mod ch08_rmdir_once;
+mod ch08_subtree_bottom_up;
+mod ch08_subtree_parent_only;
+mod ch08_v1_one_hierarchy;
 mod ch08_v2_todo;
 mod ch09_always_bearer;
 mod ch09_comma_split;
@@ -176,6 +183,28 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch08_memory_in_mib" => {
             ch08.write_limits_v1 = ch08_memory_in_mib::write_limits_v1;
             ch08.write_limits_v2 = ch08_memory_in_mib::write_limits_v2;
+        }
+        "ch08_released_first" => {
+            ch08.join_v1 = ch08_released_first::join_v1;
+            ch08.join_v2 = ch08_released_first::join_v2;
+        }
+        "ch08_subtree_bottom_up" => ch08.create_v2 = ch08_subtree_bottom_up::create_v2,
+        "ch08_subtree_parent_only" => ch08.create_v2 = ch08_subtree_parent_only::create_v2,
+        "ch08_oom_wrong_field" => {
+            ch08.oom_kills_v1 = ch08_oom_wrong_field::oom_kills_v1;
+            ch08.oom_kills_v2 = ch08_oom_wrong_field::oom_kills_v2;
+        }
+        "ch08_rmdir_once" => {
+            ch08.remove_v1 = ch08_rmdir_once::remove_v1;
+            ch08.remove_v2 = ch08_rmdir_once::remove_v2;
+        }
+        "ch08_v1_one_hierarchy" => {
+            ch08.create_v1 = ch08_v1_one_hierarchy::create_v1;
+            ch08.join_v1 = ch08_v1_one_hierarchy::join_v1;
+        }
+        "ch08_rm_r" => {
+            ch08.remove_v1 = ch08_rm_r::remove_v1;
+            ch08.remove_v2 = ch08_rm_r::remove_v2;
         }
         "ch09_no_library" => ch09.parse_image_ref = ch09_no_library::parse_image_ref,
         "ch09_tag_after_port" => ch09.parse_image_ref = ch09_tag_after_port::parse_image_ref,
