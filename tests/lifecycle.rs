@@ -910,3 +910,33 @@ fn an_ambiguous_id_prefix_is_refused_like_docker() {
     assert_eq!(stdout(&out), "ab1\n", "{}", stderr(&out));
     assert!(!state.path().join("containers").join(&one).exists());
 }
+
+/// An attached `run` (no --rm) keeps its output in the json-file log too,
+/// as docker does: `logs` shows it after; what the run printed and its
+/// status are as they were. With --rm nothing is kept.
+#[test]
+fn logs_of_a_container_that_ran_attached() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-fglogs");
+    let _remove_all = RemoveAll(&state);
+    let script = "echo out; echo err >&2; seq 1 20000; exit 3";
+    md(&state, &["pull", &image]);
+    let out = md(
+        &state,
+        &["run", "--network", "none", &image, "sh", "-c", script],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let numbers: String = (1..=20000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(stdout(&out), format!("out\n{numbers}"), "printed as before");
+    assert_eq!(stderr(&out), "err\n");
+    let id = stdout(&md(&state, &["ps", "-aq"])).trim().to_string();
+    let logs = md(&state, &["logs", &id]);
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert_eq!(stdout(&logs), format!("out\n{numbers}"), "logs: every line");
+    assert_eq!(stderr(&logs), "err\n");
+    let tail = stdout(&md(&state, &["logs", "--tail", "1", &id]));
+    assert_eq!(tail, "20000\n");
+    assert!(md(&state, &["rm", &id]).status.success());
+}

@@ -158,6 +158,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         Command::Run(args) => {
             let args = *args;
             let kept = !args.image_opts.rm;
+            let log_options = lifecycle::logs::LogOptions::parse(&args.image_opts.log_opt)?;
             let target = Target::Image {
                 image: args.image,
                 command: args.command,
@@ -167,7 +168,8 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             // A kept container is recorded (`ps -a`, `start`, `rm` know it); `run --rm`
             // leaves nothing to know, and skips the three state writes (~0.5 ms).
             if kept {
-                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground(&steps)));
+                let recorder = lifecycle::Recorder::foreground_logged(&steps, log_options);
+                opts.keeper = Some(Box::new(recorder));
             }
             let last = workshop::last_chapter();
             launch(last, opts, target, &state_dir, &steps)

@@ -163,8 +163,10 @@ pub fn launch(
             .map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
         hardening,
     };
+    let mut output_log = None;
     if let (Some(keeper), Some(dir)) = (keeper.as_mut(), &container_dir) {
         keeper.starting(dir.path(), described.record(&config))?;
+        output_log = keeper.output_log();
         // `exec` applies the same environment, user and hardening.
         crate::lifecycle::exec::save_config(dir.path(), &config)?;
     }
@@ -180,6 +182,7 @@ pub fn launch(
         interactive: prepared.interactive,
         etc_files: &etc,
         on_started: &mut on_started,
+        output_log,
     };
     let code = supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout), steps);
     if let (Some(keeper), Ok(code)) = (keeper.as_mut(), &code) {

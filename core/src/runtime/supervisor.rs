@@ -60,6 +60,9 @@ pub struct HostSide<'a> {
     pub etc_files: &'a [crate::net::files::EtcFile],
     /// Told the container's pid once its command runs (the keeper records it).
     pub on_started: &'a mut dyn FnMut(i32),
+    /// Pipes to the json-file writer: the output relayed is logged too
+    /// (an attached `run` that keeps its container, for `logs`).
+    pub output_log: Option<[OwnedFd; 2]>,
 }
 
 pub fn run(
@@ -75,6 +78,7 @@ pub fn run(
         interactive,
         etc_files,
         on_started,
+        mut output_log,
     } = host;
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
@@ -116,7 +120,8 @@ pub fn run(
                       // (-t). The copying threads start once the child has its "go": their
                       // start is off its critical path (its output waits in the pipes).
     let forward_stdin = interactive && console.is_none();
-    let start_relay = |pipes: stdio::Pipes| pipes.relay(forward_stdin, config.has(4));
+    let mut start_relay =
+        |pipes: stdio::Pipes| pipes.relay_and_log(forward_stdin, config.has(4), output_log.take());
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     // The init builds its filesystem while we do the host's part; it waits
