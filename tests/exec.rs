@@ -343,3 +343,89 @@ fn exec_enters_a_container_in_a_user_namespace() {
     }
     HostSnapshot::assert_clean_since(&before, "exec --userns");
 }
+
+/// `exec -it` on a terminal of ours: the container's terminal has our size
+/// at once, and follows it when ours is resized (SIGWINCH -> TIOCSWINSZ).
+#[test]
+fn exec_t_follows_the_clients_terminal_size() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("exec-winsize");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    {
+        let container = Detached::start(&state, &image, &["--network", "none"]);
+        let size = |rows: u16, cols: u16| nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size(30, 100)), None).unwrap();
+        let slave = pty.slave.as_raw_fd();
+        // The pty is the client's controlling terminal, as a terminal
+        // emulator's is its shell's: a resize signals the client.
+        let mut command =
+            mini_docker_command(&state, &["--reference", "exec", "-it", &container.id, "sh"]);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                nix::unistd::setsid()?;
+                if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for fd in 0..3 {
+                    nix::unistd::dup2(slave, fd)?;
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        drop(pty.slave);
+        let master = std::fs::File::from(pty.master);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let (mut master, seen) = (master.try_clone().unwrap(), seen.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = master.read(&mut buf) {
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let wait_for = |wanted: &str| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !seen.lock().unwrap().contains(wanted) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no {wanted:?} in: {:?}",
+                    seen.lock().unwrap()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        let mut typed = &master;
+        // $((...)): the answer is not the echo of what was typed.
+        typed
+            .write_all(b"echo size=$(stty size)=$((6*7))\n")
+            .unwrap();
+        wait_for("size=30 100=42");
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid reference.
+        let resized = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size(40, 120)) };
+        assert_eq!(resized, 0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        typed
+            .write_all(b"echo size=$(stty size)=$((6*8))\n")
+            .unwrap();
+        wait_for("size=40 120=48");
+        typed.write_all(b"exit 5\n").unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(5));
+    }
+    HostSnapshot::assert_clean_since(&before, "exec -it on our terminal");
+}
