@@ -278,6 +278,10 @@ fn run_detached(
     steps: &workshop::Steps,
 ) -> Result<i32> {
     lifecycle::logs::LogOptions::parse(&args.image_opts.log_opt)?;
+    // Before the pull: a rootless client would pull, then be refused by launch.
+    if !nix::unistd::geteuid().is_root() {
+        bail!("run -d needs root here (images are overlay layers owned by root); rootless, `chapter 12 run` records a container that exec can enter");
+    }
     let platform = args.image_opts.platform.clone();
     runtime::root::find_or_pull(state_dir, &args.image, platform, steps)?;
     let id = crate::sys::new_id()?;
