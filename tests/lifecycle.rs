@@ -877,7 +877,8 @@ fn fake_container(state: &StateDir, id: &str, name: Option<&str>) {
 
 /// Two ids that share a prefix: the prefix is refused with docker's message
 /// (and its CLI's status, 1) by every command; a longer one resolves; a name
-/// that looks like a prefix is that name.
+/// that looks like a prefix is that name. (docker 20.10's CLI against a
+/// daemon that answers this error exits 1 for each of these commands.)
 #[test]
 fn an_ambiguous_id_prefix_is_refused_like_docker() {
     let state = StateDir::new("life-ambiguous");
@@ -894,6 +895,9 @@ fn an_ambiguous_id_prefix_is_refused_like_docker() {
         &["rm", "a"],
         &["logs", "a"],
         &["wait", "a"],
+        &["kill", "a"],
+        &["start", "a"],
+        &["restart", "a"],
         &["exec", "a", "true"],
     ] {
         let out = md(&state, args);
