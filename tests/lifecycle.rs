@@ -943,4 +943,14 @@ fn logs_of_a_container_that_ran_attached() {
     let tail = stdout(&md(&state, &["logs", "--tail", "1", &id]));
     assert_eq!(tail, "20000\n");
     assert!(md(&state, &["rm", &id]).status.success());
+    // -t: what its terminal printed (a terminal's \r\n, as docker keeps it).
+    let out = md(
+        &state,
+        &["run", "-t", "--network", "none", &image, "echo", "on-a-tty"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "on-a-tty\r\n", "printed as before");
+    let id = stdout(&md(&state, &["ps", "-aq"])).trim().to_string();
+    assert_eq!(stdout(&md(&state, &["logs", &id])), "on-a-tty\r\n");
+    assert!(md(&state, &["rm", &id]).status.success());
 }

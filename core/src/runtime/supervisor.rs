@@ -120,6 +120,11 @@ pub fn run(
                       // (-t). The copying threads start once the child has its "go": their
                       // start is off its critical path (its output waits in the pipes).
     let forward_stdin = interactive && console.is_none();
+    // -t: the container prints on its terminal; that relay logs its output.
+    let terminal_log = match console {
+        Some(_) => output_log.take().map(|[stdout, _stderr]| stdout),
+        None => None,
+    };
     let mut start_relay =
         |pipes: stdio::Pipes| pipes.relay_and_log(forward_stdin, config.has(4), output_log.take());
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
@@ -157,7 +162,7 @@ pub fn run(
 
     let relay = start_relay(pipes);
     let terminal = match console {
-        Some(ours) => attach_terminal(ours, interactive)?,
+        Some(ours) => attach_terminal(ours, interactive, terminal_log)?,
         None => None,
     };
     if let Some(failure) = start_failure(&channel) {
@@ -196,6 +201,7 @@ pub fn run(
 fn attach_terminal(
     ours: OwnedFd,
     interactive: bool,
+    log: Option<OwnedFd>,
 ) -> Result<Option<(std::thread::JoinHandle<()>, tty::RawMode)>> {
     let Some(master) = tty::receive_master(ours)? else {
         return Ok(None);
@@ -206,7 +212,10 @@ fn attach_terminal(
     } else {
         tty::RawMode(None)
     };
-    Ok(Some((tty::relay(master, interactive)?, raw_mode)))
+    Ok(Some((
+        tty::relay_and_log(master, interactive, log)?,
+        raw_mode,
+    )))
 }
 
 /// Chapter 8: the container's first process joins its cgroup before it runs

@@ -170,6 +170,17 @@ pub fn follow_window_size(master: &OwnedFd) -> Result<()> {
 /// Relay bytes: master -> our stdout (joinable: it ends when the container's
 /// side closes), and our stdin -> master if `input` (detached: stdin may never end).
 pub fn relay(master: OwnedFd, input: bool) -> Result<std::thread::JoinHandle<()>> {
+    relay_and_log(master, input, None)
+}
+
+/// `relay`, and what the container's terminal prints copied into `log`
+/// too (the json-file writer's stdout pipe: an attached `run -t` keeps its
+/// output for `logs`, as docker's does).
+pub fn relay_and_log(
+    master: OwnedFd,
+    input: bool,
+    log: Option<OwnedFd>,
+) -> Result<std::thread::JoinHandle<()>> {
     let mut from_container = File::from(master.try_clone()?);
     if input {
         let mut to_container = File::from(master);
@@ -183,6 +194,7 @@ pub fn relay(master: OwnedFd, input: bool) -> Result<std::thread::JoinHandle<()>
             }
         });
     }
+    let mut log = log.map(File::from);
     Ok(std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let mut stdout = std::io::stdout();
@@ -194,6 +206,13 @@ pub fn relay(master: OwnedFd, input: bool) -> Result<std::thread::JoinHandle<()>
                 .is_err()
             {
                 break;
+            }
+            // A log writer that is gone costs the log, never the output.
+            if log
+                .as_mut()
+                .is_some_and(|l| l.write_all(&buf[..n]).is_err())
+            {
+                log = None;
             }
         }
     }))
