@@ -343,3 +343,221 @@ fn exec_enters_a_container_in_a_user_namespace() {
     }
     HostSnapshot::assert_clean_since(&before, "exec --userns");
 }
+
+/// `exec -it` on a terminal of ours: the container's terminal has our size
+/// at once, and follows it when ours is resized (SIGWINCH -> TIOCSWINSZ).
+#[test]
+fn exec_t_follows_the_clients_terminal_size() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("exec-winsize");
+    md(&state, &["pull", &image]);
+    let before = HostSnapshot::take();
+    {
+        let container = Detached::start(&state, &image, &["--network", "none"]);
+        let size = |rows: u16, cols: u16| nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let pty = nix::pty::openpty(Some(&size(30, 100)), None).unwrap();
+        let slave = pty.slave.as_raw_fd();
+        // The pty is the client's controlling terminal, as a terminal
+        // emulator's is its shell's: a resize signals the client.
+        let mut command =
+            mini_docker_command(&state, &["--reference", "exec", "-it", &container.id, "sh"]);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                nix::unistd::setsid()?;
+                if libc::ioctl(slave, libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for fd in 0..3 {
+                    nix::unistd::dup2(slave, fd)?;
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().unwrap();
+        drop(pty.slave);
+        let master = std::fs::File::from(pty.master);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        {
+            let (mut master, seen) = (master.try_clone().unwrap(), seen.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = master.read(&mut buf) {
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let wait_for = |wanted: &str| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !seen.lock().unwrap().contains(wanted) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no {wanted:?} in: {:?}",
+                    seen.lock().unwrap()
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        };
+        let mut typed = &master;
+        // $((...)): the answer is not the echo of what was typed.
+        typed
+            .write_all(b"echo size=$(stty size)=$((6*7))\n")
+            .unwrap();
+        wait_for("size=30 100=42");
+        // SAFETY: TIOCSWINSZ reads one winsize from a valid reference.
+        let resized = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size(40, 120)) };
+        assert_eq!(resized, 0);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        typed
+            .write_all(b"echo size=$(stty size)=$((6*8))\n")
+            .unwrap();
+        wait_for("size=40 120=48");
+        typed.write_all(b"exit 5\n").unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(5));
+    }
+    HostSnapshot::assert_clean_since(&before, "exec -it on our terminal");
+}
+
+/// A user of the host, made for one test and deleted after.
+struct HostUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl HostUser {
+    fn create() -> HostUser {
+        let name = format!("mdexec{}", std::process::id() % 100_000);
+        let made = std::process::Command::new("useradd")
+            .args(["-M", "-s", "/bin/sh", &name])
+            .status()
+            .unwrap();
+        assert!(made.success(), "useradd {name}");
+        let id = |flag: &str| -> u32 {
+            let out = std::process::Command::new("id")
+                .args([flag, &name])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        };
+        HostUser {
+            uid: id("-u"),
+            gid: id("-g"),
+            name,
+        }
+    }
+}
+
+impl Drop for HostUser {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("userdel")
+            .arg(&self.name)
+            .status();
+    }
+}
+
+/// Rootless: `run -d` (images need root here) says so in one line, before
+/// any pull; a container `chapter 12 run` records rootless is entered by a
+/// rootless `exec`: its user namespace first, then the rest, as root of it
+/// (setgroups is "deny" there: the groups are left as the container has them).
+#[test]
+fn rootless_exec_enters_a_rootless_container_and_run_d_says_it_needs_root() {
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let user = HostUser::create();
+    let state = StateDir::new("exec-rootless");
+    std::os::unix::fs::chown(state.path(), Some(user.uid), Some(user.gid)).unwrap();
+    let before = HostSnapshot::take();
+    let rootless = |args: &[&str]| {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .arg("--reference")
+            .arg("--state-dir")
+            .arg(state.path().join("state"))
+            .args(args)
+            .env_remove("MINI_DOCKER_REFERENCE")
+            .env("HOME", state.path())
+            .current_dir("/")
+            .uid(user.uid)
+            .gid(user.gid);
+        command
+    };
+    let out = rootless(&["run", "-d", &image, "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            "mini-docker: run -d needs root here (images are overlay layers owned by root); \
+          rootless, `chapter 12 run` records a container that exec can enter"
+        ],
+        "one line, and no pull"
+    );
+    // PID 1 ends at SIGTERM (the supervisor forwards it), not after the stop timeout.
+    let pid1 = "trap 'exit 0' TERM; while true; do sleep 0.1; done";
+    let mut running = rootless(&[
+        "chapter",
+        "12",
+        "run",
+        "--hostname",
+        "rl",
+        "--",
+        "sh",
+        "-c",
+        pid1,
+    ])
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut id = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while id.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "ps never listed it");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        id = stdout(&rootless(&["ps", "-q"]).output().unwrap())
+            .trim()
+            .to_string();
+    }
+    let script = "id -u; hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; \
+                  readlink /proc/self/ns/user; readlink /proc/self/ns/mnt";
+    let out = rootless(&["exec", &id, "sh", "-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rootless exec: {}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    // ps -q shows the short id; the directory has the full one.
+    let dir = fs::read_dir(state.path().join("state/containers"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with(&id))
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("state.json")).unwrap()).unwrap();
+    let pid = record["pid"].as_i64().unwrap().to_string();
+    assert_eq!(lines[0], "0", "root of its user namespace: {text}");
+    assert_eq!(lines[1], "rl", "its hostname");
+    assert_eq!(lines[2].trim(), format!("sh -c {pid1}"), "its PID 1");
+    assert_eq!(lines[3], ns(&pid, "user"), "its user namespace");
+    assert_eq!(lines[4], ns(&pid, "mnt"), "its mount namespace");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    running.wait().unwrap();
+    HostSnapshot::assert_clean_since(&before, "rootless exec");
+}

@@ -44,11 +44,21 @@ fn run_d(state: &StateDir, args: &[&str]) -> String {
     assert!(out.status.success(), "run -d failed: {}", stderr(&out));
     let id = stdout(&out).trim().to_string();
     eprintln!("started {id}");
-    assert!(
-        id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()),
-        "run -d prints the id: {id:?}"
-    );
+    assert!(is_full_id(&id), "run -d prints the full id: {id:?}");
     id
+}
+
+/// docker's id: 64 lowercase hex digits.
+fn is_full_id(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+}
+
+/// The 12 digits `ps` shows.
+fn short(id: &str) -> &str {
+    &id[..12]
 }
 
 fn state_json(state: &StateDir, id: &str) -> serde_json::Value {
@@ -121,11 +131,14 @@ fn detached_container_logs_stops_after_the_timeout_and_rm_leaves_the_host_clean(
     let ps = stdout(&md(&state, &["ps"]));
     let row = ps
         .lines()
-        .find(|l| l.starts_with(&id))
+        .find(|l| l.starts_with(short(&id)))
         .unwrap_or_else(|| panic!("ps lists it: {ps}"));
     assert!(row.contains("Up ") && row.ends_with("web"), "{ps}");
     assert!(ps.starts_with("CONTAINER ID"), "{ps}");
-    assert_eq!(stdout(&md(&state, &["ps", "-q"])), format!("{id}\n"));
+    assert_eq!(
+        stdout(&md(&state, &["ps", "-q"])),
+        format!("{}\n", short(&id))
+    );
     wait_for("the output in the log", || {
         stdout(&md(&state, &["logs", "web"])) == "hello\n"
     });
@@ -450,7 +463,7 @@ fn twenty_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
     });
     let listed = stdout(&md(&state, &["ps", "-q"]));
     let mut listed: Vec<&str> = listed.lines().collect();
-    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut expected: Vec<&str> = ids.iter().map(|id| short(id)).collect();
     listed.sort();
     expected.sort();
     assert_eq!(listed, expected, "ps lists all twenty");
@@ -652,7 +665,7 @@ fn container_prune_removes_only_what_is_not_running_and_ps_speaks_json() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 2, "{out}");
-    let keep = rows.iter().find(|r| r["ID"] == running.as_str()).unwrap();
+    let keep = rows.iter().find(|r| r["ID"] == short(&running)).unwrap();
     assert_eq!(
         (keep["State"].as_str(), keep["Names"].as_str()),
         (Some("running"), Some("keep"))
@@ -661,7 +674,10 @@ fn container_prune_removes_only_what_is_not_running_and_ps_speaks_json() {
     let out = md(&state, &["container", "prune", "-f"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains(&done) && !stdout(&out).contains(&running));
-    assert_eq!(stdout(&md(&state, &["ps", "-aq"])), format!("{running}\n"));
+    assert_eq!(
+        stdout(&md(&state, &["ps", "-aq"])),
+        format!("{}\n", short(&running))
+    );
 }
 
 #[test]
@@ -772,4 +788,169 @@ fn a_recorded_keeper_that_is_another_process_now_means_exited() {
     let out = md(&state, &["container", "prune"]);
     assert!(stdout(&out).contains(id), "{}", stderr(&out));
     assert!(!dir.exists());
+}
+
+/// docker's ids and names: 64 hex digits, 12 in `ps` and as the default
+/// hostname, all 64 with `--no-trunc` and in `inspect`; an unnamed container
+/// gets `adjective_surname`, shown in NAMES and good wherever a name is.
+#[test]
+fn ids_are_64_hex_digits_shown_as_12_and_unnamed_containers_get_a_name() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-ids");
+    let _remove_all = RemoveAll(&state);
+    let script = "echo hi; exec sleep 1000";
+    let first = run_d(&state, &["--network", "none", &image, "sh", "-c", script]);
+    let second = run_d(&state, &["--network", "none", &image, "sleep", "1000"]);
+    assert_ne!(short(&first), short(&second));
+    let ps = stdout(&md(&state, &["ps"]));
+    let row = ps
+        .lines()
+        .find(|l| l.starts_with(short(&first)))
+        .unwrap_or_else(|| panic!("ps lists it by its short id: {ps}"));
+    assert!(!ps.contains(&first), "ps cuts the id to 12: {ps}");
+    let name = row.split_whitespace().last().unwrap().to_string();
+    let (adjective, surname) = name
+        .split_once('_')
+        .unwrap_or_else(|| panic!("adjective_surname: {row}"));
+    assert!(
+        [adjective, surname]
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric())),
+        "{name}"
+    );
+    let names: Vec<String> = ps
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().last().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{ps}");
+    assert_ne!(names[0], names[1], "unique names: {ps}");
+    let wide = stdout(&md(&state, &["ps", "--no-trunc"]));
+    assert!(wide.lines().any(|l| l.starts_with(&first)), "{wide}");
+    let quiet = stdout(&md(&state, &["ps", "-q", "--no-trunc"]));
+    assert!(quiet.lines().any(|l| l == first), "{quiet}");
+    let info = inspect(&state, &name);
+    assert_eq!(info["Id"], first.as_str());
+    assert_eq!(info["Name"], format!("/{name}"));
+    assert_eq!(info["Config"]["Hostname"], short(&first));
+    // The generated name works wherever a name does: exec, logs, stop, rm.
+    let out = md(&state, &["exec", &name, "hostname"]);
+    assert_eq!(
+        stdout(&out),
+        format!("{}\n", short(&first)),
+        "{}",
+        stderr(&out)
+    );
+    wait_for("the output in the log", || {
+        stdout(&md(&state, &["logs", &name])) == "hi\n"
+    });
+    let out = md(&state, &["stop", "-t", "0", &name]);
+    assert_eq!(stdout(&out), format!("{name}\n"), "{}", stderr(&out));
+    // `start` again: the same name, not a new one.
+    assert!(md(&state, &["start", &name]).status.success());
+    assert_eq!(inspect(&state, &first)["Name"], format!("/{name}"));
+    let out = md(&state, &["rm", "-f", &name]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!state.path().join("names").join(&name).exists(), "freed");
+    assert!(md(&state, &["rm", "-f", &second]).status.success());
+}
+
+/// A state record as the shim writes it, for container `id` named `name`.
+fn fake_container(state: &StateDir, id: &str, name: Option<&str>) {
+    let dir = state.path().join("containers").join(id);
+    fs::create_dir_all(&dir).unwrap();
+    let record = serde_json::json!({
+        "id": id, "name": name, "image": "busybox", "command": ["true"], "env": [],
+        "hostname": &id[..12], "created": 1, "status": "exited", "pid": 0, "pid_start": 0,
+        "shim_pid": 0, "shim_start": 0, "exit_code": 0, "started": 1,
+        "finished": 2, "oom_killed": false, "ports": [], "mounts": [], "ip_address": null,
+        "auto_remove": false, "args": [], "cwd": "/",
+    });
+    fs::write(dir.join("state.json"), record.to_string()).unwrap();
+    if let Some(name) = name {
+        fs::create_dir_all(state.path().join("names")).unwrap();
+        fs::write(state.path().join("names").join(name), id).unwrap();
+    }
+}
+
+/// Two ids that share a prefix: the prefix is refused with docker's message
+/// (and its CLI's status, 1) by every command; a longer one resolves; a name
+/// that looks like a prefix is that name. (docker 20.10's CLI against a
+/// daemon that answers this error exits 1 for each of these commands.)
+#[test]
+fn an_ambiguous_id_prefix_is_refused_like_docker() {
+    let state = StateDir::new("life-ambiguous");
+    let one = format!("ab1{}", "0".repeat(61));
+    let two = format!("ab2{}", "0".repeat(61));
+    let named = format!("cd3{}", "0".repeat(61));
+    fake_container(&state, &one, None);
+    fake_container(&state, &two, None);
+    fake_container(&state, &named, Some("ab"));
+    let refused = "mini-docker: multiple IDs found with provided prefix: a\n";
+    for args in [
+        &["inspect", "a"][..],
+        &["stop", "a"],
+        &["rm", "a"],
+        &["logs", "a"],
+        &["wait", "a"],
+        &["kill", "a"],
+        &["start", "a"],
+        &["restart", "a"],
+        &["exec", "a", "true"],
+    ] {
+        let out = md(&state, args);
+        assert_eq!(
+            (out.status.code(), stderr(&out).as_str()),
+            (Some(1), refused),
+            "{args:?}"
+        );
+    }
+    assert_eq!(inspect(&state, "ab2")["Id"], two.as_str(), "unambiguous");
+    assert_eq!(inspect(&state, "ab")["Id"], named.as_str(), "a name first");
+    assert_eq!(inspect(&state, &one)["Id"], one.as_str(), "a full id");
+    let out = md(&state, &["rm", "ab1"]);
+    assert_eq!(stdout(&out), "ab1\n", "{}", stderr(&out));
+    assert!(!state.path().join("containers").join(&one).exists());
+}
+
+/// An attached `run` (no --rm) keeps its output in the json-file log too,
+/// as docker does: `logs` shows it after; what the run printed and its
+/// status are as they were. With --rm nothing is kept.
+#[test]
+fn logs_of_a_container_that_ran_attached() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("life-fglogs");
+    let _remove_all = RemoveAll(&state);
+    let script = "echo out; echo err >&2; seq 1 20000; exit 3";
+    md(&state, &["pull", &image]);
+    let out = md(
+        &state,
+        &["run", "--network", "none", &image, "sh", "-c", script],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let numbers: String = (1..=20000).map(|n| format!("{n}\n")).collect();
+    assert_eq!(stdout(&out), format!("out\n{numbers}"), "printed as before");
+    assert_eq!(stderr(&out), "err\n");
+    let id = stdout(&md(&state, &["ps", "-aq"])).trim().to_string();
+    let logs = md(&state, &["logs", &id]);
+    assert!(logs.status.success(), "{}", stderr(&logs));
+    assert_eq!(stdout(&logs), format!("out\n{numbers}"), "logs: every line");
+    assert_eq!(stderr(&logs), "err\n");
+    let tail = stdout(&md(&state, &["logs", "--tail", "1", &id]));
+    assert_eq!(tail, "20000\n");
+    assert!(md(&state, &["rm", &id]).status.success());
+    // -t: what its terminal printed (a terminal's \r\n, as docker keeps it).
+    let out = md(
+        &state,
+        &["run", "-t", "--network", "none", &image, "echo", "on-a-tty"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "on-a-tty\r\n", "printed as before");
+    let id = stdout(&md(&state, &["ps", "-aq"])).trim().to_string();
+    assert_eq!(stdout(&md(&state, &["logs", &id])), "on-a-tty\r\n");
+    assert!(md(&state, &["rm", &id]).status.success());
 }

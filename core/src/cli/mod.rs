@@ -158,6 +158,7 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         Command::Run(args) => {
             let args = *args;
             let kept = !args.image_opts.rm;
+            let log_options = lifecycle::logs::LogOptions::parse(&args.image_opts.log_opt)?;
             let target = Target::Image {
                 image: args.image,
                 command: args.command,
@@ -167,7 +168,8 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             // A kept container is recorded (`ps -a`, `start`, `rm` know it); `run --rm`
             // leaves nothing to know, and skips the three state writes (~0.5 ms).
             if kept {
-                opts.keeper = Some(Box::new(lifecycle::Recorder::foreground(&steps)));
+                let recorder = lifecycle::Recorder::foreground_logged(&steps, log_options);
+                opts.keeper = Some(Box::new(recorder));
             }
             let last = workshop::last_chapter();
             launch(last, opts, target, &state_dir, &steps)
@@ -283,6 +285,10 @@ fn run_detached(
     steps: &workshop::Steps,
 ) -> Result<i32> {
     lifecycle::logs::LogOptions::parse(&args.image_opts.log_opt)?;
+    // Before the pull: a rootless client would pull, then be refused by launch.
+    if !nix::unistd::geteuid().is_root() {
+        bail!("run -d needs root here (images are overlay layers owned by root); rootless, `chapter 12 run` records a container that exec can enter");
+    }
     let platform = args.image_opts.platform.clone();
     runtime::root::find_or_pull(state_dir, &args.image, platform, steps)?;
     let id = crate::sys::new_id()?;

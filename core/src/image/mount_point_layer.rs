@@ -216,7 +216,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "mini-docker-initlayer-{}-{}",
             std::process::id(),
-            crate::sys::new_id().expect("getrandom")
+            crate::sys::random_hex(6).expect("getrandom")
         ));
         fs::create_dir_all(&dir).unwrap();
         dir

@@ -16,9 +16,11 @@ use super::logs::{self, Show};
 use super::shim;
 use super::state::{self, container_dir, State, Status};
 use super::time::{rfc3339_nano, since};
+use crate::runtime::supervisor::ExitError;
 
 /// Run `each` on every container named; errors are printed one line each,
-/// and any makes the status 125 (the others are still done, like docker).
+/// and any makes the status 125, or the error's own (an ambiguous id
+/// prefix: 1, as docker's CLI); the others are still done, like docker.
 fn for_each(
     state_dir: &Path,
     names: &[String],
@@ -29,10 +31,22 @@ fn for_each(
         let done = state::resolve(state_dir, name).and_then(|id| each(name, &id));
         if let Err(err) = done {
             eprintln!("mini-docker: {err:#}");
-            status = 125;
+            status = status.max(exit_code_of(&err));
         }
     }
     status
+}
+
+fn exit_code_of(err: &anyhow::Error) -> i32 {
+    err.downcast_ref::<ExitError>().map_or(125, |e| e.code)
+}
+
+/// docker's 12 hex digits, or the whole id with `--no-trunc`.
+fn id_column(s: &State, no_trunc: bool) -> &str {
+    match no_trunc {
+        true => &s.id,
+        false => crate::sys::short_id(&s.id),
+    }
 }
 
 fn read(state_dir: &Path, id: &str) -> Result<State> {
@@ -55,7 +69,9 @@ pub fn ps(state_dir: &Path, how: &PsOptions) -> Result<i32> {
         .filter(|s| how.all || s.is_running())
         .collect();
     if how.quiet {
-        shown.iter().for_each(|s| println!("{}", s.id));
+        shown
+            .iter()
+            .for_each(|s| println!("{}", id_column(s, how.no_trunc)));
     } else if how.json {
         shown
             .iter()
@@ -105,7 +121,7 @@ fn print_table(shown: &[State], no_trunc: bool) {
     let mut rows = vec![header.map(String::from).to_vec()];
     for s in shown {
         rows.push(vec![
-            s.id.clone(),
+            id_column(s, no_trunc).to_string(),
             s.image.clone(),
             command_column(s, no_trunc),
             format!("{} ago", since(s.created)),
@@ -145,7 +161,7 @@ fn ps_json(s: &State, no_trunc: bool) -> String {
     json!({
         "Command": command_column(s, no_trunc),
         "CreatedAt": created,
-        "ID": s.id,
+        "ID": id_column(s, no_trunc),
         "Image": s.image,
         "Labels": "",
         "LocalVolumes": "0",
@@ -397,6 +413,12 @@ pub fn inspect(state_dir: &Path, names: &[String]) -> Result<i32> {
     for name in names {
         let object = match state::resolve(state_dir, name) {
             Ok(id) => read(state_dir, &id).map(|s| container_json(&s)),
+            // An ambiguous id prefix is that error, not "no such object" (docker).
+            Err(err) if err.is::<ExitError>() => {
+                eprintln!("mini-docker: {err:#}");
+                status = status.max(exit_code_of(&err));
+                continue;
+            }
             Err(_) => image_json(state_dir, name),
         };
         match object {

@@ -429,7 +429,8 @@ fn run_with_tty(
         return Ok(wait_code(helper));
     };
     let _raw = interactive.then(tty::RawMode::enter);
-    tty::copy_window_size(&master);
+    // The helper is forked already: SIGWINCH blocked here is never the command's.
+    tty::follow_window_size(&master)?;
     let output = tty::relay(master, interactive)?;
     let code = wait_code(helper);
     let _ = output.join();

@@ -24,6 +24,7 @@ pub mod time;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -41,6 +42,11 @@ pub trait Keeper {
     fn started(&mut self, pid: i32);
     /// It ended with `code`.
     fn exited(&mut self, code: i32, oom_killed: bool);
+    /// After `starting`: the pipes (stdout's, stderr's) the output relayed
+    /// to the caller is copied into, for `logs` (an attached `run`).
+    fn output_log(&mut self) -> Option<[OwnedFd; 2]> {
+        None
+    }
 }
 
 /// The shim's pipe to the client that waits for "started ID" or a failure.
@@ -58,6 +64,12 @@ pub struct Recorder {
     logs: Option<shim::LogWriter>,
     /// Chapter 12's `record_exit` (the learner's or the reference).
     steps: crate::workshop::ch12_lifecycle::Steps,
+    /// An attached `run` that keeps its container: log its output with
+    /// these options (the shim's output is its log already), and the pipes
+    /// into the writer until the supervisor takes them.
+    log_options: Option<logs::LogOptions>,
+    log_pipes: Option<[OwnedFd; 2]>,
+    foreground_log: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Recorder {
@@ -71,6 +83,21 @@ impl Recorder {
             dir: None,
             report: None,
             logs: None,
+            log_options: None,
+            log_pipes: None,
+            foreground_log: None,
+        }
+    }
+
+    /// A foreground `run` that keeps its output in the json-file log too,
+    /// as docker's attached containers do (`logs` shows it later).
+    pub fn foreground_logged(
+        steps: &crate::workshop::Steps,
+        options: logs::LogOptions,
+    ) -> Recorder {
+        Recorder {
+            log_options: Some(options),
+            ..Recorder::foreground(steps)
         }
     }
 
@@ -90,6 +117,35 @@ impl Recorder {
             dir: None,
             report: Some(report),
             logs: Some(logs),
+            log_options: None,
+            log_pipes: None,
+            foreground_log: None,
+        }
+    }
+
+    /// Start the json-file writer of an attached run: pipes it reads.
+    fn start_foreground_log(&mut self, dir: &Path, id: &str) -> Result<()> {
+        let Some(options) = self.log_options else {
+            return Ok(());
+        };
+        let cloexec = nix::fcntl::OFlag::O_CLOEXEC;
+        let (out_r, out_w) = nix::unistd::pipe2(cloexec).context("stdout log pipe")?;
+        let (err_r, err_w) = nix::unistd::pipe2(cloexec).context("stderr log pipe")?;
+        let path = logs::log_path(dir, id);
+        self.foreground_log = Some(logs::spawn_writer(out_r, err_r, path, options));
+        self.log_pipes = Some([out_w, err_w]);
+        Ok(())
+    }
+
+    /// The relay has ended (its ends of the pipes closed): the writer reads
+    /// to EOF and ends; wait for it, briefly, so `logs` right after sees all.
+    fn finish_foreground_log(&mut self) {
+        self.log_pipes = None; // a start that failed never handed them over
+        if let Some(writer) = self.foreground_log.take() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while !writer.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
         }
     }
 
@@ -113,8 +169,16 @@ impl Keeper for Recorder {
         self.id.clone()
     }
 
+    fn output_log(&mut self) -> Option<[OwnedFd; 2]> {
+        self.log_pipes.take()
+    }
+
     fn starting(&mut self, dir: &Path, template: State) -> Result<()> {
         self.dir = Some(dir.to_path_buf());
+        if template.auto_remove {
+            self.log_options = None; // nobody can read it: it goes with the container
+        }
+        self.start_foreground_log(dir, &template.id)?;
         let (args, cwd) = (
             std::mem::take(&mut self.args),
             std::mem::take(&mut self.cwd),
@@ -166,6 +230,7 @@ impl Keeper for Recorder {
         if let Some(logs) = self.logs.take() {
             logs.finish();
         }
+        self.finish_foreground_log();
         if let Some(dir) = &self.dir {
             if let Err(err) = record_exit(dir, &self.steps, code, oom_killed) {
                 eprintln!("mini-docker: {err:#}");

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::supervisor::ExitError;
 use crate::sys::lock::FileLock;
 
 pub const STATE_FILE: &str = "state.json";
@@ -169,8 +170,12 @@ fn short(dir: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// A container by name, full id or unambiguous id prefix.
+/// A container by full id, name or unambiguous id prefix (docker's order:
+/// a name that looks like a prefix of some id is still that name).
 pub fn resolve(state_dir: &Path, text: &str) -> Result<String> {
+    if !text.is_empty() && container_dir(state_dir, text).join(STATE_FILE).exists() {
+        return Ok(text.to_string());
+    }
     let by_name = state_dir.join("names").join(text);
     if let Ok(id) = std::fs::read_to_string(&by_name) {
         let id = id.trim().to_string();
@@ -178,19 +183,25 @@ pub fn resolve(state_dir: &Path, text: &str) -> Result<String> {
             return Ok(id);
         }
     }
-    let matching: Vec<String> = list(state_dir)
+    // The directory names are the ids: no state file parsed (a `rm -f` of
+    // 100 short ids would read 100 x 100 of them).
+    let matching: Vec<String> = std::fs::read_dir(containers_dir(state_dir))
         .into_iter()
-        .map(|s| s.id)
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|id| !text.is_empty() && id.starts_with(text))
+        .filter(|id| container_dir(state_dir, id).join(STATE_FILE).exists())
         .collect();
     match matching.as_slice() {
         [id] => Ok(id.clone()),
         [] => bail!("no such container: {text}"),
-        many => bail!(
-            "{text} matches {} containers ({}): give more of the id",
-            many.len(),
-            many.join(", ")
-        ),
+        // docker's daemon answers this (invalid parameter); its CLI exits 1.
+        _ => Err(ExitError {
+            code: 1,
+            message: format!("multiple IDs found with provided prefix: {text}"),
+        }
+        .into()),
     }
 }
 
@@ -284,8 +295,12 @@ mod tests {
         }
         assert_eq!(resolve(&state_dir, "d").unwrap(), "def333");
         assert_eq!(resolve(&state_dir, "abc2").unwrap(), "abc222");
-        let err = resolve(&state_dir, "abc").unwrap_err().to_string();
-        assert!(err.contains("matches 2 containers"), "{err}");
+        let err = resolve(&state_dir, "abc").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "multiple IDs found with provided prefix: abc"
+        );
+        assert_eq!(err.downcast_ref::<ExitError>().map(|e| e.code), Some(1));
         let err = resolve(&state_dir, "zzz").unwrap_err().to_string();
         assert_eq!(err, "no such container: zzz");
         let dir = container_dir(&state_dir, "abc111");

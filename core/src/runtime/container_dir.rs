@@ -74,16 +74,47 @@ impl ContainerDir {
     /// Claim `name` (unique per state dir), then decide whether the directory
     /// outlives the container. In this order: a refused name keeps nothing.
     pub fn settle(&self, keep: bool, name: Option<&str>) -> Result<()> {
-        if let Some(name) = name {
-            let state_dir = self
-                .dir
-                .parent()
-                .and_then(Path::parent)
-                .context("state dir")?;
-            *self.name.borrow_mut() = Some(names::claim(state_dir, name, &self.id())?);
-        }
+        self.settle_named(keep, name, false).map(|_| ())
+    }
+
+    /// `settle`, and the name the container holds: `name`, else (`generate`,
+    /// an image's container) the one it had before a `start`, else a new
+    /// `adjective_surname`, as docker names every container.
+    pub fn settle_named(
+        &self,
+        keep: bool,
+        name: Option<&str>,
+        generate: bool,
+    ) -> Result<Option<String>> {
+        let state_dir = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .context("state dir")?;
+        let earlier = || {
+            crate::lifecycle::state::read(&self.dir)
+                .ok()
+                .and_then(|s| s.name)
+        };
+        let name = match name.map(String::from) {
+            Some(name) => Some(name),
+            None if generate => earlier(),
+            None => None,
+        };
+        let held = match name {
+            Some(name) => Some((names::claim(state_dir, &name, &self.id())?, name)),
+            None if generate => {
+                let (name, claim) = names::claim_generated(state_dir, &self.id())?;
+                Some((claim, name))
+            }
+            None => None,
+        };
+        let name = held.map(|(claim, name)| {
+            *self.name.borrow_mut() = Some(claim);
+            name
+        });
         self.keep.set(keep);
-        Ok(())
+        Ok(name)
     }
 }
 

@@ -369,11 +369,21 @@ pub(crate) fn become_user(spec: &str) -> Result<()> {
         None => lookup("/etc/passwd", user, 3).unwrap_or(uid),
     };
     let gid = nix::unistd::Gid::from_raw(gid);
-    nix::unistd::setgroups(&[gid]).context("setgroups")?;
+    // A rootless user namespace has setgroups "deny" (the kernel's rule for
+    // an unprivileged gid map): the groups we have are the only ones we may
+    // keep, as the container's own first process did (spawn.rs).
+    if !setgroups_denied() {
+        nix::unistd::setgroups(&[gid]).context("setgroups")?;
+    }
     nix::unistd::setresgid(gid, gid, gid).context("setresgid")?;
     let uid = nix::unistd::Uid::from_raw(uid);
     nix::unistd::setresuid(uid, uid, uid).context("setresuid")?;
     Ok(())
+}
+
+/// /proc/self/setgroups of our user namespace says "deny".
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// devpts's gid=5 (tty) only if that gid exists in the container.

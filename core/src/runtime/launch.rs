@@ -83,7 +83,9 @@ pub fn launch(
         Some(id) => id,
         None => crate::sys::new_id()?,
     };
-    let described = describe(&target, &opts);
+    let mut described = describe(&target, &opts);
+    // An image's container always has a name (docker's); a chapter's rootfs run none.
+    let generate = matches!(target, Target::Image { .. });
     // Chapter 6 on: per-container files (/etc/hosts, the writable layer...).
     let container_dir = (chapter >= 6)
         .then(|| ContainerDir::create(state_dir, &id))
@@ -97,9 +99,13 @@ pub fn launch(
         steps,
     )?;
     if let Some(dir) = &container_dir {
-        dir.settle(prepared.keep, prepared.name.as_deref())?;
+        described.name = dir.settle_named(prepared.keep, prepared.name.as_deref(), generate)?;
     }
-    let hostname = opts.hostname.clone().unwrap_or_else(|| id.clone());
+    // docker's default: the short id (a hostname label is at most 63 bytes).
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| crate::sys::short_id(&id).to_string());
     // Chapter 8: the cgroup and its limits exist before the container does.
     let cgroup = cgroup_for(
         chapter,
@@ -157,8 +163,10 @@ pub fn launch(
             .map(|(_, theirs)| std::os::fd::AsRawFd::as_raw_fd(theirs)),
         hardening,
     };
+    let mut output_log = None;
     if let (Some(keeper), Some(dir)) = (keeper.as_mut(), &container_dir) {
         keeper.starting(dir.path(), described.record(&config))?;
+        output_log = keeper.output_log();
         // `exec` applies the same environment, user and hardening.
         crate::lifecycle::exec::save_config(dir.path(), &config)?;
     }
@@ -174,6 +182,7 @@ pub fn launch(
         interactive: prepared.interactive,
         etc_files: &etc,
         on_started: &mut on_started,
+        output_log,
     };
     let code = supervisor::run(&config, host, Duration::from_secs(opts.stop_timeout), steps);
     if let (Some(keeper), Ok(code)) = (keeper.as_mut(), &code) {

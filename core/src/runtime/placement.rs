@@ -26,7 +26,7 @@ pub fn create_dir_apart(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(parent)?;
     let unique = parent.join(format!(
         ".new-{}",
-        crate::sys::new_id().map_err(std::io::Error::other)?
+        crate::sys::random_hex(6).map_err(std::io::Error::other)?
     ));
     let restore = add_flag(parent, FS_TOPDIR_FL);
     let made = std::fs::create_dir(&unique);

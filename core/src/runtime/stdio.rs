@@ -53,6 +53,18 @@ impl Pipes {
     /// container's processes all die with it (a PID namespace), so its
     /// output ends; without one, an orphan may hold the pipe forever.
     pub fn relay(self, forward_stdin: bool, wait_for_eof: bool) -> Relay {
+        self.relay_and_log(forward_stdin, wait_for_eof, None)
+    }
+
+    /// `relay`, and a copy of each output into `log` (stdout's, stderr's
+    /// pipe to the json-file writer): an attached `run` keeps its output
+    /// for `logs`, as docker does. The log's ends close when the copy ends.
+    pub fn relay_and_log(
+        self,
+        forward_stdin: bool,
+        wait_for_eof: bool,
+        log: Option<[OwnedFd; 2]>,
+    ) -> Relay {
         let Pipes {
             theirs,
             stdin,
@@ -69,8 +81,12 @@ impl Pipes {
         }
         // One thread for both outputs: a start pays for one thread, not two.
         let (done, finished) = channel();
+        let [out_log, err_log] = match log {
+            Some([out, err]) => [Some(File::from(out)), Some(File::from(err))],
+            None => [None, None],
+        };
         spawn_small(move || {
-            copy_outputs([(stdout, 1), (stderr, 2)]);
+            copy_outputs([(stdout, 1, out_log), (stderr, 2, err_log)]);
             let _ = done.send(());
         });
         Relay {
@@ -123,13 +139,15 @@ fn copy(from: RawFd, to: OwnedFd) {
 /// `std::io::stdout()`, whose line buffer would hold back a prompt. When we
 /// cannot write (a closed pipe), the container's pipe is closed: its next
 /// write fails with EPIPE, as it would have.
-fn copy_outputs(streams: [(OwnedFd, RawFd); 2]) {
+fn copy_outputs(streams: [(OwnedFd, RawFd, Option<File>); 2]) {
     let mut open: Vec<Stream> = streams
         .into_iter()
-        .map(|(from, to)| Stream {
+        .map(|(from, to, log)| Stream {
             from,
             to,
-            splice: true,
+            // Bytes spliced past us could not be logged.
+            splice: log.is_none(),
+            log,
         })
         .collect();
     let mut buf = vec![0u8; 64 * 1024];
@@ -165,6 +183,8 @@ struct Stream {
     to: RawFd,
     /// splice(2) works to `to` (not to a terminal: then read and write).
     splice: bool,
+    /// A copy of what passes, for the json-file log (attached `run`).
+    log: Option<File>,
 }
 
 impl Stream {
@@ -199,6 +219,12 @@ impl Stream {
         // SAFETY: as above.
         let mut sink = ManuallyDrop::new(unsafe { File::from_raw_fd(self.to) });
         sink.write_all(&buf[..n])?;
+        if let Some(log) = &mut self.log {
+            // A log writer that is gone costs the log, never the output.
+            if log.write_all(&buf[..n]).is_err() {
+                self.log = None;
+            }
+        }
         Ok(n)
     }
 }

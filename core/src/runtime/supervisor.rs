@@ -60,6 +60,9 @@ pub struct HostSide<'a> {
     pub etc_files: &'a [crate::net::files::EtcFile],
     /// Told the container's pid once its command runs (the keeper records it).
     pub on_started: &'a mut dyn FnMut(i32),
+    /// Pipes to the json-file writer: the output relayed is logged too
+    /// (an attached `run` that keeps its container, for `logs`).
+    pub output_log: Option<[OwnedFd; 2]>,
 }
 
 pub fn run(
@@ -75,6 +78,7 @@ pub fn run(
         interactive,
         etc_files,
         on_started,
+        mut output_log,
     } = host;
     // Block stop signals *before* any thread or child exists: every thread and
     // the child inherit the mask, so no signal can kill us before we forward it.
@@ -121,7 +125,13 @@ pub fn run(
                       // (-t). The copying threads start once the child has its "go": their
                       // start is off its critical path (its output waits in the pipes).
     let forward_stdin = interactive && console.is_none();
-    let start_relay = |pipes: stdio::Pipes| pipes.relay(forward_stdin, config.has(4));
+    // -t: the container prints on its terminal; that relay logs its output.
+    let terminal_log = match console {
+        Some(_) => output_log.take().map(|[stdout, _stderr]| stdout),
+        None => None,
+    };
+    let mut start_relay =
+        |pipes: stdio::Pipes| pipes.relay_and_log(forward_stdin, config.has(4), output_log.take());
     let console = console.map(|(ours, _theirs)| ours); // the init has its own copy now
     CONTAINER_PID.store(pid.as_raw(), Ordering::SeqCst);
     // The init builds its filesystem while we do the host's part; it waits
@@ -157,7 +167,7 @@ pub fn run(
 
     let relay = start_relay(pipes);
     let terminal = match console {
-        Some(ours) => attach_terminal(ours, interactive)?,
+        Some(ours) => attach_terminal(ours, interactive, terminal_log)?,
         None => None,
     };
     if let Some(failure) = start_failure(&channel) {
@@ -199,6 +209,7 @@ pub fn run(
 fn attach_terminal(
     ours: OwnedFd,
     interactive: bool,
+    log: Option<OwnedFd>,
 ) -> Result<Option<(std::thread::JoinHandle<()>, tty::RawMode)>> {
     let Some(master) = tty::receive_master(ours)? else {
         return Ok(None);
@@ -209,7 +220,10 @@ fn attach_terminal(
     } else {
         tty::RawMode(None)
     };
-    Ok(Some((tty::relay(master, interactive)?, raw_mode)))
+    Ok(Some((
+        tty::relay_and_log(master, interactive, log)?,
+        raw_mode,
+    )))
 }
 
 /// Chapter 8: the container's first process joins its cgroup before it runs

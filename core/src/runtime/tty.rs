@@ -124,22 +124,63 @@ impl Drop for RawMode {
     }
 }
 
-/// Copy our terminal's size to the container's.
+/// Copy our terminal's size to the container's: stdin's, or stdout's when
+/// stdin is not a terminal (`exec -t` without -i; docker sizes by its output).
 pub fn copy_window_size(master: &OwnedFd) {
-    // SAFETY: winsize is a plain C struct of integers: all-zero is a valid value.
-    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes one winsize to a valid, exclusive &mut size
-    // (fd 0 not being a terminal is just an error return).
-    if unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut size) } == 0 {
-        // SAFETY: master is an open pty fd we borrow for the call, and
-        // TIOCSWINSZ only reads the winsize the call above filled.
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    for ours in [0, 1] {
+        // SAFETY: winsize is a plain C struct of integers: all-zero is a valid value.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: TIOCGWINSZ writes one winsize to a valid, exclusive &mut size
+        // (an fd that is not a terminal is just an error return).
+        if unsafe { libc::ioctl(ours, libc::TIOCGWINSZ, &mut size) } == 0 {
+            // SAFETY: master is an open pty fd we borrow for the call, and
+            // TIOCSWINSZ only reads the winsize the call above filled.
+            unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+            return;
+        }
     }
+}
+
+/// The container's terminal follows ours: its size now, and again at each
+/// SIGWINCH (the kernel sends it when our terminal is resized); setting the
+/// pty's size makes the kernel signal the container's foreground group in
+/// turn, so a shell or an editor inside redraws. SIGWINCH is blocked in the
+/// calling thread, and the threads it starts after, for one thread to
+/// sigwait(2) it: call this before starting any thread, after forking
+/// anything that execs (a blocked SIGWINCH would be the command's too).
+pub fn follow_window_size(master: &OwnedFd) -> Result<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut winch = SigSet::empty();
+    winch.add(Signal::SIGWINCH);
+    // Blocked before the first copy: a resize in between is waiting for us, not lost.
+    winch.thread_block().context("block SIGWINCH")?;
+    copy_window_size(master);
+    let master = master.try_clone().context("dup the pty master")?;
+    std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            while winch.wait().is_ok() {
+                copy_window_size(&master);
+            }
+        })
+        .context("start the window size thread")?;
+    Ok(())
 }
 
 /// Relay bytes: master -> our stdout (joinable: it ends when the container's
 /// side closes), and our stdin -> master if `input` (detached: stdin may never end).
 pub fn relay(master: OwnedFd, input: bool) -> Result<std::thread::JoinHandle<()>> {
+    relay_and_log(master, input, None)
+}
+
+/// `relay`, and what the container's terminal prints copied into `log`
+/// too (the json-file writer's stdout pipe: an attached `run -t` keeps its
+/// output for `logs`, as docker's does).
+pub fn relay_and_log(
+    master: OwnedFd,
+    input: bool,
+    log: Option<OwnedFd>,
+) -> Result<std::thread::JoinHandle<()>> {
     let mut from_container = File::from(master.try_clone()?);
     if input {
         let mut to_container = File::from(master);
@@ -153,6 +194,7 @@ pub fn relay(master: OwnedFd, input: bool) -> Result<std::thread::JoinHandle<()>
             }
         });
     }
+    let mut log = log.map(File::from);
     Ok(std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let mut stdout = std::io::stdout();
@@ -164,6 +206,13 @@ pub fn relay(master: OwnedFd, input: bool) -> Result<std::thread::JoinHandle<()>
                 .is_err()
             {
                 break;
+            }
+            // A log writer that is gone costs the log, never the output.
+            if log
+                .as_mut()
+                .is_some_and(|l| l.write_all(&buf[..n]).is_err())
+            {
+                log = None;
             }
         }
     }))

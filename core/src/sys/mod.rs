@@ -23,7 +23,22 @@ pub fn random_hex(bytes: usize) -> anyhow::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// A new container id: 12 hex digits, like docker's short ids.
+/// A new container id: 64 hex digits (256 random bits), like docker's.
+/// Where a name must stay short (a hostname, a column of `ps`) it is cut
+/// to `short_id`'s 12.
 pub fn new_id() -> anyhow::Result<String> {
-    random_hex(6)
+    random_hex(32)
+}
+
+/// The 12 hex digits docker shows of an id (the default hostname, `ps`).
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// A number below `n` (n > 0) from getrandom(2); the bias of the modulo is
+/// nothing next to 2^32 for the small `n` it is used with (word lists).
+pub fn random_below(n: usize) -> anyhow::Result<usize> {
+    let hex = random_hex(4)?;
+    let value = u32::from_str_radix(&hex, 16)?;
+    Ok(value as usize % n.max(1))
 }
