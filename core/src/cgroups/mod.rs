@@ -248,6 +248,40 @@ pub fn remove_parents() -> Vec<String> {
     removed
 }
 
+/// The cgroups of container `id` — `mini-docker/ID` in every hierarchy (v2:
+/// one; v1: one per controller) — removed with any cgroup made inside them
+/// and any process still in them: for a check whose mini-docker was killed
+/// before its own clean-up. Never the `mini-docker` parents, which other
+/// containers share. Returns what could not be removed.
+pub fn remove_container_cgroups(id: &str) -> Vec<anyhow::Error> {
+    let mut parents = vec![Path::new(v2::ROOT).join(PARENT)];
+    if let Ok(entries) = fs::read_dir(v2::ROOT) {
+        parents.extend(entries.flatten().map(|e| e.path().join(PARENT)));
+    }
+    parents
+        .into_iter()
+        .map(|parent| parent.join(id))
+        .filter(|dir| dir.is_dir())
+        .filter_map(|dir| remove_tree(&dir).err())
+        .collect()
+}
+
+/// Children first: a cgroup with a child cgroup cannot be removed (EBUSY).
+fn remove_tree(dir: &Path) -> Result<()> {
+    let children = fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))?;
+    for child in children.flatten() {
+        if child.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&child.path())?;
+        }
+    }
+    // SIGKILL whatever is still in this container's cgroup: it is the container's.
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    remove_dir_retrying(dir)
+}
+
 /// rmdir, retried while the kernel still counts a dying process (EBUSY).
 /// The scaffold's own (a dead keeper's clean-up, a failed remove step);
 /// the learner writes theirs in chapter 8.

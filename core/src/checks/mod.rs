@@ -173,7 +173,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn new(state_dir: &Path, selection: Selection) -> Result<Ctx> {
+    /// Checks run by this binary (`mini-docker check`); a test sets `exe`
+    /// to the binary under test.
+    pub fn new(state_dir: &Path, selection: Selection) -> Result<Ctx> {
         let exe = std::env::current_exe().context("find the mini-docker binary")?;
         let rootfs = rootfs::starter(state_dir).map_err(|e| format!("{e:#}"));
         Ok(Ctx {
@@ -245,13 +247,25 @@ impl Ctx {
         command
     }
 
-    /// Run to completion with `input` on stdin; killed after `timeout`.
+    /// Run to completion with `input` on stdin; killed after `OUTPUT_TIMEOUT`.
     pub fn output(
         &self,
         chapter: u8,
         run_args: &[&str],
         cmd: &[&str],
         input: &[u8],
+    ) -> Result<Output> {
+        self.output_within(chapter, run_args, cmd, input, OUTPUT_TIMEOUT)
+    }
+
+    /// `output` with a deadline of its own (a test's, shorter than a check's).
+    pub fn output_within(
+        &self,
+        chapter: u8,
+        run_args: &[&str],
+        cmd: &[&str],
+        input: &[u8],
+        timeout: Duration,
     ) -> Result<Output> {
         let mut child = self
             .command(chapter, run_args, cmd)
@@ -263,7 +277,7 @@ impl Ctx {
         let mut stdin = child.stdin.take().expect("piped");
         let input = input.to_vec();
         std::thread::spawn(move || stdin.write_all(&input));
-        wait_output(child, OUTPUT_TIMEOUT)
+        wait_output(child, timeout)
     }
 
     /// Start `script` in a container (via `sh -c`), wait until it printed the
@@ -478,13 +492,24 @@ pub(crate) fn wait_output(child: Child, timeout: Duration) -> Result<Output> {
 /// afterwards waits for all of them. (Killing the sandbox itself would not:
 /// its init would die later, by PR_SET_PDEATHSIG.) Otherwise mini-docker and
 /// its children.
+///
+/// A killed mini-docker never runs its clean-up: the cgroups of its
+/// container stay behind. So we stop it first (it makes no more), note which
+/// containers it runs, and remove their cgroups once everything is dead.
 fn kill_everything(pid: Pid) {
     let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let sandbox = argv.split(|&b| b == 0).nth(1) == Some(b"__sandbox".as_slice());
     let children = probe::children_of(pid).unwrap_or_default();
     match (sandbox, children.first()) {
         (true, Some(&init)) => {
+            let containers = stop_and_list_containers(pid, init);
             let _ = kill(init, Signal::SIGKILL);
+            wait_until_gone(init);
+            for id in containers {
+                for error in crate::cgroups::remove_container_cgroups(&id) {
+                    eprintln!("mini-docker: check: {error:#}");
+                }
+            }
         }
         _ => {
             for child in children {
@@ -492,6 +517,82 @@ fn kill_everything(pid: Pid) {
             }
             let _ = kill(pid, Signal::SIGKILL);
         }
+    }
+}
+
+/// SIGSTOP every process of `sandbox`, whose init is `init` (not init: it
+/// makes nothing), and return the ids of the containers they run: the
+/// STATE_DIR/containers/ID directories its mini-dockers (the sandbox's own
+/// binary) hold open — each holds its container's, locked, while it runs.
+/// Stopped, they create no cgroup after we looked; every id found is this
+/// sandbox's, no other run's.
+fn stop_and_list_containers(sandbox: Pid, init: Pid) -> Vec<String> {
+    let exe = |pid: Pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let mini_docker = exe(sandbox);
+    let Ok(ns) = probe::ns_inode(Some(init), "pid") else {
+        return Vec::new();
+    };
+    let members: Vec<Pid> = probe::pids_in_pid_ns(ns)
+        .into_iter()
+        .filter(|&pid| pid != init)
+        .collect();
+    for &pid in &members {
+        let _ = kill(pid, Signal::SIGSTOP);
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for &pid in &members {
+        wait_until_stopped(pid);
+        if mini_docker.is_none() || exe(pid) != mini_docker {
+            continue;
+        }
+        for id in container_dirs_held(pid) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    ids
+}
+
+/// kill(SIGSTOP) only asks: a thread in a system call (a mkdir) stops when
+/// it returns. Wait until every thread of `pid` is stopped (or dead), 1 s at most.
+fn wait_until_stopped(pid: Pid) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let all_stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true; // gone
+        };
+        tasks.flatten().all(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat"));
+            let state = stat
+                .ok()
+                .and_then(|s| s[s.rfind(')')? + 2..].chars().next());
+            matches!(state, None | Some('T' | 't' | 'Z' | 'X'))
+        })
+    };
+    while !all_stopped() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The ids of the STATE_DIR/containers/ID directories `pid` has open.
+fn container_dirs_held(pid: Pid) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter(|target| target.parent().and_then(Path::file_name) == Some("containers".as_ref()))
+        .filter_map(|target| Some(target.file_name()?.to_str()?.to_string()))
+        .collect()
+}
+
+/// Wait until `init` is reaped (or a zombie): the kernel has then killed
+/// every process of its PID namespace. 5 s at most.
+fn wait_until_gone(init: Pid) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !matches!(probe::state(init), None | Some('Z')) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
