@@ -19,8 +19,8 @@
 //! x86 + x32 = 1246 instructions, 262 us at best; without x32 (a kernel
 //! without the x32 ABI, like this one: `Machine::x32`) 872, 203 us; x86_64
 //! alone 415, 99 us. A linear list is smaller (1001) but four times slower to
-//! load (991 us): the kernel's per-syscall action cache evaluates the filter
-//! once per syscall number.
+//! load (997 us). bench/ch11/ has the probes; chapters/11-hardening.md, "What
+//! it costs", the whole account.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -135,8 +135,8 @@ impl Machine {
 }
 
 /// x32 (x86_64's 32-bit-pointer ABI: system call numbers with bit 30 set) is
-/// compiled out of most kernels (CONFIG_X86_X32_ABI; Debian's has it off),
-/// which then answer every x32 call with ENOSYS before any code runs. Asked
+/// often compiled out (CONFIG_X86_X32_ABI; this VM's kernel has it off), and
+/// such a kernel answers every x32 call with ENOSYS before any code runs. Asked
 /// with x32's getpid. Already under a seccomp filter (mini-docker inside a
 /// container), that filter might kill us for asking: assume yes, as docker does.
 fn kernel_runs_x32() -> bool {

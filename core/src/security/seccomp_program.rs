@@ -107,9 +107,8 @@ pub fn compiled(
         return Ok(None);
     };
     // A binary tree of syscall numbers instead of a list: a quarter of the
-    // kernel's load time (docker's default: 991 -> 262 us, because its
-    // per-syscall action cache runs the filter once per syscall number) and
-    // fewer instructions run per syscall (personality(): +153 -> +48 ns).
+    // kernel's load time (docker's default: 997 -> 262 us) and fewer
+    // instructions run per syscall (personality(): +153 -> +48 ns).
     let _ = filter.set_ctl_optimize(2);
     let program = export(&filter, &dir, &cached)?;
     forget_old(&dir);
