@@ -45,7 +45,8 @@ impl BpfProgram {
         Ok(BpfProgram(words))
     }
 
-    fn to_bytes(&self) -> Vec<u8> {
+    /// The raw `sock_filter`s, as libseccomp exported them.
+    pub fn to_bytes(&self) -> Vec<u8> {
         self.0.iter().flat_map(|w| w.to_ne_bytes()).collect()
     }
 
