@@ -1,6 +1,7 @@
 //! Chapter 11 — hardening: root in a container, contained like docker's.
 //! Lesson: chapters/11-hardening.md   Check: mini-docker check 11
 
+use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
 
@@ -174,8 +175,16 @@ pub fn restrict_devices(cgroup: DeviceCgroup<'_>, allowed: &[DeviceRule]) -> Res
         DeviceCgroup::V1(v1) => {
             // A new v1 cgroup inherits its parent's list: "a" denies all first.
             v1.write("devices", "devices.deny", "a")?;
+            // The kernel takes one rule per write(2): one open file, a write per rule.
+            let path = v1.dir("devices").join("devices.allow");
+            let mut allow = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .with_context(|| format!("open {}", path.display()))?;
             for rule in allowed {
-                v1.write("devices", "devices.allow", &rule.to_string())?;
+                allow
+                    .write_all(rule.to_string().as_bytes())
+                    .with_context(|| format!("write \"{rule}\" to {}", path.display()))?;
             }
             Ok(())
         }

@@ -189,3 +189,88 @@ fn assert_no_containers(state: &Path) {
     };
     assert!(left.is_empty(), "containers left: {left:?}");
 }
+
+/// x32 (syscall numbers with bit 30 set): does this kernel take such calls?
+/// Without CONFIG_X86_X32_ABI it answers ENOSYS before running anything.
+fn kernel_runs_x32() -> bool {
+    // SAFETY: getpid takes no arguments and changes nothing.
+    let pid = unsafe { nix::libc::syscall(0x4000_0000 | nix::libc::SYS_getpid) };
+    pid != -1 || nix::errno::Errno::last() != nix::errno::Errno::ENOSYS
+}
+
+/// Load `program` in a child and make one call: how did the child end?
+/// (exit 0: the call returned; a signal: the filter killed it.)
+fn child_with_filter(program: &[u8], call: nix::libc::c_long) -> nix::sys::wait::WaitStatus {
+    use nix::libc;
+    let fprog = libc::sock_fprog {
+        len: (program.len() / 8) as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: the child makes raw system calls only, then _exit.
+    match unsafe { nix::unistd::fork() }.unwrap() {
+        nix::unistd::ForkResult::Child => {
+            // SAFETY: `fprog` points into `program`, alive in this child.
+            let loaded = unsafe {
+                libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &fprog as *const libc::sock_fprog,
+                )
+            };
+            if loaded != 0 {
+                // SAFETY: _exit ends the child without running the parent's handlers.
+                unsafe { libc::_exit(3) };
+            }
+            // SAFETY: getpid (native or x32) changes nothing.
+            unsafe { libc::syscall(call) };
+            // SAFETY: as above.
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => nix::sys::wait::waitpid(child, None).unwrap(),
+    }
+}
+
+/// On a kernel without x32 (most, this VM's too) the default program has no
+/// x32 part: a third fewer instructions for the kernel to load at every
+/// start. An x32 call is then killed by the filter (libseccomp's bad
+/// architecture) where the kernel would have said ENOSYS: never allowed.
+#[test]
+fn no_x32_rules_for_a_kernel_without_x32() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("seccomp-x32");
+    let before = HostSnapshot::take();
+
+    let out = run_script(&state, &[], "true");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let programs: Vec<_> = fs::read_dir(state.path().join("seccomp"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".bpf"))
+        .map(|e| fs::read(e.path()).unwrap())
+        .collect();
+    assert_eq!(programs.len(), 1, "one cached program");
+    let program = &programs[0];
+    let instructions = program.len() / 8;
+    if kernel_runs_x32() {
+        assert!(instructions > 1000, "x32 kept: {instructions} instructions");
+        return; // the filter then has docker's x32 rules, as docker's would
+    }
+    // x86_64 + x86 with libseccomp's binary tree: 872 (with x32: 1246).
+    assert!(
+        instructions < 1000,
+        "{instructions} instructions: x32 rules on a kernel without x32"
+    );
+    use nix::sys::{signal::Signal, wait::WaitStatus};
+    let native = child_with_filter(program, nix::libc::SYS_getpid);
+    assert!(matches!(native, WaitStatus::Exited(_, 0)), "{native:?}");
+    let x32 = child_with_filter(program, 0x4000_0000 | nix::libc::SYS_getpid);
+    assert!(
+        matches!(x32, WaitStatus::Signaled(_, Signal::SIGSYS, _)),
+        "an x32 call must be killed, not run: {x32:?}"
+    );
+
+    assert_state_dir_clean(&state);
+    HostSnapshot::assert_clean_since(&before, "x32 probe");
+}

@@ -74,10 +74,17 @@ pub fn is_inside() -> bool {
 }
 
 fn receive_config(channel: &OwnedFd) -> Result<ContainerConfig> {
-    match channel::receive(channel)? {
-        Some(ToInside::Config(config)) => Ok(*config),
+    let mut config = match channel::receive(channel)? {
+        Some(ToInside::Config(config)) => *config,
         _ => anyhow::bail!("the supervisor sent no container config"),
+    };
+    let program = channel::receive_program(channel)?;
+    match (config.hardening.as_mut(), program) {
+        (Some(hardening), program) => hardening.seccomp = program,
+        (None, None) => {}
+        (None, Some(_)) => anyhow::bail!("a seccomp program for a container without hardening"),
     }
+    Ok(config)
 }
 
 /// The supervisor's "go": /etc files written, cgroup joined, network plugged

@@ -142,7 +142,13 @@ pub fn run(
             .and_then(|_| connect_network(config, network, pid, steps))
     };
     let go = || channel::send(&channel, &ToInside::Go);
-    let send_config = || channel::send(&channel, &ToInside::Config(Box::new(config.clone())));
+    let send_config = || {
+        // The seccomp program travels apart, raw (channel::send_program).
+        let mut sent = config.clone();
+        let program = sent.hardening.as_mut().and_then(|h| h.seccomp.take());
+        channel::send(&channel, &ToInside::Config(Box::new(sent)))
+            .and_then(|_| channel::send_program(&channel, program.as_ref()))
+    };
     let prepared = write_id_maps(config, pid, maps_written, steps)
         .and_then(|_| {
             if config.explain {

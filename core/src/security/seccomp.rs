@@ -12,11 +12,15 @@
 //! parser as a user's `--security-opt seccomp=FILE.json`.
 //!
 //! Its cost, measured on the 2-core Debian VM (kernel 6.18, libseccomp 2.5):
-//! for x86_64 + x86 + x32, libseccomp builds and compiles the default policy
-//! into 1001 BPF instructions in ~12-15 ms (x86_64 alone: ~1.5 ms, 337
-//! instructions), and the kernel takes ~1 ms more to accept them. Well over
-//! the chapter's 0.5 ms budget: the compiled program depends only on the
-//! `Policy`, so it could be compiled once and cached (seccomp_export_bpf).
+//! libseccomp builds and compiles the default policy in ~12-15 ms, so the
+//! program is compiled once and cached (seccomp_program.rs). What is left at
+//! every start is the kernel taking it (seccomp(2): checking, converting and
+//! JIT-compiling every instruction). With libseccomp's binary tree, x86_64 +
+//! x86 + x32 = 1246 instructions, 262 us at best; without x32 (a kernel
+//! without the x32 ABI, like this one: `Machine::x32`) 872, 203 us; x86_64
+//! alone 415, 99 us. A linear list is smaller (1001) but four times slower to
+//! load (997 us). bench/ch11/ has the probes; chapters/11-hardening.md, "What
+//! it costs", the whole account.
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -113,6 +117,8 @@ pub struct Machine {
     pub arch: &'static str,
     /// The running kernel's "major.minor" (uname -r), as `minKernel` is written.
     pub kernel: KernelVersion,
+    /// Does the kernel take x32 system calls at all (`kernel_runs_x32`)?
+    pub x32: bool,
 }
 
 impl Machine {
@@ -123,8 +129,28 @@ impl Machine {
         Ok(Machine {
             arch: NATIVE_ARCH,
             kernel: KernelVersion::of_release(&release)?,
+            x32: kernel_runs_x32(),
         })
     }
+}
+
+/// x32 (x86_64's 32-bit-pointer ABI: system call numbers with bit 30 set) is
+/// often compiled out (CONFIG_X86_X32_ABI; this VM's kernel has it off), and
+/// such a kernel answers every x32 call with ENOSYS before any code runs. Asked
+/// with x32's getpid. Already under a seccomp filter (mini-docker inside a
+/// container), that filter might kill us for asking: assume yes, as docker does.
+fn kernel_runs_x32() -> bool {
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
+    // SAFETY: PR_GET_SECCOMP only reads this thread's seccomp mode.
+    if unsafe { libc::prctl(libc::PR_GET_SECCOMP) } != 0 {
+        return true;
+    }
+    const X32_SYSCALL_BIT: libc::c_long = 0x4000_0000;
+    // SAFETY: getpid takes no arguments and changes nothing.
+    let pid = unsafe { libc::syscall(X32_SYSCALL_BIT | libc::SYS_getpid) };
+    pid != -1 || nix::errno::Errno::last() != nix::errno::Errno::ENOSYS
 }
 
 /// docker's name (Go's runtime.GOARCH, through moby's goToNative) for the
@@ -298,6 +324,13 @@ impl Profile {
                     .unwrap_or_default()
             }
         };
+        // x32 rules for a kernel without x32 are a third of the program for
+        // nothing (872 instead of 1246 instructions for docker's default,
+        // ~25% less for the kernel to load at every start). Without them, an
+        // x32 call is libseccomp's "bad architecture" (the filter's x86_64
+        // check kills it) instead of the kernel's ENOSYS: stricter, never weaker.
+        let mut architectures = architectures;
+        architectures.retain(|arch| arch != "SCMP_ARCH_X32" || machine.x32);
         for arch in &architectures {
             // Caught here, on the host, rather than when the filter is loaded.
             arch.parse::<libseccomp::ScmpArch>()
@@ -483,6 +516,7 @@ mod tests {
     const X86_64: Machine = Machine {
         arch: "amd64",
         kernel: KernelVersion(6, 1),
+        x32: true,
     };
 
     fn default_caps() -> Capabilities {
@@ -654,6 +688,15 @@ mod tests {
         assert_eq!(
             profile.resolve(&caps, &X86_64).unwrap().architectures,
             ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+        );
+        let no_x32 = Machine {
+            x32: false,
+            ..X86_64
+        };
+        assert_eq!(
+            profile.resolve(&caps, &no_x32).unwrap().architectures,
+            ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "a kernel without x32 gets no x32 rules"
         );
         let arm64 = Machine {
             arch: "arm64",
