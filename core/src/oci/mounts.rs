@@ -1,0 +1,189 @@
+//! config.json's `mounts`, applied in the container's mount namespace
+//! before pivot_root (bind sources are host paths, reachable only then).
+//! Each destination is resolved *inside* the rootfs (sys::at): a symlink in
+//! an image cannot send a mount onto the host.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::mount::{mount, MsFlags};
+
+use super::plan::MountPlan;
+use crate::cgroups::CgroupFs;
+use crate::sys::at::{self as inroot, Kind};
+use crate::workshop::Steps;
+
+/// One mount into `rootfs`.
+pub fn apply(plan: &MountPlan, rootfs: &Path, bundle: &Path) -> Result<()> {
+    let what = || format!("mount {}", plan.destination);
+    if plan.bind {
+        let source = plan
+            .source
+            .as_deref()
+            .context("a bind mount without a source")?;
+        let source = bundle.join(source); // relative sources are the bundle's
+        let kind = if source.is_dir() {
+            Kind::Dir
+        } else {
+            Kind::File
+        };
+        let target = inroot::ensure(rootfs, &plan.destination, kind)?;
+        let mut flags = MsFlags::MS_BIND;
+        if plan.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(
+            Some(&source),
+            &inroot::fd_path(&target),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind {} on {}", source.display(), plan.destination))?;
+        if !plan.flags.is_empty() {
+            // The flags of a bind mount come with a second, remounting call.
+            let mounted = inroot::ensure(rootfs, &plan.destination, kind)?;
+            let remount = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | plan.flags;
+            mount(
+                None::<&str>,
+                &inroot::fd_path(&mounted),
+                None::<&str>,
+                remount,
+                None::<&str>,
+            )
+            .with_context(|| format!("remount {} with its options", plan.destination))?;
+        }
+    } else {
+        let fstype = plan.fstype.as_deref().context("a mount without a type")?;
+        let target = inroot::ensure(rootfs, &plan.destination, Kind::Dir)?;
+        let target_path = inroot::fd_path(&target);
+        match fstype {
+            // After the pivot (`cgroupfs` below): it mounts below its target.
+            "cgroup" | "cgroup2" => return Ok(()),
+            _ => {
+                let source = plan
+                    .source
+                    .as_deref()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| fstype.to_string());
+                let data = (!plan.data.is_empty()).then_some(plan.data.as_str());
+                mount(
+                    Some(source.as_str()),
+                    &target_path,
+                    Some(fstype),
+                    plan.flags,
+                    data,
+                )
+                .with_context(what)?;
+            }
+        }
+    }
+    if !plan.propagation.is_empty() {
+        let mounted = inroot::ensure(rootfs, &plan.destination, Kind::Dir)
+            .or_else(|_| inroot::ensure(rootfs, &plan.destination, Kind::File))?;
+        mount(
+            None::<&str>,
+            &inroot::fd_path(&mounted),
+            None::<&str>,
+            plan.propagation,
+            None::<&str>,
+        )
+        .with_context(|| format!("propagation of {}", plan.destination))?;
+    }
+    Ok(())
+}
+
+/// The `cgroup` mounts, after pivot_root: the container's own hierarchy,
+/// read-only, in a cgroup namespace of its own (chapter 11's step) — its
+/// cgroup is its "/".
+/// `cgroupfs`: the host's layout, read before the pivot.
+pub fn cgroupfs(plans: &[MountPlan], cgroupfs: &CgroupFs, steps: &Steps) -> Result<()> {
+    for plan in plans {
+        if matches!(plan.fstype.as_deref(), Some("cgroup" | "cgroup2")) && !plan.bind {
+            let target = Path::new(&plan.destination);
+            std::fs::create_dir_all(target).ok();
+            super::create::step_ch11("isolate_cgroupfs", || {
+                steps.ch11_hardening.isolate_cgroupfs(target, cgroupfs)
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// runc's default devices in the container's /dev (a tmpfs the mounts made),
+/// the links programs expect, and `linux.devices`.
+pub fn populate_dev(rootfs: &Path, devices: &[oci_spec::runtime::LinuxDevice]) -> Result<()> {
+    let dev = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
+    let dev = inroot::fd_path(&dev);
+    for device in &crate::devices::DEFAULT_DEVICES {
+        make_node(
+            &dev.join(device.name),
+            libc::S_IFCHR,
+            device.major,
+            device.minor,
+            0o666,
+            0,
+            0,
+        )?;
+    }
+    for device in devices {
+        let relative = device
+            .path()
+            .strip_prefix("/dev")
+            .with_context(|| format!("device {} is not under /dev", device.path().display()))?;
+        let kind = match device.typ() {
+            oci_spec::runtime::LinuxDeviceType::B => libc::S_IFBLK,
+            oci_spec::runtime::LinuxDeviceType::P => libc::S_IFIFO,
+            _ => libc::S_IFCHR,
+        };
+        let node = inroot::ensure(rootfs, &device.path().to_string_lossy(), Kind::File)?;
+        drop(node); // made as a file, replaced by the node below
+        let path = dev.join(relative);
+        let _ = std::fs::remove_file(&path);
+        make_node(
+            &path,
+            kind,
+            device.major() as u64,
+            device.minor() as u64,
+            device.file_mode().unwrap_or(0o666),
+            device.uid().unwrap_or(0),
+            device.gid().unwrap_or(0),
+        )?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let _ = std::os::unix::fs::symlink(target, dev.join(link));
+    }
+    if dev.join("pts/ptmx").exists() || dev.join("pts").is_dir() {
+        let _ = std::fs::remove_file(dev.join("ptmx"));
+        std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx")).context("symlink /dev/ptmx")?;
+    }
+    Ok(())
+}
+
+fn make_node(
+    path: &Path,
+    kind: libc::mode_t,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    nix::sys::stat::mknod(
+        path,
+        nix::sys::stat::SFlag::from_bits_truncate(kind),
+        nix::sys::stat::Mode::from_bits_truncate(mode),
+        nix::sys::stat::makedev(major, minor),
+    )
+    .with_context(|| format!("mknod {}", path.display()))?;
+    // mknod honours the umask: the mode the spec asked for, exactly.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+    nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
+        .with_context(|| format!("chown {}", path.display()))
+}
