@@ -38,6 +38,8 @@ pub struct InitPlan {
     pub console: Option<UnixStream>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// linux.cgroupsPath, relative to each hierarchy's root.
+    pub cgroup_path: PathBuf,
 }
 
 /// A chapter 13 step: a `todo!()` is one clear line, not a panic.
@@ -134,6 +136,10 @@ pub fn create(root: &Path, args: &CreateArgs, steps: &Steps) -> Result<()> {
         console,
         no_pivot: args.no_pivot,
         preserve_fds: args.preserve_fds,
+        cgroup_path: cgroup_path
+            .strip_prefix("/")
+            .unwrap_or(&cgroup_path)
+            .to_path_buf(),
     };
     let (ours, theirs) = UnixStream::pair().context("socketpair")?;
     let pid = super::init::spawn(&plan, theirs, steps)?;

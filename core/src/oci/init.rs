@@ -137,12 +137,21 @@ fn build_root(plan: &InitPlan, linux: &oci_spec::runtime::Linux, steps: &Steps) 
         super::mounts::apply(mount_plan, rootfs, &plan.bundle)?;
     }
     super::mounts::populate_dev(rootfs, linux.devices().as_deref().unwrap_or_default())?;
+    let own_cgroupns = plan
+        .namespaces
+        .clone_flags
+        .contains(CloneFlags::CLONE_NEWCGROUP);
+    if !own_cgroupns {
+        super::mounts::cgroupfs_host_view(&plan.mounts, rootfs, &cgroupfs, &plan.cgroup_path)?;
+    }
     if plan.no_pivot {
         move_root(rootfs)?;
     } else {
         steps.ch05_mount.pivot_into(rootfs)?;
     }
-    super::mounts::cgroupfs(&plan.mounts, &cgroupfs, steps)?;
+    if own_cgroupns {
+        super::mounts::cgroupfs_in_namespace(&plan.mounts, &cgroupfs, steps)?;
+    }
     for (key, value) in linux.sysctl().iter().flatten() {
         let file = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&file, value).with_context(|| format!("sysctl {key}={value}"))?;

@@ -66,15 +66,37 @@ pub fn apply(plan: &MountPlan, rootfs: &Path, bundle: &Path) -> Result<()> {
                     .as_deref()
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_else(|| fstype.to_string());
-                let data = (!plan.data.is_empty()).then_some(plan.data.as_str());
+                // "tmpcopyup" (podman's --read-only /run, /tmp): the tmpfs starts
+                // with what the image has there (runc's extension).
+                let copy_up = plan.data.split(',').any(|o| o == "tmpcopyup");
+                let data: Vec<&str> = plan
+                    .data
+                    .split(',')
+                    .filter(|o| !o.is_empty() && *o != "tmpcopyup")
+                    .collect();
+                let data = data.join(",");
+                let data = (!data.is_empty()).then_some(data.as_str());
+                let writable = plan.flags - MsFlags::MS_RDONLY;
                 mount(
                     Some(source.as_str()),
                     &target_path,
                     Some(fstype),
-                    plan.flags,
+                    writable,
                     data,
                 )
                 .with_context(what)?;
+                let mounted = inroot::ensure(rootfs, &plan.destination, Kind::Dir)?;
+                if copy_up && fstype == "tmpfs" {
+                    // `target` still names the directory under the new mount.
+                    copy_tree(&target_path, &inroot::fd_path(&mounted))
+                        .with_context(|| format!("tmpcopyup {}", plan.destination))?;
+                }
+                if plan.flags.contains(MsFlags::MS_RDONLY) {
+                    let remount = MsFlags::MS_REMOUNT | plan.flags;
+                    let mounted = inroot::fd_path(&mounted);
+                    mount(None::<&str>, &mounted, None::<&str>, remount, data)
+                        .with_context(what)?;
+                }
             }
         }
     }
@@ -93,21 +115,99 @@ pub fn apply(plan: &MountPlan, rootfs: &Path, bundle: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `cgroup` mounts, after pivot_root: the container's own hierarchy,
-/// read-only, in a cgroup namespace of its own (chapter 11's step) — its
-/// cgroup is its "/".
-/// `cgroupfs`: the host's layout, read before the pivot.
-pub fn cgroupfs(plans: &[MountPlan], cgroupfs: &CgroupFs, steps: &Steps) -> Result<()> {
-    for plan in plans {
-        if matches!(plan.fstype.as_deref(), Some("cgroup" | "cgroup2")) && !plan.bind {
-            let target = Path::new(&plan.destination);
-            std::fs::create_dir_all(target).ok();
-            super::create::step_ch11("isolate_cgroupfs", || {
-                steps.ch11_hardening.isolate_cgroupfs(target, cgroupfs)
-            })?;
+/// The `cgroup` mounts with a cgroup namespace, after pivot_root: the
+/// container's own hierarchy, read-only (chapter 11's step) — its cgroup is its "/".
+pub fn cgroupfs_in_namespace(
+    plans: &[MountPlan],
+    cgroupfs: &CgroupFs,
+    steps: &Steps,
+) -> Result<()> {
+    for plan in plans.iter().filter(|p| is_cgroup(p)) {
+        let target = Path::new(&plan.destination);
+        std::fs::create_dir_all(target).ok();
+        super::create::step_ch11("isolate_cgroupfs", || {
+            steps.ch11_hardening.isolate_cgroupfs(target, cgroupfs)
+        })?;
+    }
+    Ok(())
+}
+
+/// The `cgroup` mounts without a cgroup namespace (podman on v1), before
+/// the pivot, as runc does: the container's own directory of each
+/// hierarchy, bound read-only (v1: under a tmpfs, one per hierarchy).
+pub fn cgroupfs_host_view(
+    plans: &[MountPlan],
+    rootfs: &Path,
+    cgroupfs: &CgroupFs,
+    relative: &Path,
+) -> Result<()> {
+    let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    for plan in plans.iter().filter(|p| is_cgroup(p)) {
+        let target = inroot::ensure(rootfs, &plan.destination, Kind::Dir)?;
+        match cgroupfs {
+            CgroupFs::V2 => {
+                let own = Path::new("/sys/fs/cgroup").join(relative);
+                bind_read_only(&own, rootfs, &plan.destination)?;
+            }
+            CgroupFs::V1 { hierarchies } => {
+                mount(
+                    Some("tmpfs"),
+                    &inroot::fd_path(&target),
+                    Some("tmpfs"),
+                    locked,
+                    Some("mode=755"),
+                )
+                .context("mount a tmpfs for the cgroup hierarchies")?;
+                for hierarchy in hierarchies {
+                    let first = hierarchy.split(',').next().unwrap_or(hierarchy);
+                    let own = crate::cgroups::v1::mount_point(first)?.join(relative);
+                    bind_read_only(&own, rootfs, &format!("{}/{hierarchy}", plan.destination))?;
+                }
+                let mounted = inroot::ensure(rootfs, &plan.destination, Kind::Dir)?;
+                let remount = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
+                mount(
+                    None::<&str>,
+                    &inroot::fd_path(&mounted),
+                    None::<&str>,
+                    remount,
+                    Some("mode=755"),
+                )
+                .context("remount the cgroup tmpfs read-only")?;
+            }
         }
     }
     Ok(())
+}
+
+fn is_cgroup(plan: &MountPlan) -> bool {
+    matches!(plan.fstype.as_deref(), Some("cgroup" | "cgroup2")) && !plan.bind
+}
+
+fn bind_read_only(source: &Path, rootfs: &Path, destination: &str) -> Result<()> {
+    let target = inroot::ensure(rootfs, destination, Kind::Dir)?;
+    mount(
+        Some(source),
+        &inroot::fd_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {} on {destination}", source.display()))?;
+    let mounted = inroot::ensure(rootfs, destination, Kind::Dir)?;
+    let flags = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    mount(
+        None::<&str>,
+        &inroot::fd_path(&mounted),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .with_context(|| format!("make {destination} read-only"))
 }
 
 /// runc's default devices in the container's /dev (a tmpfs the mounts made),
@@ -186,4 +286,38 @@ fn make_node(
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
         .with_context(|| format!("chown {}", path.display()))
+}
+
+/// Copy a directory tree (files, directories, symlinks; modes and owners).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let dest = to.join(entry.file_name());
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &dest)?;
+        } else if meta.is_dir() {
+            std::fs::create_dir(&dest)?;
+            copy_tree(&entry.path(), &dest)?;
+        } else if meta.is_file() {
+            std::fs::copy(entry.path(), &dest)?;
+        } else {
+            continue; // sockets, fifos, devices: not copied
+        }
+        if !meta.file_type().is_symlink() {
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(meta.mode()))?;
+        }
+        nix::unistd::fchownat(
+            None,
+            &dest,
+            Some(meta.uid().into()),
+            Some(meta.gid().into()),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )?;
+    }
+    // The directory itself: tmpfs's root takes the image directory's mode.
+    let meta = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode()))?;
+    Ok(())
 }
