@@ -315,10 +315,18 @@ enum ContainerCgroup {
     V2(CgroupV2),
 }
 
-/// v1 hierarchies a container joins (cpuset needs its cpus and mems copied
-/// first: not joined, and a cpuset in the spec is refused).
-const V1_CONTROLLERS: [&str; 7] = [
-    "memory", "pids", "cpu", "cpuacct", "devices", "freezer", "blkio",
+/// v1 hierarchies a container joins, as runc does (a cpuset in the spec is
+/// refused; the cpuset cgroup gets its parent's cpus and mems).
+const V1_CONTROLLERS: [&str; 9] = [
+    "memory",
+    "pids",
+    "cpu",
+    "cpuacct",
+    "devices",
+    "freezer",
+    "blkio",
+    "cpuset",
+    "name=systemd",
 ];
 
 impl ContainerCgroup {
@@ -360,6 +368,9 @@ impl ContainerCgroup {
                     let dir = mount.join(relative);
                     std::fs::create_dir_all(&dir)
                         .with_context(|| format!("create {}", dir.display()))?;
+                    if controller == "cpuset" {
+                        inherit_cpuset(&mount, relative)?;
+                    }
                     dirs.push((controller, dir));
                 }
                 let v1 = CgroupV1 { dirs };
@@ -525,6 +536,25 @@ fn limits(resources: Option<&LinuxResources>) -> Result<Limits> {
             .map(|l| l as u64),
         cpus,
     })
+}
+
+/// A new v1 cpuset is empty (no cpu, no memory node: nothing may join it):
+/// each level copies its parent's, top down.
+fn inherit_cpuset(mount: &Path, relative: &Path) -> Result<()> {
+    let mut dir = mount.to_path_buf();
+    for part in relative.components() {
+        let parent = dir.clone();
+        dir.push(part);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let own = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
+            if own.trim().is_empty() {
+                let inherited = std::fs::read_to_string(parent.join(file))
+                    .with_context(|| format!("read {}", parent.join(file).display()))?;
+                cgroups::write_file(&dir.join(file), inherited.trim())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// v2: each ancestor hands memory, pids and cpu down (cgroup.subtree_control).

@@ -149,19 +149,21 @@ pub fn cgroupfs_host_view(
                 let own = Path::new("/sys/fs/cgroup").join(relative);
                 bind_read_only(&own, rootfs, &plan.destination)?;
             }
-            CgroupFs::V1 { hierarchies } => {
+            CgroupFs::V1 { .. } => {
+                let target = inroot::fd_path(&target);
                 mount(
                     Some("tmpfs"),
-                    &inroot::fd_path(&target),
+                    &target,
                     Some("tmpfs"),
                     locked,
                     Some("mode=755"),
                 )
                 .context("mount a tmpfs for the cgroup hierarchies")?;
-                for hierarchy in hierarchies {
-                    let first = hierarchy.split(',').next().unwrap_or(hierarchy);
-                    let own = crate::cgroups::v1::mount_point(first)?.join(relative);
-                    bind_read_only(&own, rootfs, &format!("{}/{hierarchy}", plan.destination))?;
+                for (name, point) in v1_mounts() {
+                    let own = point.join(relative);
+                    if own.is_dir() {
+                        bind_read_only(&own, rootfs, &format!("{}/{name}", plan.destination))?;
+                    }
                 }
                 let mounted = inroot::ensure(rootfs, &plan.destination, Kind::Dir)?;
                 let remount = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
@@ -177,6 +179,27 @@ pub fn cgroupfs_host_view(
         }
     }
     Ok(())
+}
+
+/// Every v1 hierarchy under /sys/fs/cgroup: (its name there, its mount point).
+fn v1_mounts() -> Vec<(String, std::path::PathBuf)> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut found = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        if !right.starts_with("cgroup ") {
+            continue;
+        }
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        if let Some(name) = point.strip_prefix("/sys/fs/cgroup/") {
+            found.push((name.to_string(), std::path::PathBuf::from(point)));
+        }
+    }
+    found
 }
 
 fn is_cgroup(plan: &MountPlan) -> bool {
