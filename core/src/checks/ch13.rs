@@ -123,7 +123,11 @@ impl<'a> Bundle<'a> {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        bail!("the container's process never wrote /{file} (is it running? does /tmp exist?)")
+        let stderr = fs::read_to_string(self.dir.join("stderr")).unwrap_or_default();
+        bail!(
+            "the container's process never wrote /{file} (is it running? does /tmp exist?){}",
+            super::stderr_suffix(&stderr)
+        )
     }
 }
 
