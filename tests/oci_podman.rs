@@ -369,3 +369,87 @@ fn podman_limits_and_hardening_match_runc() {
     }
     HostSnapshot::assert_clean_since(&before, "podman limits with mini-docker-runc");
 }
+
+/// What the runtime cannot honour is refused in one line through --log, in
+/// runc's JSON format (conmon shows podman its msg) — and nothing is left:
+/// no state directory, no cgroup. Also without podman: the runc front-end
+/// as `mini-docker runc` and as the `mini-docker-runc` link.
+#[test]
+fn unsupported_config_is_refused_through_the_log() {
+    require_root();
+    let _serial = serial();
+    let state = StateDir::new("oci-refuse");
+    let rootfs = mini_docker::rootfs::starter(state.path()).unwrap();
+    let before = HostSnapshot::take();
+    let bundle = state.path().join("bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut config = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "root": { "path": rootfs, "readonly": true },
+        "process": { "args": ["/bin/true"], "cwd": "/", "user": { "uid": 0, "gid": 0 } },
+        "mounts": [{ "destination": "/proc", "type": "proc", "source": "proc" }],
+        "hooks": { "prestart": [{ "path": "/bin/true" }] },
+        "linux": { "namespaces": [{ "type": "pid" }, { "type": "mount" }],
+                   "cgroupsPath": "/mini-docker/oci-refused" }
+    });
+    let root = state.path().join("runtime");
+    let log = state.path().join("log.json");
+    let create = |config: &serde_json::Value| {
+        std::fs::write(bundle.join("config.json"), config.to_string()).unwrap();
+        let _ = std::fs::remove_file(&log);
+        mini_docker_command(&state, &["--reference", "runc", "--root"])
+            .arg(&root)
+            .arg("--log")
+            .arg(&log)
+            .args(["--log-format", "json", "create", "--bundle"])
+            .arg(&bundle)
+            .arg("refused")
+            .output()
+            .unwrap()
+    };
+    let out = create(&config);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .contains("hooks are not supported"),
+        "{text}"
+    );
+    // A field that fails later, in the init (after the cgroup exists): still nothing left.
+    config["hooks"] = serde_json::json!({});
+    config["process"]["args"] = serde_json::json!(["/bin/true"]);
+    config["linux"]["sysctl"] = serde_json::json!({ "no.such.key": "1" });
+    let out = create(&config);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("sysctl no.such.key"), "{text}");
+    assert!(
+        !root.join("refused").exists(),
+        "a refused create left its state directory"
+    );
+    // --systemd-cgroup: refused clearly, through the link's name too.
+    let link = state.path().join("mini-docker-runc");
+    std::os::unix::fs::symlink(BIN, &link).unwrap();
+    let out = Command::new(&link)
+        .args(["--systemd-cgroup", "state", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cgroup-manager cgroupfs"));
+    let version = Command::new(&link).arg("--version").output().unwrap();
+    assert!(
+        stdout(&version).contains("spec: 1.0.2"),
+        "{}",
+        stdout(&version)
+    );
+    HostSnapshot::assert_clean_since(&before, "a refused mini-docker-runc create");
+}
