@@ -20,6 +20,14 @@ use crate::workshop::Steps;
 
 /// clone(2) the init with the plan's new namespaces; it never returns in the child.
 pub fn spawn(plan: &InitPlan, channel: UnixStream, steps: &Steps) -> Result<Pid> {
+    // The child runs Rust code in a copy of this process: only safe if no
+    // other thread exists whose locks the copy could inherit held.
+    let threads = std::fs::read_dir("/proc/self/task")
+        .map(|t| t.count())
+        .unwrap_or(0);
+    if threads != 1 {
+        bail!("create must be single-threaded before clone ({threads} threads)");
+    }
     let flags = plan.namespaces.clone_flags.bits() as libc::c_long | libc::SIGCHLD as libc::c_long;
     // SAFETY: fork semantics (no new stack); this process is single-threaded
     // (the runc front-end starts no thread), so the child may run Rust code.
@@ -136,7 +144,15 @@ fn build_root(plan: &InitPlan, linux: &oci_spec::runtime::Linux, steps: &Steps) 
     for mount_plan in &plan.mounts {
         super::mounts::apply(mount_plan, rootfs, &plan.bundle)?;
     }
-    super::mounts::populate_dev(rootfs, linux.devices().as_deref().unwrap_or_default())?;
+    let in_userns = plan
+        .namespaces
+        .clone_flags
+        .contains(CloneFlags::CLONE_NEWUSER);
+    super::mounts::populate_dev(
+        rootfs,
+        linux.devices().as_deref().unwrap_or_default(),
+        in_userns,
+    )?;
     let own_cgroupns = plan
         .namespaces
         .clone_flags

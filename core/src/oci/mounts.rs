@@ -235,10 +235,29 @@ fn bind_read_only(source: &Path, rootfs: &Path, destination: &str) -> Result<()>
 
 /// runc's default devices in the container's /dev (a tmpfs the mounts made),
 /// the links programs expect, and `linux.devices`.
-pub fn populate_dev(rootfs: &Path, devices: &[oci_spec::runtime::LinuxDevice]) -> Result<()> {
+/// `in_userns`: mknod is forbidden there, so the host's nodes are bound
+/// instead (as runc does, and chapter 7's dev.rs).
+pub fn populate_dev(
+    rootfs: &Path,
+    devices: &[oci_spec::runtime::LinuxDevice],
+    in_userns: bool,
+) -> Result<()> {
     let dev = inroot::ensure(rootfs, "/dev", Kind::Dir)?;
     let dev = inroot::fd_path(&dev);
     for device in &crate::devices::DEFAULT_DEVICES {
+        if in_userns {
+            let target = inroot::ensure(rootfs, &format!("/dev/{}", device.name), Kind::File)?;
+            let host = Path::new("/dev").join(device.name);
+            mount(
+                Some(&host),
+                &inroot::fd_path(&target),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind {}", host.display()))?;
+            continue;
+        }
         make_node(
             &dev.join(device.name),
             libc::S_IFCHR,
@@ -248,6 +267,11 @@ pub fn populate_dev(rootfs: &Path, devices: &[oci_spec::runtime::LinuxDevice]) -
             0,
             0,
         )?;
+    }
+    if in_userns && !devices.is_empty() {
+        anyhow::bail!(
+            "linux.devices in a user namespace are not supported (mknod is not allowed there)"
+        );
     }
     for device in devices {
         let relative = device
