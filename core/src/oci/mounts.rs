@@ -76,24 +76,51 @@ pub fn apply(plan: &MountPlan, rootfs: &Path, bundle: &Path) -> Result<()> {
                     .collect();
                 let data = data.join(",");
                 let data = (!data.is_empty()).then_some(data.as_str());
-                let writable = plan.flags - MsFlags::MS_RDONLY;
-                mount(
+                // Read-only from the first call (a remount of the filesystem
+                // may be refused in a user namespace) — unless it is to be filled first.
+                let writable = match copy_up {
+                    true => plan.flags - MsFlags::MS_RDONLY,
+                    false => plan.flags,
+                };
+                let mounted = mount(
                     Some(source.as_str()),
                     &target_path,
                     Some(fstype),
                     writable,
                     data,
-                )
-                .with_context(what)?;
+                );
+                // In a user namespace the kernel may refuse a new sysfs (the
+                // host's /sys holds mounts it would reveal): bind the host's,
+                // as runc does; the flags then come with a bind remount.
+                let bound = match mounted {
+                    Err(nix::errno::Errno::EPERM) if fstype == "sysfs" => {
+                        let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
+                        mount(
+                            Some("/sys"),
+                            &target_path,
+                            None::<&str>,
+                            rbind,
+                            None::<&str>,
+                        )
+                        .with_context(|| format!("bind the host's /sys on {}", plan.destination))?;
+                        true
+                    }
+                    other => other.map(|_| false).with_context(what)?,
+                };
                 let mounted = inroot::ensure(rootfs, &plan.destination, Kind::Dir)?;
                 if copy_up && fstype == "tmpfs" {
                     // `target` still names the directory under the new mount.
                     copy_tree(&target_path, &inroot::fd_path(&mounted))
                         .with_context(|| format!("tmpcopyup {}", plan.destination))?;
                 }
-                if plan.flags.contains(MsFlags::MS_RDONLY) {
-                    let remount = MsFlags::MS_REMOUNT | plan.flags;
+                if plan.flags.contains(MsFlags::MS_RDONLY) && (copy_up || bound) {
                     let mounted = inroot::fd_path(&mounted);
+                    // A bind remount in a user namespace must keep the locked flags.
+                    let bind = match bound {
+                        true => MsFlags::MS_BIND | kept_flags(&mounted),
+                        false => MsFlags::empty(),
+                    };
+                    let remount = MsFlags::MS_REMOUNT | bind | plan.flags;
                     mount(None::<&str>, &mounted, None::<&str>, remount, data)
                         .with_context(what)?;
                 }
@@ -333,6 +360,28 @@ fn make_node(
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     nix::unistd::chown(path, Some(uid.into()), Some(gid.into()))
         .with_context(|| format!("chown {}", path.display()))
+}
+
+/// The flags a mount has now (nosuid, nodev, noexec, the atime ones).
+fn kept_flags(path: &Path) -> MsFlags {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let Ok(stat) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let mut flags = MsFlags::empty();
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if stat.flags().contains(has) {
+            flags |= keep;
+        }
+    }
+    flags
 }
 
 /// Copy a directory tree (files, directories, symlinks; modes and owners).
