@@ -305,6 +305,32 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
             assert_eq!(out.status.code(), Some(4), "{runtime:?}: {text}");
             assert!(text.contains("/dev/pts/0"), "{runtime:?}: {text}");
             assert!(text.contains("stdin-is-a-tty"), "{runtime:?}: {text}");
+            // `podman exec -it`: runc's `exec --tty --console-socket`, a pty of the container's devpts.
+            let mut args = vec!["run", "-d", "--name", "shell", "--network", "none"];
+            args.extend_from_slice(&ULIMITS);
+            args.extend_from_slice(&[&podman.image, "sleep", "1000"]);
+            assert_success(&podman.with(runtime, &args), "run -d");
+            let line = format!(
+                "podman --root {d}/root --runroot {d}/runroot --tmpdir {d}/tmp --cgroup-manager cgroupfs \
+                 --events-backend none --storage-driver overlay --runtime {rt} exec -it shell \
+                 sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'",
+                d = podman.dir.display(),
+            );
+            let out = Command::new("script")
+                .args(["-qec", &line, "/dev/null"])
+                .output()
+                .unwrap();
+            let text = stdout(&out);
+            assert_eq!(out.status.code(), Some(5), "{runtime:?} exec -it: {text}");
+            assert!(text.contains("/dev/pts/"), "{runtime:?} exec -it: {text}");
+            assert!(
+                text.contains("stdin-is-a-tty"),
+                "{runtime:?} exec -it: {text}"
+            );
+            assert_success(
+                &podman.with(runtime, &["rm", "-f", "-t", "0", "shell"]),
+                "rm -f",
+            );
         }
     }
     HostSnapshot::assert_clean_since(&before, "podman run -it with mini-docker-runc");
