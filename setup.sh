@@ -38,6 +38,8 @@ if [ "$ci" = yes ]; then
     packages+=(shellcheck vagrant sudo cpio xz-utils linux-image-amd64 qemu-system-x86)
     # The benchmark compares with these (bench/run.sh); bpftrace: bench/profile.sh.
     packages+=(crun runc umoci hyperfine bpftrace)
+    # Chapter 13: podman (with conmon) drives mini-docker-runc in tests/oci_podman.rs.
+    packages+=(podman conmon)
 fi
 
 # The mirror this system's own apt sources use for SUITE (a local mirror, a
@@ -155,6 +157,9 @@ bin="$PWD/target/$(rustc -vV | sed -n 's/^host: //p')/debug/mini-docker"
 
 say "putting mini-docker on PATH (/usr/local/bin/mini-docker)"
 as_root ln -sf "$bin" /usr/local/bin/mini-docker
+# Chapter 13: the same binary, called by this name, speaks runc's command line
+# (podman --runtime /usr/local/bin/mini-docker-runc).
+as_root ln -sf "$bin" /usr/local/bin/mini-docker-runc
 
 # Ubuntu 23.10+ (the workshop VM is 24.04) lets an unprivileged process make a
 # user namespace only if an AppArmor profile grants it `userns`, as Ubuntu's own

@@ -128,6 +128,10 @@ const MUTANTS: &[(&str, u8, &str, &str)] = &[
     ("ch12_no_cgroupns", 12, "12.2", "cgroup namespace"),
     ("ch12_no_mnt", 12, "12.1", "not the container's PID 1"),
     ("ch12_status_kept", 12, "12.6", "not exited"),
+    ("ch13_no_newpid", 13, "13.2", "host's pid namespace"),
+    ("ch13_uts_forgotten", 13, "13.2", "uts namespace"),
+    ("ch13_ro_as_data", 13, "13.3", "/sys"),
+    ("ch13_missing_set_is_all", 13, "13.4", "inheritable"),
 ];
 
 /// The bar: at least this many realistic wrong answers per chapter.

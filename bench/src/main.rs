@@ -344,7 +344,140 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     let layer = start_latency(opts, &md, &image, work)?;
     pull_and_unpack(opts, exe, &registry, work)?;
     concurrent(opts, &md, &image, &state, &layer)?;
-    lifecycle(opts, &md, &image, work)
+    lifecycle(opts, &md, &image, work)?;
+    podman_rows(opts, exe, work)
+}
+
+/// Chapter 13: podman with mini-docker as its OCI runtime against podman with
+/// runc, the same `run --rm` in turns (a podman store of our own under `work`).
+fn podman_rows(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
+    let store = PodmanStore::new(exe, work)?;
+    let (runs, warmup) = (opts.runs(), opts.warmup());
+    let argv = |runtime: &str| {
+        let mut argv = store.prefix.clone();
+        argv.extend(strings(&[
+            "--runtime",
+            runtime,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+        ]));
+        argv.extend(strings(&[
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ]));
+        argv.extend(strings(&[&store.image, "/bin/true"]));
+        argv
+    };
+    let link = store.runc_link.display().to_string();
+    let rows = [
+        ("podman --runtime mini-docker-runc run --rm", argv(&link)),
+        ("podman --runtime runc run --rm", argv("runc")),
+    ];
+    let argvs: Vec<Vec<String>> = rows.iter().map(|(_, a)| a.clone()).collect();
+    let medians = medians_in_turns(&argvs, runs, warmup)?;
+    println!(
+        "\nchapter 13, podman 4 + conmon driving an OCI runtime, --network none, /bin/true: median of {runs} runs after {warmup} warm-up, in turns"
+    );
+    for ((name, _), median) in rows.iter().zip(&medians) {
+        println!(
+            "{name:<44} {:>7.2} ms {:>9.2}x",
+            ms(*median),
+            ms(*median) / ms(medians[1])
+        );
+    }
+    Ok(())
+}
+
+/// A podman store of our own (`--root`/`--runroot` under `work`), busybox
+/// pulled into it, and a `mini-docker-runc` link; all removed when dropped.
+struct PodmanStore {
+    dir: PathBuf,
+    prefix: Vec<String>,
+    image: String,
+    runc_link: PathBuf,
+    _registry: Registry,
+}
+
+impl PodmanStore {
+    fn new(exe: &Path, work: &Path) -> Result<PodmanStore> {
+        let dir = work.join("podman");
+        fs::create_dir_all(&dir)?;
+        let runc_link = dir.join("mini-docker-runc");
+        std::os::unix::fs::symlink(exe, &runc_link)?;
+        let registry = Registry::start(Auth::Htpasswd {
+            user: "bench".into(),
+            password: "bench".into(),
+        })?;
+        let small = build_image(&[busybox_layer()?], serde_json::json!({}))?;
+        registry.push(&small.dir, "single", "bench/busybox:1", None)?;
+        let image = format!("{}/bench/busybox:1", registry.address());
+        let mut prefix = strings(&["podman", "--root"]);
+        prefix.push(dir.join("root").display().to_string());
+        prefix.push("--runroot".into());
+        prefix.push(dir.join("runroot").display().to_string());
+        prefix.push("--tmpdir".into());
+        prefix.push(dir.join("tmp").display().to_string());
+        prefix.extend(strings(&[
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+        ]));
+        prefix.extend(strings(&["--storage-driver", "overlay"]));
+        let store = PodmanStore {
+            dir,
+            prefix,
+            image,
+            runc_link,
+            _registry: registry,
+        };
+        let pulled = store
+            .command(&[
+                "pull",
+                "--quiet",
+                "--tls-verify=false",
+                "--creds",
+                "bench:bench",
+                &store.image,
+            ])
+            .output()?;
+        if !pulled.status.success() {
+            bail!("podman pull: {}", String::from_utf8_lossy(&pulled.stderr));
+        }
+        Ok(store)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.prefix[0]);
+        command.args(&self.prefix[1..]).args(args);
+        command
+    }
+}
+
+impl Drop for PodmanStore {
+    fn drop(&mut self) {
+        let _ = self
+            .command(&["rm", "--all", "--force", "--time", "0"])
+            .output();
+        let _ = self.command(&["rmi", "--all", "--force"]).output();
+        let _ = self.command(&["system", "reset", "--force"]).output();
+        // podman's storage mounts left under the store, deepest first.
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut points: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| Path::new(p).starts_with(&self.dir))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for point in points {
+            let _ = nix::mount::umount2(point, nix::mount::MntFlags::MNT_DETACH);
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The unpacked busybox layer in `state`: the same tree for every runtime.

@@ -41,12 +41,14 @@ use crate::image::platform::Platform;
 use crate::image::registry::{Authorization, Challenge, Dance};
 use crate::lifecycle::state::State;
 use crate::net::{Attachment, Netlink};
+use crate::oci::plan::{CapabilitySets, MountPlan, NamespacePlan};
 use crate::security::caps::Capabilities;
 use crate::security::seccomp::Policy;
 use crate::security::seccomp_program::BpfProgram;
 use crate::selection::Selection;
 use crate::userns::IdMap;
 use libseccomp::ScmpFilterContext;
+use oci_spec::runtime::{LinuxCapabilities, LinuxNamespace, Mount};
 
 /// The table. `chapter_table!(some_macro)` hands every row to `some_macro!`.
 #[macro_export]
@@ -242,6 +244,21 @@ macro_rules! chapter_table {
                     fn record_exit(state: &mut State, code: i32, oom_killed: bool) -> ();
                 },
                 checks: ch12,
+            }
+            chapter 13 ch13_oci {
+                about: {
+                    slug: "oci",
+                    title: "speak OCI: podman drives mini-docker",
+                    goal: "Become an OCI runtime: runc's command line (create, start, state, kill, delete, exec) over a bundle's config.json, so podman runs its containers with mini-docker.",
+                    task: "namespace_plan (linux.namespaces -> clone flags + paths to join), mount_plan (mount options -> mount(2) flags), capability_sets (process.capabilities -> the five sets)",
+                    try_commands: ["sudo mini-docker check 13", "sudo podman --runtime /usr/local/bin/mini-docker-runc run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 IMAGE echo hi"],
+                },
+                steps: {
+                    fn namespace_plan(namespaces: &[LinuxNamespace]) -> Result<NamespacePlan>;
+                    fn mount_plan(mount: &Mount) -> Result<MountPlan>;
+                    fn capability_sets(capabilities: &LinuxCapabilities) -> Result<CapabilitySets>;
+                },
+                checks: ch13,
             }
         }
     };

@@ -768,6 +768,55 @@ const TABLE: &[Entry] = &[
                exercises/ch12_lifecycle.rs.",
         section: "The shim",
     },
+    // Chapter 13 — speak OCI
+    Entry {
+        id: "13.1",
+        concept: "An engine creates a container and starts it in two steps. Between them everything is \
+                  built and the first process exists, but it waits: it has not run one instruction of the \
+                  user's program. The engine's shim adopts it when the runtime's own process exits.",
+        look: "the OCI runtime spec, runtime.md (lifecycle); fifo(7) on opening blocks until both ends \
+               are open. namespace_plan, mount_plan and capability_sets in exercises/ch13_oci.rs.",
+        section: "The lifecycle: create, start, state, kill, delete",
+    },
+    Entry {
+        id: "13.2",
+        concept: "config.json lists the namespaces as data: a type alone asks for a new one, a type with a \
+                  path names one to join. Each new one is the same flag chapters 3 to 7 passed to clone.",
+        look: "the OCI runtime spec, config-linux.md (namespaces); clone(2), namespaces(7). namespace_plan.",
+        section: "From config.json to clone flags",
+    },
+    Entry {
+        id: "13.3",
+        concept: "A mount's options are the words of the mount command. Some are flags the kernel applies to \
+                  the mount: read-only, no setuid, no devices; some decide how mount events propagate, and \
+                  the rest belong to the filesystem itself.",
+        look: "mount(8) FILESYSTEM-INDEPENDENT MOUNT OPTIONS, mount(2) on mountflags and data; the OCI \
+               runtime spec, config.md (mounts). mount_plan.",
+        section: "Mounts: option words to flags",
+    },
+    Entry {
+        id: "13.4",
+        concept: "A process has five capability sets, and the spec names each of them. Chapter 11 kept one \
+                  list for all; here each set is exactly what the engine asked for, and a set it does not \
+                  name is empty.",
+        look: "capabilities(7) on the five sets; the OCI runtime spec, config.md (process.capabilities). \
+               capability_sets.",
+        section: "Capabilities: five sets",
+    },
+    Entry {
+        id: "13.5",
+        concept: "The engine decides where the container's cgroup lives and what limits it has; the runtime \
+                  makes it there and puts the first process in before it runs anything.",
+        look: "cgroups(7); the OCI runtime spec, config-linux.md (cgroupsPath, resources).",
+        section: "The lifecycle: create, start, state, kill, delete",
+    },
+    Entry {
+        id: "13.6",
+        concept: "A second process enters the running container the way chapter 12 taught: every namespace \
+                  of its first process, its cgroup, then the same process setup as the first.",
+        look: "setns(2); the OCI runtime spec has no exec, runc's command line does (runc-exec(8)).",
+        section: "exec: podman exec",
+    },
 ];
 
 #[cfg(test)]

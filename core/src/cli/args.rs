@@ -254,6 +254,11 @@ pub enum Command {
         #[arg(long)]
         cpus: Option<f64>,
     },
+    /// Chapter 13: the OCI runtime (runc's command line: create, start, state, kill, delete, exec); podman runs it as `mini-docker-runc`
+    Runc {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Run `mini-docker ARGS` in namespaces of its own, for a check (internal)
     #[command(name = "__sandbox", hide = true)]
     Sandbox {

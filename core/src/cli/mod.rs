@@ -30,6 +30,10 @@ use args::{ChapterAction, Cli, Command, RunArgs};
 /// The binary's entry point: `steps_for` makes the chapter steps for a selection.
 pub fn main(steps_for: StepsFor) -> ExitCode {
     install_panic_hook();
+    // Chapter 13: called as `mini-docker-runc` (podman's --runtime), speak runc.
+    if crate::oci::called_as_runc() {
+        return crate::oci::main_as_runc(steps_for);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -126,6 +130,9 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
         None => Selection::exercises_only(),
     };
     let steps = steps_for(selection);
+    if let Some(Command::Runc { args }) = &cli.command {
+        return Ok(crate::oci::main(args.clone(), &steps));
+    }
     let state_dir = match cli.state_dir {
         Some(dir) => absolute(&dir)?,
         None => absolute(&default_state_dir()?)?,
@@ -271,7 +278,10 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             };
             checks::ch08::cgroup_step_command(&steps, &step, &driver, &dirs, &options)
         }
-        Command::Inside { .. } | Command::Sandbox { .. } | Command::Shim { .. } => {
+        Command::Inside { .. }
+        | Command::Sandbox { .. }
+        | Command::Shim { .. }
+        | Command::Runc { .. } => {
             unreachable!("handled above")
         }
     }

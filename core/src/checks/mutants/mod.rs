@@ -87,6 +87,10 @@ mod ch12_no_cgroupns;
 mod ch12_no_mnt;
 mod ch12_no_pid;
 mod ch12_status_kept;
+mod ch13_missing_set_is_all;
+mod ch13_no_newpid;
+mod ch13_ro_as_data;
+mod ch13_uts_forgotten;
 
 use mini_docker::workshop::Steps;
 
@@ -117,6 +121,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         &mut steps.ch11_hardening,
         &mut steps.ch12_lifecycle,
     );
+    let ch13 = &mut steps.ch13_oci;
     match name.as_str() {
         "ch01_signal_number" => {
             ch01.exit_code = ch01_signal_number::exit_code;
@@ -236,6 +241,12 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch12_no_cgroupns" => ch12.join_namespaces = ch12_no_cgroupns::join_namespaces,
         "ch12_no_mnt" => ch12.join_namespaces = ch12_no_mnt::join_namespaces,
         "ch12_status_kept" => ch12.record_exit = ch12_status_kept::record_exit,
+        "ch13_no_newpid" => ch13.namespace_plan = ch13_no_newpid::namespace_plan,
+        "ch13_uts_forgotten" => ch13.namespace_plan = ch13_uts_forgotten::namespace_plan,
+        "ch13_ro_as_data" => ch13.mount_plan = ch13_ro_as_data::mount_plan,
+        "ch13_missing_set_is_all" => {
+            ch13.capability_sets = ch13_missing_set_is_all::capability_sets
+        }
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);
