@@ -422,11 +422,13 @@ impl ContainerCgroup {
         }
     }
 
+    /// The pid into `cgroup.procs` of every directory (v1: each hierarchy),
+    /// before the init runs the user's command.
     fn add_process(&self, pid: Pid) -> Result<()> {
-        match self {
-            ContainerCgroup::V1(v1) => v1.add_process(pid),
-            ContainerCgroup::V2(v2) => v2.add_process(pid),
+        for dir in self.dirs() {
+            cgroups::write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
         }
+        Ok(())
     }
 
     /// linux.resources.devices: runc's defaults plus what the spec allows,
