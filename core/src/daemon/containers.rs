@@ -277,7 +277,7 @@ fn wait_is_over(condition: &str, before: &State, now: Option<&State>) -> bool {
         "removed" => false,
         "not-running" => now.effective() != Status::Running,
         // next-exit: an exit after the wait began (a start since, or it ran then).
-        _ => ended && (before.effective() == Status::Running || now.started != before.started),
+        _ => ended && (before.status == Status::Running || now.started != before.started),
     }
 }
 
@@ -287,7 +287,10 @@ fn wait_is_over(condition: &str, before: &State, now: Option<&State>) -> bool {
 /// inotify: a `--rm` container's record lives for milliseconds after its
 /// exit, and its exit code must be read in that window.
 pub async fn wait(daemon: Arc<Daemon>, name: &str, query: &Query) -> Reply {
-    let condition = query.get("condition").unwrap_or("not-running").to_string();
+    let condition = match query.get("condition") {
+        None | Some("") => "not-running".to_string(),
+        Some(c) => c.to_string(),
+    };
     if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
         return Err(ApiError::bad_request(format!(
             "invalid condition: {condition:?}"
@@ -297,6 +300,7 @@ pub async fn wait(daemon: Arc<Daemon>, name: &str, query: &Query) -> Reply {
         let (daemon, name) = (daemon.clone(), name.to_string());
         blocking(move || resolve(&daemon, &name)).await?
     };
+    let before = super::streams::as_it_was(before);
     let (tx, body) = channel_body();
     let dir = container_dir(&daemon.state_dir, &id);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<i32>();

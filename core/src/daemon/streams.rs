@@ -91,6 +91,7 @@ fn follow(
     framing: Framing,
     tx: Sender<Bytes>,
 ) {
+    let before = as_it_was(before);
     let mut reader = file.take().map(BufReader::new);
     if let Some(r) = reader.as_mut() {
         let _ = r.seek(SeekFrom::Start(offset));
@@ -136,12 +137,19 @@ fn follow(
     }
 }
 
+/// `s` with the status it had when read (`effective()` asks about now:
+/// by the time we compare, its keeper may be gone).
+pub fn as_it_was(mut s: State) -> State {
+    s.status = s.effective();
+    s
+}
+
 /// The container has run since `before` and is no longer running (or is gone).
 fn ended(dir: &Path, before: &State) -> bool {
     let Ok(now) = state::read(dir) else {
         return true;
     };
-    let ran_since = before.effective() == Status::Running || now.started != before.started;
+    let ran_since = before.status == Status::Running || now.started != before.started;
     now.effective() != Status::Running && now.status != Status::Created && ran_since
 }
 
@@ -268,6 +276,7 @@ pub async fn attach(
         };
         let (mut from_client, mut to_client) = tokio::io::split(TokioIo::new(upgraded));
         if wants_stdin {
+            let s = as_it_was(s);
             tokio::spawn(async move { relay_stdin(&dir, &s, &mut from_client).await });
         }
         while let Some(bytes) = output.recv().await {
@@ -304,7 +313,8 @@ async fn relay_stdin(
     };
     let mut buf = vec![0u8; 8192];
     loop {
-        match from_client.read(&mut buf).await {
+        let got = from_client.read(&mut buf).await;
+        match got {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 if shim.write_all(&buf[..n]).await.is_err() {

@@ -42,12 +42,26 @@ pub fn serve_stdin(dir: &Path) -> Result<()> {
         .with_context(|| format!("chmod {}", path.display()))?;
     std::thread::spawn(move || {
         let mut stdin = File::from(write_end);
-        if let Some(Ok(mut client)) = listener.incoming().next() {
-            let _ = std::io::copy(&mut client, &mut stdin);
+        if let Some(Ok(client)) = listener.incoming().next() {
+            forward(client, &mut stdin);
         }
         // Dropped: the container reads EOF.
     });
     Ok(())
+}
+
+/// Each chunk as it comes, with read(2) and write(2). Not `io::copy`: it
+/// splices from a socket to a pipe, and a splice from a unix socket may
+/// hold a short write (a typed line) until more comes — a shell would wait
+/// for its command until the next keystroke.
+fn forward(mut client: UnixStream, stdin: &mut File) {
+    use std::io::{Read, Write};
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = client.read(&mut buf) {
+        if stdin.write_all(&buf[..n]).is_err() {
+            return;
+        }
+    }
 }
 
 /// Client side: connect to a container's attach socket.

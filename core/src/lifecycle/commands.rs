@@ -264,7 +264,8 @@ pub fn start_one(state_dir: &Path, id: &str) -> Result<State> {
     }
     remove_leftovers(state_dir, id);
     shim::spawn(state_dir, id, &s.args, Path::new(&s.cwd))?;
-    read(state_dir, id)
+    // A `--rm` container may be over and gone already: it did start.
+    Ok(read(state_dir, id).unwrap_or(s))
 }
 
 /// `start [-a] CONTAINER...`: with -a, its output until it ends, and its status.
