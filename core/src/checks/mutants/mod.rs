@@ -73,6 +73,11 @@ mod ch12_no_cgroupns;
 mod ch12_no_mnt;
 mod ch12_no_pid;
 mod ch12_status_kept;
+mod ch14_host_ip_dropped;
+mod ch14_length_le;
+mod ch14_length_with_header;
+mod ch14_ports_reversed;
+mod ch14_stream_last;
 
 use mini_docker::workshop::Steps;
 
@@ -103,6 +108,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         &mut steps.ch11_hardening,
         &mut steps.ch12_lifecycle,
     );
+    let ch14 = &mut steps.ch14_daemon;
     match name.as_str() {
         "ch01_signal_number" => {
             ch01.exit_code = ch01_signal_number::exit_code;
@@ -193,6 +199,11 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch12_no_cgroupns" => ch12.join_namespaces = ch12_no_cgroupns::join_namespaces,
         "ch12_no_mnt" => ch12.join_namespaces = ch12_no_mnt::join_namespaces,
         "ch12_status_kept" => ch12.record_exit = ch12_status_kept::record_exit,
+        "ch14_length_le" => ch14.frame_header = ch14_length_le::frame_header,
+        "ch14_stream_last" => ch14.frame_header = ch14_stream_last::frame_header,
+        "ch14_length_with_header" => ch14.frame_header = ch14_length_with_header::frame_header,
+        "ch14_ports_reversed" => ch14.publish_flags = ch14_ports_reversed::publish_flags,
+        "ch14_host_ip_dropped" => ch14.publish_flags = ch14_host_ip_dropped::publish_flags,
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);
