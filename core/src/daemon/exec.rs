@@ -8,6 +8,7 @@
 //! frames. An exec instance lives in memory from create to a while after its
 //! exit (docker keeps them the same way): the CLI reads its exit code.
 
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -113,8 +114,8 @@ fn update(daemon: &Daemon, id: &str, change: impl FnOnce(&mut ExecRecord)) {
 }
 
 /// `mini-docker exec` with this instance's flags.
-fn command(daemon: &Daemon, r: &ExecRecord, detach: bool) -> tokio::process::Command {
-    let mut command = tokio::process::Command::from(daemon.command());
+fn command(daemon: &Daemon, r: &ExecRecord, detach: bool) -> std::process::Command {
+    let mut command = daemon.command();
     command.arg("exec");
     if r.stdin {
         command.arg("-i");
@@ -135,7 +136,6 @@ fn command(daemon: &Daemon, r: &ExecRecord, detach: bool) -> tokio::process::Com
         command.arg("-u").arg(user);
     }
     command.arg(&r.container).args(&r.cmd);
-    command.kill_on_drop(false);
     command
 }
 
@@ -156,10 +156,7 @@ pub async fn start(daemon: Arc<Daemon>, id: &str, mut req: Request<Incoming>) ->
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let out = child
-            .output()
-            .await
-            .map_err(|e| ApiError::from(anyhow::anyhow!("start mini-docker exec: {e}")))?;
+        let out = super::blocking(move || Ok(child.output()?)).await?;
         let code = out.status.code().unwrap_or(125);
         update(&daemon, id, |r| r.exit_code = (code != 0).then_some(code));
         if code != 0 {
@@ -180,7 +177,7 @@ pub async fn start(daemon: Arc<Daemon>, id: &str, mut req: Request<Incoming>) ->
         false => spawn_on_pipes(&daemon, &r),
     }
     .map_err(ApiError::from)?;
-    let (pid, master) = (spawned.child.id().unwrap_or(0), spawned.master.clone());
+    let (pid, master) = (spawned.child.id(), spawned.master.clone());
     update(&daemon, id, |r| {
         r.running = true;
         r.pid = pid;
@@ -214,12 +211,16 @@ pub async fn start(daemon: Arc<Daemon>, id: &str, mut req: Request<Incoming>) ->
         .expect("a valid response"))
 }
 
+/// The exec client, running, and its stdio as plain files: blocking reads
+/// and writes on threads of their own (tokio's process and signal support
+/// stay out of this binary: their process-wide state would outlive the fds
+/// a container's init closes).
 struct Spawned {
-    child: tokio::process::Child,
+    child: std::process::Child,
     master: Option<Arc<OwnedFd>>,
     /// Where the command's output comes from: (stream number, reader).
-    outputs: Vec<(u8, Box<dyn AsyncRead + Send + Unpin>)>,
-    input: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    outputs: Vec<(u8, Box<dyn Read + Send>)>,
+    input: Option<Box<dyn Write + Send>>,
 }
 
 fn spawn_on_pipes(daemon: &Daemon, r: &ExecRecord) -> anyhow::Result<Spawned> {
@@ -233,7 +234,7 @@ fn spawn_on_pipes(daemon: &Daemon, r: &ExecRecord) -> anyhow::Result<Spawned> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn()?;
-    let mut outputs: Vec<(u8, Box<dyn AsyncRead + Send + Unpin>)> = Vec::new();
+    let mut outputs: Vec<(u8, Box<dyn Read + Send>)> = Vec::new();
     if let Some(out) = child.stdout.take() {
         outputs.push((1, Box::new(out)));
     }
@@ -243,7 +244,7 @@ fn spawn_on_pipes(daemon: &Daemon, r: &ExecRecord) -> anyhow::Result<Spawned> {
     let input = child
         .stdin
         .take()
-        .map(|i| Box::new(i) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
+        .map(|i| Box::new(i) as Box<dyn Write + Send>);
     Ok(Spawned {
         child,
         master: None,
@@ -269,17 +270,15 @@ fn spawn_on_pty(daemon: &Daemon, r: &ExecRecord) -> anyhow::Result<Spawned> {
         .stdin(Stdio::from(slave.try_clone()?))
         .stdout(Stdio::from(slave.try_clone()?))
         .stderr(Stdio::from(slave));
-    let child = command.spawn()?; // our copies of the slave close with `command`
-    drop(command);
-    let reader = tokio::fs::File::from_std(std::fs::File::from(master.try_clone()?));
-    let writer = tokio::fs::File::from_std(std::fs::File::from(master.try_clone()?));
+    let child = command.spawn()?;
+    drop(command); // our copies of the slave: the master reads EIO once the client's close
+    let reader = std::fs::File::from(master.try_clone()?);
+    let writer = std::fs::File::from(master.try_clone()?);
     Ok(Spawned {
         child,
         master: Some(Arc::new(master)),
         outputs: vec![(1, Box::new(reader))],
-        input: r
-            .stdin
-            .then(|| Box::new(writer) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
+        input: r.stdin.then(|| Box::new(writer) as Box<dyn Write + Send>),
     })
 }
 
@@ -291,19 +290,32 @@ async fn relay(
     framing: Option<crate::workshop::Steps>,
 ) -> i32 {
     if let Some(mut input) = spawned.input.take() {
+        let (keys, mut typed) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        std::thread::spawn(move || {
+            while let Some(bytes) = typed.blocking_recv() {
+                if input.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+            // Dropped: the command's stdin ends with the client's.
+        });
         tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut from_client, &mut input).await;
-            let _ = input.shutdown().await;
+            let mut buf = vec![0u8; 8192];
+            while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+                if keys.send(buf[..n].to_vec()).await.is_err() {
+                    return;
+                }
+            }
         });
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u8, Vec<u8>)>(64);
     for (stream, mut reader) in spawned.outputs.drain(..) {
         let tx = tx.clone();
-        tokio::spawn(async move {
+        std::thread::spawn(move || {
             let mut buf = vec![0u8; 8192];
             // A pty's master reads EIO once the last slave closes: the end.
-            while let Ok(n @ 1..) = reader.read(&mut buf).await {
-                if tx.send((stream, buf[..n].to_vec())).await.is_err() {
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                if tx.blocking_send((stream, buf[..n].to_vec())).is_err() {
                     return;
                 }
             }
@@ -320,11 +332,12 @@ async fn relay(
             break;
         }
     }
-    let code = match spawned.child.wait().await {
-        Ok(status) => status.code().unwrap_or_else(|| {
+    let mut child = spawned.child;
+    let code = match tokio::task::spawn_blocking(move || child.wait()).await {
+        Ok(Ok(status)) => status.code().unwrap_or_else(|| {
             128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9)
         }),
-        Err(_) => 125,
+        _ => 125,
     };
     let _ = to_client.flush().await;
     let _ = to_client.shutdown().await;

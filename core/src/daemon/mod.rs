@@ -333,22 +333,26 @@ pub fn run(
         reference,
         execs: Mutex::new(HashMap::new()),
     });
+    let stopped = on_stop_signal()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start the daemon's runtime")?;
-    runtime.block_on(serve(daemon, socket))?;
+    runtime.block_on(serve(daemon, socket, stopped))?;
     Ok(0)
 }
 
-async fn serve(daemon: Arc<Daemon>, socket: &Path) -> Result<()> {
+async fn serve(
+    daemon: Arc<Daemon>,
+    socket: &Path,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) -> Result<()> {
     let listener = bind(socket)?;
     eprintln!(
         "mini-docker: daemon listening on {} (API {API_VERSION}); state in {}",
         socket.display(),
         daemon.state_dir.display()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -365,13 +369,52 @@ async fn serve(daemon: Arc<Daemon>, socket: &Path) -> Result<()> {
                         .await;
                 });
             }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            _ = &mut stopped => break,
         }
     }
     let _ = std::fs::remove_file(socket);
     eprintln!("mini-docker: daemon stopped (its containers go on: their shims keep them)");
     Ok(())
+}
+
+/// The write end of the pipe the SIGTERM/SIGINT handler writes to.
+static STOP_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn note_stop(_signal: libc::c_int) {
+    let fd = STOP_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write(2) is async-signal-safe; one byte from a static buffer.
+    unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+}
+
+/// SIGTERM and SIGINT end the daemon cleanly (the socket file removed). A
+/// handler that writes to a pipe, not a blocked mask: a mask would be
+/// inherited by the shims and execs we start, a handler is reset by execve.
+fn on_stop_signal() -> Result<tokio::sync::oneshot::Receiver<()>> {
+    let (read_end, write_end) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("the stop pipe")?;
+    STOP_PIPE.store(
+        std::os::fd::IntoRawFd::into_raw_fd(write_end),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(note_stop),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+    ] {
+        // SAFETY: the handler only calls write(2) on a valid fd.
+        unsafe { nix::sys::signal::sigaction(signal, &action) }.context("handle SIGTERM")?;
+    }
+    let (stopped_tx, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        let _ = nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&read_end), &mut byte);
+        let _ = stopped_tx.send(());
+    });
+    Ok(stopped)
 }
 
 /// Bind the socket: refuse if a daemon answers there, replace a stale one,
