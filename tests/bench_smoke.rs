@@ -43,6 +43,7 @@ fn the_benchmark_runs_and_prints_its_table() {
         "mini-docker rm -f of all 10",
         "mini-docker exec CONTAINER /bin/true",
         "crun exec NAME /bin/true",
+        "docker run --rm --network none (the daemon)",
     ] {
         assert!(text.contains(row), "no {row:?} row in:\n{text}");
     }

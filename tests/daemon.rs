@@ -184,6 +184,11 @@ fn version_pull_images_and_run_rm_echo() {
     let before = HostSnapshot::take();
     {
         let daemon = Daemon::start(&state);
+        // Root-equivalent: root and the mini-docker group only.
+        let mode = std::fs::metadata(&daemon.socket).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(mode.mode() & 0o777, 0o660, "the socket's mode");
+        assert_eq!(mode.uid(), 0, "the socket's owner");
         let version = ok(&daemon.docker(&["version"]), "version");
         assert!(
             version.contains("Server") && version.contains("1.41"),
