@@ -539,3 +539,63 @@ fn manual_playground() {
     );
     std::thread::sleep(Duration::from_secs(300));
 }
+
+/// The create body's fields reach the container: each one checked by what
+/// it does inside (env, workdir, user, entrypoint, read-only, a bind mount)
+/// or by what inspect reads back from the recorded `run` arguments.
+#[test]
+fn create_fields_become_the_containers_settings() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("api-fields");
+    let shared = state.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("note"), "from the host\n").unwrap();
+    let before = HostSnapshot::take();
+    {
+        let daemon = Daemon::start(&state);
+        ok(&daemon.docker(&["pull", &image]), "pull");
+        let bind = format!("{}:/mnt:ro", shared.display());
+        let out = daemon.docker(&[
+            "create",
+            "--name",
+            "fields",
+            "--network",
+            "none",
+            "-e",
+            "GREETING=hello",
+            "-w",
+            "/tmp",
+            "-u",
+            "65534",
+            "--memory",
+            "32m",
+            "--pids-limit",
+            "50",
+            "--read-only",
+            "-v",
+            &bind,
+            "--entrypoint",
+            "sh",
+            &image,
+            "-c",
+            "echo $GREETING; pwd; id -u; cat /mnt/note; touch /x 2>/dev/null || echo read-only",
+        ]);
+        ok(&out, "create");
+        let inspect: serde_json::Value =
+            serde_json::from_str(&ok(&daemon.docker(&["inspect", "fields"]), "inspect")).unwrap();
+        assert_eq!(inspect[0]["HostConfig"]["Memory"], 32 << 20);
+        assert_eq!(inspect[0]["HostConfig"]["PidsLimit"], 50);
+        assert_eq!(inspect[0]["HostConfig"]["ReadonlyRootfs"], true);
+        assert_eq!(inspect[0]["State"]["Status"], "created");
+        let out = daemon.docker(&["start", "-a", "fields"]);
+        assert_eq!(
+            ok(&out, "start -a"),
+            "hello\n/tmp\n65534\nfrom the host\nread-only\n"
+        );
+        ok(&daemon.docker(&["rm", "fields"]), "rm");
+    }
+    assert_state_dir_clean_of_containers(&state);
+    HostSnapshot::assert_clean_since(&before, "create's fields through the daemon");
+}
