@@ -599,3 +599,70 @@ fn create_fields_become_the_containers_settings() {
     assert_state_dir_clean_of_containers(&state);
     HostSnapshot::assert_clean_since(&before, "create's fields through the daemon");
 }
+
+/// The rest of the everyday commands: restart, logs --tail, a name in use,
+/// container prune, image inspect and rmi (refused while a container uses it).
+#[test]
+fn restart_prune_names_and_images() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("api-misc");
+    let before = HostSnapshot::take();
+    {
+        let daemon = Daemon::start(&state);
+        ok(&daemon.docker(&["pull", &image]), "pull");
+        let inspect: serde_json::Value = serde_json::from_str(&ok(
+            &daemon.docker(&["image", "inspect", &image]),
+            "image inspect",
+        ))
+        .unwrap();
+        assert!(
+            inspect[0]["Id"].as_str().unwrap().starts_with("sha256:"),
+            "{inspect}"
+        );
+        let run = [
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "counter",
+            &image,
+            "sh",
+            "-c",
+            "echo start; sleep 60",
+        ];
+        ok(&daemon.docker(&run), "run -d");
+        let (status, stderr) = status_of(&daemon.docker(&run));
+        assert_eq!(status, 125, "a second container named counter: {stderr}");
+        assert!(stderr.contains("already in use"), "{stderr}");
+        ok(
+            &daemon.docker(&["restart", "-t", "1", "counter"]),
+            "restart",
+        );
+        let logs = ok(&daemon.docker(&["logs", "counter"]), "logs");
+        assert_eq!(logs, "start\nstart\n", "one line per start");
+        assert_eq!(
+            ok(
+                &daemon.docker(&["logs", "--tail", "1", "counter"]),
+                "logs --tail 1"
+            ),
+            "start\n"
+        );
+        let (status, stderr) = status_of(&daemon.docker(&["rmi", &image]));
+        assert_ne!(status, 0, "rmi of an image a container uses: {stderr}");
+        ok(&daemon.docker(&["stop", "-t", "1", "counter"]), "stop");
+        let pruned = ok(
+            &daemon.docker(&["container", "prune", "-f"]),
+            "container prune",
+        );
+        assert!(pruned.contains("Deleted Containers"), "{pruned}");
+        assert_eq!(ok(&daemon.docker(&["ps", "-aq"]), "ps -aq").trim(), "");
+        ok(&daemon.docker(&["rmi", &image]), "rmi");
+        let images = ok(&daemon.docker(&["images", "-q"]), "images -q");
+        assert_eq!(images.trim(), "", "{images}");
+    }
+    assert_state_dir_clean_of_containers(&state);
+    HostSnapshot::assert_clean_since(&before, "restart, prune and rmi through the daemon");
+}

@@ -51,7 +51,6 @@ pub async fn create(daemon: Arc<Daemon>, query: &Query, body: Value) -> Reply {
         &daemon.steps,
     )?);
     let image = body["Image"].as_str().unwrap_or_default().to_string();
-    let tty = body["Tty"].as_bool() == Some(true);
     let auto_remove = body["HostConfig"]["AutoRemove"].as_bool() == Some(true);
     let entrypoint = body["Entrypoint"].clone();
     let cmd = body["Cmd"].clone();
@@ -90,7 +89,6 @@ pub async fn create(daemon: Arc<Daemon>, query: &Query, body: Value) -> Reply {
                 cwd: "/".into(),
                 ..State::default()
             },
-            tty,
         )
     })
     .await?;
@@ -99,12 +97,7 @@ pub async fn create(daemon: Arc<Daemon>, query: &Query, body: Value) -> Reply {
 
 /// The directory (its lock and mode as a run makes it), the name, the
 /// log file and state.json with status "created".
-fn record_created(
-    state_dir: &Path,
-    name: Option<&str>,
-    template: State,
-    _tty: bool,
-) -> anyhow::Result<String> {
+fn record_created(state_dir: &Path, name: Option<&str>, template: State) -> anyhow::Result<String> {
     let id = crate::sys::new_id()?;
     let dir = crate::runtime::container_dir::ContainerDir::create(state_dir, &id)?;
     let name = name

@@ -39,7 +39,12 @@ pub struct ExecRecord {
     pid: u32,
     /// The pty's master (with Tty), for resize.
     master: Option<Arc<OwnedFd>>,
+    /// When it ended: kept a while for `exec inspect`, then forgotten.
+    ended: Option<std::time::Instant>,
 }
+
+/// How long an ended exec stays inspectable (the CLI asks at once).
+const KEEP_ENDED: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn text(value: &Value) -> Option<String> {
     value.as_str().filter(|s| !s.is_empty()).map(String::from)
@@ -89,11 +94,10 @@ pub async fn create(daemon: Arc<Daemon>, name: &str, body: Value) -> Reply {
         ..ExecRecord::default()
     };
     let exec_id = crate::sys::random_hex(32).map_err(ApiError::from)?;
-    daemon
-        .execs
-        .lock()
-        .expect("exec table")
-        .insert(exec_id.clone(), record);
+    let mut execs = daemon.execs.lock().expect("exec table");
+    execs.retain(|_, e| e.ended.is_none_or(|at| at.elapsed() < KEEP_ENDED));
+    execs.insert(exec_id.clone(), record);
+    drop(execs);
     json_reply(StatusCode::CREATED, &json!({ "Id": exec_id }))
 }
 
@@ -194,6 +198,7 @@ pub async fn start(daemon: Arc<Daemon>, id: &str, mut req: Request<Incoming>) ->
             r.running = false;
             r.exit_code = Some(code);
             r.master = None;
+            r.ended = Some(std::time::Instant::now());
         });
     });
     Ok(Response::builder()
