@@ -104,24 +104,13 @@ fn follow(
         if reader.is_none() {
             reader = File::open(&path).ok().map(BufReader::new);
         }
-        let mut progressed = false;
-        if let Some(r) = reader.as_mut() {
-            while let Ok(n @ 1..) = r.read_line(&mut pending) {
-                progressed = true;
-                if !pending.ends_with('\n') {
-                    let _ = n;
-                    break; // half a line: the rest comes later
-                }
-                if let Ok(record) = serde_json::from_str::<Record>(pending.trim_end()) {
-                    if let Some(bytes) = framing.encode(&record) {
-                        if tx.blocking_send(bytes).is_err() {
-                            return;
-                        }
-                    }
-                }
-                pending.clear();
-            }
-        }
+        let progressed = match reader.as_mut() {
+            Some(r) => match send_whole_records(r, &mut pending, &framing, &tx) {
+                Some(progressed) => progressed,
+                None => return, // the client left
+            },
+            None => false,
+        };
         if !progressed && ended(&dir, &before) {
             // One last look: the shim drains its log before recording the exit.
             if let Some(r) = reader.as_mut() {
@@ -135,6 +124,30 @@ fn follow(
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// Send the whole records the log has past `reader`'s position (half a
+/// line waits in `pending`); whether anything was read, None if the client left.
+fn send_whole_records(
+    reader: &mut BufReader<File>,
+    pending: &mut String,
+    framing: &Framing,
+    tx: &Sender<Bytes>,
+) -> Option<bool> {
+    let mut progressed = false;
+    while let Ok(1..) = reader.read_line(pending) {
+        progressed = true;
+        if !pending.ends_with('\n') {
+            break; // half a line: the rest comes later
+        }
+        if let Ok(record) = serde_json::from_str::<Record>(pending.trim_end()) {
+            if let Some(bytes) = framing.encode(&record) {
+                tx.blocking_send(bytes).ok()?;
+            }
+        }
+        pending.clear();
+    }
+    Some(progressed)
 }
 
 /// `s` with the status it had when read (`effective()` asks about now:
