@@ -111,6 +111,23 @@ else
     say "apt packages already installed"
 fi
 
+# Chapter 14's tests drive mini-docker's daemon with Debian's docker client
+# (docker.io; docker-compose speaks the same API). That package also ships
+# dockerd and containerd: installed here with no service started (policy-rc.d
+# refuses every start) and disabled after — only the client is ever used.
+if [ "$ci" = yes ] && ! command -v docker >/dev/null 2>&1; then
+    say "installing the docker client (docker.io; its dockerd is never started)"
+    own_policy=no
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee /usr/sbin/policy-rc.d >/dev/null
+        as_root chmod 755 /usr/sbin/policy-rc.d
+        own_policy=yes
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose >/dev/null
+    [ "$own_policy" = yes ] && as_root rm -f /usr/sbin/policy-rc.d
+    as_root systemctl disable docker.service docker.socket containerd.service >/dev/null 2>&1 || true
+fi
+
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     PATH="$HOME/.cargo/bin:$PATH"
 fi

@@ -45,6 +45,7 @@ fn the_benchmark_runs_and_prints_its_table() {
         "crun exec NAME /bin/true",
         "podman --runtime mini-docker-runc run --rm",
         "podman --runtime runc run --rm",
+        "docker run --rm --network none (the daemon)",
     ] {
         assert!(text.contains(row), "no {row:?} row in:\n{text}");
     }

@@ -345,7 +345,8 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     pull_and_unpack(opts, exe, &registry, work)?;
     concurrent(opts, &md, &image, &state, &layer)?;
     lifecycle(opts, &md, &image, work)?;
-    podman_rows(opts, exe, work)
+    podman_rows(opts, exe, work)?;
+    through_the_daemon(opts, exe, &md, &image, work)
 }
 
 /// Chapter 13: podman with mini-docker as its OCI runtime against podman with
@@ -481,6 +482,83 @@ impl Drop for PodmanStore {
 }
 
 /// The unpacked busybox layer in `state`: the same tree for every runtime.
+/// The last table (chapter 14): the same start through the Engine API —
+/// the docker CLI, HTTP over the daemon's socket, create + attach + wait +
+/// start — against `mini-docker run --rm`, in turns, in the same run.
+fn through_the_daemon(
+    opts: &Options,
+    exe: &Path,
+    md: &Mini,
+    image: &str,
+    work: &Path,
+) -> Result<()> {
+    let socket = work.join("api.sock");
+    let mut daemon = Command::new(exe)
+        .arg("--reference")
+        .arg("--state-dir")
+        .arg(work.join("state"))
+        .arg("daemon")
+        .arg("--socket")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start mini-docker daemon")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let config = work.join("docker-config");
+    fs::create_dir_all(&config)?;
+    let host = format!("unix://{}", socket.display());
+    let rows: [(&str, Vec<String>); 2] = [
+        (
+            "mini-docker run --rm --network none (direct)",
+            md.argv(&["run", "--rm", "--network", "none", image, "/bin/true"]),
+        ),
+        (
+            "docker run --rm --network none (the daemon)",
+            strings(&[
+                "docker",
+                "--config",
+                &config.display().to_string(),
+                "-H",
+                &host,
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                image,
+                "/bin/true",
+            ]),
+        ),
+    ];
+    let argvs: Vec<Vec<String>> = rows.iter().map(|(_, argv)| argv.clone()).collect();
+    let medians = medians_in_turns(&argvs, opts.runs(), opts.warmup());
+    // Our own child: stopped, then reaped.
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(daemon.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = daemon.wait();
+    let medians = medians?;
+    println!(
+        "through the Engine API (chapter 14): median of {} runs after {} warm-up, in turns",
+        opts.runs(),
+        opts.warmup()
+    );
+    for (i, (name, _)) in rows.iter().enumerate() {
+        println!(
+            "{name:<48} {:>7.2} ms {:>7.2}x",
+            ms(medians[i]),
+            ms(medians[i]) / ms(medians[0])
+        );
+    }
+    Ok(())
+}
+
+/// The unpacked busybox layer in `state`: the same tree for every runtime.
+
 fn unpacked_layer(state: &Path) -> Result<PathBuf> {
     fs::read_dir(state.join("layers"))?
         .flatten()

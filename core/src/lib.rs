@@ -11,6 +11,7 @@ pub mod workshop;
 pub mod cgroups;
 pub mod checks;
 pub mod cli;
+pub mod daemon;
 pub mod devices;
 pub mod doctor;
 pub mod image;

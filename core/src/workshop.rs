@@ -34,6 +34,7 @@ use crate::cgroups::devices::{DeviceCgroup, DeviceRule};
 use crate::cgroups::v1::{CgroupV1, Hierarchy};
 use crate::cgroups::v2::CgroupV2;
 use crate::cgroups::{CgroupFs, Limits};
+use crate::daemon::PortBinding;
 use crate::image::image_ref::ImageRef;
 use crate::image::layer::Whiteout;
 use crate::image::manifest::Descriptor;
@@ -259,6 +260,20 @@ macro_rules! chapter_table {
                     fn capability_sets(capabilities: &LinuxCapabilities) -> Result<CapabilitySets>;
                 },
                 checks: ch13,
+            }
+            chapter 14 ch14_daemon {
+                about: {
+                    slug: "daemon",
+                    title: "the daemon: the Engine API",
+                    goal: "Serve the Docker Engine API on a unix socket so the real docker CLI drives mini-docker: the API is the seam between client and engine.",
+                    task: "frame_header (docker's 8-byte stream header), publish_flags (HostConfig.PortBindings -> -p)",
+                    try_commands: ["sudo mini-docker daemon --socket /run/mini-docker.sock &", "sudo curl -s --unix-socket /run/mini-docker.sock http://d/v1.41/version", "sudo DOCKER_HOST=unix:///run/mini-docker.sock docker run --rm 127.0.0.1:5000/busybox echo hi", "sudo mini-docker check 14"],
+                },
+                steps: {
+                    fn frame_header(stream: u8, len: usize) -> [u8; 8];
+                    fn publish_flags(bindings: &[PortBinding]) -> Result<Vec<String>>;
+                },
+                checks: ch14,
             }
         }
     };

@@ -817,6 +817,48 @@ const TABLE: &[Entry] = &[
         look: "setns(2); the OCI runtime spec has no exec, runc's command line does (runc-exec(8)).",
         section: "exec: podman exec",
     },
+    Entry {
+        id: "14.1",
+        concept: "The daemon is a translation: every create becomes the arguments of a detached run, and part of \
+                  that translation is yours. Until it answers, the daemon can only refuse, and says so the way \
+                  dockerd does, with a status and a JSON message the client prints.",
+        look: "The Docker Engine API documentation, ContainerCreate and its HostConfig. publish_flags in \
+               exercises/ch14_daemon.rs.",
+        section: "From JSON to run flags",
+    },
+    Entry {
+        id: "14.2",
+        concept: "A port binding names two ends: the key is the container's port with its protocol, the value \
+                  the host's address and port. The run flag wants the host's side first, no protocol, and the \
+                  address only when one was asked for.",
+        look: "The Docker Engine API documentation on HostConfig.PortBindings; docker run --publish. \
+               publish_flags.",
+        section: "From JSON to run flags",
+    },
+    Entry {
+        id: "14.3",
+        concept: "Two outputs share one body, so each chunk is announced by a fixed header: which stream, then \
+                  how many bytes follow, in network byte order. A reader trusts that length completely.",
+        look: "The Docker Engine API documentation, ContainerAttach, \"Stream format\"; byteorder(3) on \
+               network byte order. frame_header in exercises/ch14_daemon.rs.",
+        section: "The multiplexed stream",
+    },
+    Entry {
+        id: "14.4",
+        concept: "Attach leaves HTTP behind: after the upgrade the connection is a byte pipe both ways, the \
+                  client's keystrokes in, the container's output out, framed the same way as the logs.",
+        look: "RFC 9110 on Upgrade and 101 Switching Protocols; the Engine API documentation, \
+               ContainerAttach. frame_header.",
+        section: "Hijacking the connection",
+    },
+    Entry {
+        id: "14.5",
+        concept: "The daemon keeps no container of its own: the one it creates is recorded where every other \
+                  front-end looks, and started by the same keeper, in namespaces of its own.",
+        look: "namespaces(7), the Engine API documentation on ContainerInspect. The create needs \
+               publish_flags first.",
+        section: "The API is the seam",
+    },
 ];
 
 #[cfg(test)]

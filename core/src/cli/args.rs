@@ -215,6 +215,13 @@ pub enum Command {
         action: ContainerAction,
     },
     /// A detached container's keeper (internal)
+    /// Serve the Docker Engine API on a unix socket (chapter 14): the docker
+    /// CLI drives mini-docker with DOCKER_HOST=unix://SOCKET. Whoever can
+    /// write to the socket is root: it is 0660, root and group mini-docker.
+    Daemon {
+        #[arg(long, default_value = crate::daemon::DEFAULT_SOCKET, value_name = "PATH")]
+        socket: PathBuf,
+    },
     #[command(name = "__shim", hide = true)]
     Shim {
         #[arg(long)]
@@ -440,6 +447,9 @@ pub struct ImageFlags {
     /// Log file limits (json-file): max-size=10m, max-file=3 [default: max-size=20m, max-file=5]
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opt: Vec<String>,
+    /// Replace the image's entrypoint (its Cmd too); --entrypoint= clears it
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
 }
 
 impl From<ImageFlags> for ImageRunOptions {
@@ -453,6 +463,7 @@ impl From<ImageFlags> for ImageRunOptions {
             interactive: f.interactive,
             tty: f.tty,
             platform: f.platform,
+            entrypoint: f.entrypoint,
         }
     }
 }

@@ -232,6 +232,9 @@ fn dispatch(cli: Cli, steps_for: StepsFor) -> Result<i32> {
             watch::run(chapter, &state_dir, selection)
         }
         Command::Doctor => doctor::run(&state_dir),
+        Command::Daemon { socket } => {
+            crate::daemon::run(&socket, &state_dir, steps, cli.reference.clone())
+        }
         Command::Cleanup { bridge } => cleanup(&state_dir, &bridge),
         Command::Rootfs => {
             println!("{}", rootfs::starter(&state_dir)?.display());

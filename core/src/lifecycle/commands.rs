@@ -82,7 +82,7 @@ pub fn ps(state_dir: &Path, how: &PsOptions) -> Result<i32> {
     Ok(0)
 }
 
-fn command_column(s: &State, no_trunc: bool) -> String {
+pub fn command_column(s: &State, no_trunc: bool) -> String {
     let command = s.command.join(" ");
     let shown = if no_trunc || command.chars().count() <= 20 {
         command
@@ -93,7 +93,7 @@ fn command_column(s: &State, no_trunc: bool) -> String {
 }
 
 /// "Up 3 seconds", "Exited (137) 2 minutes ago", "Created".
-fn status_column(s: &State) -> String {
+pub fn status_column(s: &State) -> String {
     match s.effective() {
         Status::Running => format!("Up {}", since(s.started)),
         Status::Created => "Created".into(),
@@ -185,7 +185,7 @@ pub fn logs(state_dir: &Path, name: &str, how: &Show) -> Result<i32> {
 }
 
 /// Signal the container's PID 1 if it is still the same process.
-fn signal(s: &State, signal: Signal) -> Result<()> {
+pub fn signal(s: &State, signal: Signal) -> Result<()> {
     if !s.container_alive() {
         bail!("container {} is not running", s.id);
     }
@@ -217,7 +217,7 @@ fn wait_keeper_gone(s: &State, timeout: Duration) {
 }
 
 /// SIGTERM, then SIGKILL after `timeout` (docker stop).
-fn stop_one(state_dir: &Path, id: &str, timeout: Duration) -> Result<()> {
+pub fn stop_one(state_dir: &Path, id: &str, timeout: Duration) -> Result<()> {
     let dir = container_dir(state_dir, id);
     let s = read(state_dir, id)?;
     if !s.container_alive() {
@@ -270,7 +270,7 @@ pub fn kill(state_dir: &Path, names: &[String], sig: &str) -> Result<i32> {
 
 /// Start a stopped container again: its shim runs the arguments that made
 /// it, with the same id, so the same writable layer.
-fn start_one(state_dir: &Path, id: &str) -> Result<State> {
+pub fn start_one(state_dir: &Path, id: &str) -> Result<State> {
     let s = read(state_dir, id)?;
     if s.is_running() {
         return Ok(s);
@@ -280,7 +280,8 @@ fn start_one(state_dir: &Path, id: &str) -> Result<State> {
     }
     remove_leftovers(state_dir, id);
     shim::spawn(state_dir, id, &s.args, Path::new(&s.cwd))?;
-    read(state_dir, id)
+    // A `--rm` container may be over and gone already: it did start.
+    Ok(read(state_dir, id).unwrap_or(s))
 }
 
 /// `start [-a] CONTAINER...`: with -a, its output until it ends, and its status.
@@ -314,7 +315,7 @@ pub fn restart(state_dir: &Path, names: &[String], secs: u64) -> Result<i32> {
 }
 
 /// `rm [-f]`: a running container only with -f (killed first).
-fn rm_one(state_dir: &Path, name: &str, id: &str, force: bool) -> Result<()> {
+pub fn rm_one(state_dir: &Path, name: &str, id: &str, force: bool) -> Result<()> {
     let dir = container_dir(state_dir, id);
     let s = read(state_dir, id)?;
     if s.is_running() {
@@ -433,7 +434,7 @@ pub fn inspect(state_dir: &Path, names: &[String]) -> Result<i32> {
     Ok(status)
 }
 
-fn container_json(s: &State) -> serde_json::Value {
+pub fn container_json(s: &State) -> serde_json::Value {
     let status = s.effective();
     let running = status == Status::Running;
     let ports: serde_json::Map<String, serde_json::Value> = s
@@ -483,7 +484,7 @@ fn container_json(s: &State) -> serde_json::Value {
 }
 
 /// A pulled image, docker-shaped enough for `inspect`.
-fn image_json(state_dir: &Path, name: &str) -> Result<serde_json::Value> {
+pub fn image_json(state_dir: &Path, name: &str) -> Result<serde_json::Value> {
     let store = crate::image::store::Store::open(state_dir)?;
     let images = store.images()?;
     let wanted = [name.to_string(), format!("{name}:latest")];

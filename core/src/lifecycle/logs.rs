@@ -24,6 +24,10 @@ const MAX_RECORD: usize = 16 * 1024;
 pub struct LogOptions {
     pub max_size: u64,
     pub max_file: u32,
+    /// A terminal's output (`-t`): each chunk is a record as it comes, like
+    /// docker's; a prompt has no newline, and an attached client (chapter
+    /// 14's daemon follows this file) must see it at once.
+    pub partial: bool,
 }
 
 /// Without options a container still gets a cap: 20 MiB in 5 files (docker's
@@ -34,6 +38,7 @@ impl Default for LogOptions {
         LogOptions {
             max_size: 20 << 20,
             max_file: 5,
+            partial: false,
         }
     }
 }
@@ -170,7 +175,7 @@ impl Source {
             let record: Vec<u8> = self.pending.drain(..end).collect();
             log.write(self.stream, &record);
         }
-        if n == 0 && !self.pending.is_empty() {
+        if (n == 0 || log.options.partial) && !self.pending.is_empty() {
             let rest = std::mem::take(&mut self.pending);
             log.write(self.stream, &rest);
         }
@@ -348,7 +353,8 @@ mod tests {
             opts(&["max-size=10m", "max-file=3"]).unwrap(),
             LogOptions {
                 max_size: 10 << 20,
-                max_file: 3
+                max_file: 3,
+                partial: false,
             }
         );
         assert!(opts(&["max-size=ten"]).is_err());
@@ -366,6 +372,7 @@ mod tests {
         let options = LogOptions {
             max_size: 1000,
             max_file: 3,
+            partial: false,
         };
         let writer = spawn_writer(out_r, err_r, path.clone(), options);
         let mut out = File::from(out_w);

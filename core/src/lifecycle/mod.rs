@@ -14,6 +14,7 @@
 //!
 //! `launch` tells a `Keeper` what happens (`Recorder` writes it down).
 
+pub mod attach;
 pub mod commands;
 pub mod exec;
 pub mod logs;

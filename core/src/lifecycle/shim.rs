@@ -148,8 +148,14 @@ fn run(
         None => Selection::exercises_only(),
     };
     let steps = steps_for(selection);
-    let log_options = LogOptions::parse(&run.image_opts.log_opt)?;
+    let mut log_options = LogOptions::parse(&run.image_opts.log_opt)?;
+    log_options.partial = run.image_opts.tty;
     let dir = state::container_dir(state_dir, id);
+    // Made by a front-end before this start (chapter 14's `create`): its
+    // stdin comes through the attach socket, not from nowhere.
+    if run.image_opts.interactive && dir.is_dir() {
+        super::attach::serve_stdin(&dir)?;
+    }
     // Before the log thread exists, as the supervisor would: a SIGTERM for
     // the shim must wait for its forwarder, not end us on another thread.
     crate::runtime::signals::stop_signals()

@@ -42,6 +42,8 @@ pub struct ImageRunOptions {
     pub tty: bool,
     /// Platform to pull if the image is missing
     pub platform: Option<crate::image::platform::Platform>,
+    /// Replace the image's Entrypoint (and with it its Cmd); "" clears it
+    pub entrypoint: Option<String>,
 }
 
 /// `chapter N run -- sh` typed at a terminal: a shell with a prompt and job
@@ -125,9 +127,15 @@ pub fn prepare_root(
                 steps.ch10_layers.whiteout,
                 steps.ch10_layers.apply_whiteout,
             )?;
-            let mut argv = config.entrypoint.clone();
+            // --entrypoint replaces the image's and drops its Cmd, as docker does.
+            let (entrypoint, default_cmd) = match options.entrypoint.as_deref() {
+                None => (config.entrypoint.clone(), config.cmd.clone()),
+                Some("") => (Vec::new(), Vec::new()),
+                Some(first) => (vec![first.to_string()], Vec::new()),
+            };
+            let mut argv = entrypoint;
             argv.extend(if command.is_empty() {
-                config.cmd.clone()
+                default_cmd
             } else {
                 command
             });

@@ -91,6 +91,11 @@ mod ch13_missing_set_is_all;
 mod ch13_no_newpid;
 mod ch13_ro_as_data;
 mod ch13_uts_forgotten;
+mod ch14_host_ip_dropped;
+mod ch14_length_le;
+mod ch14_length_with_header;
+mod ch14_ports_reversed;
+mod ch14_stream_last;
 
 use mini_docker::workshop::Steps;
 
@@ -122,6 +127,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         &mut steps.ch12_lifecycle,
     );
     let ch13 = &mut steps.ch13_oci;
+    let ch14 = &mut steps.ch14_daemon;
     match name.as_str() {
         "ch01_signal_number" => {
             ch01.exit_code = ch01_signal_number::exit_code;
@@ -247,6 +253,11 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch13_missing_set_is_all" => {
             ch13.capability_sets = ch13_missing_set_is_all::capability_sets
         }
+        "ch14_length_le" => ch14.frame_header = ch14_length_le::frame_header,
+        "ch14_stream_last" => ch14.frame_header = ch14_stream_last::frame_header,
+        "ch14_length_with_header" => ch14.frame_header = ch14_length_with_header::frame_header,
+        "ch14_ports_reversed" => ch14.publish_flags = ch14_ports_reversed::publish_flags,
+        "ch14_host_ip_dropped" => ch14.publish_flags = ch14_host_ip_dropped::publish_flags,
         other => {
             eprintln!("mini-docker: {VARIABLE}={other:?} names no mutant");
             std::process::exit(125);
