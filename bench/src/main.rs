@@ -481,7 +481,6 @@ impl Drop for PodmanStore {
     }
 }
 
-/// The unpacked busybox layer in `state`: the same tree for every runtime.
 /// The last table (chapter 14): the same start through the Engine API —
 /// the docker CLI, HTTP over the daemon's socket, create + attach + wait +
 /// start — against `mini-docker run --rm`, in turns, in the same run.
@@ -558,7 +557,6 @@ fn through_the_daemon(
 }
 
 /// The unpacked busybox layer in `state`: the same tree for every runtime.
-
 fn unpacked_layer(state: &Path) -> Result<PathBuf> {
     fs::read_dir(state.join("layers"))?
         .flatten()
