@@ -103,7 +103,8 @@ fn record_created(state_dir: &Path, name: Option<&str>, template: State) -> anyh
     let name = name
         .map(|n| n.trim_start_matches('/'))
         .filter(|n| !n.is_empty());
-    dir.settle(true, name).map_err(|err| {
+    // Unnamed, it gets a generated `adjective_surname`, as docker names it.
+    let name = dir.settle_named(true, name, true).map_err(|err| {
         let text = format!("{err:#}");
         match text.contains("in use") || text.contains("already") {
             true => anyhow::anyhow!(
@@ -118,8 +119,8 @@ fn record_created(state_dir: &Path, name: Option<&str>, template: State) -> anyh
     state::update(dir.path(), |s| {
         *s = State {
             id: id.clone(),
-            name: name.map(String::from),
-            hostname: id.clone(),
+            name: name.clone(),
+            hostname: crate::sys::short_id(&id).to_string(),
             created: state::now(),
             status: Status::Created,
             ..template
