@@ -525,21 +525,6 @@ fn a_detached_web_server_lives_its_life_through_the_cli() {
     HostSnapshot::assert_clean_since(&before, "a web server through the daemon");
 }
 
-#[test]
-#[ignore]
-fn manual_playground() {
-    let (_registry, image) = busybox();
-    let state = StateDir::new("api-play");
-    let daemon = Daemon::start(&state);
-    ok(&daemon.docker(&["pull", &image]), "pull");
-    eprintln!(
-        "PLAY export DOCKER_HOST=unix://{} IMAGE={image} STATE={}",
-        daemon.socket.display(),
-        state.path().display()
-    );
-    std::thread::sleep(Duration::from_secs(300));
-}
-
 /// The create body's fields reach the container: each one checked by what
 /// it does inside (env, workdir, user, entrypoint, read-only, a bind mount)
 /// or by what inspect reads back from the recorded `run` arguments.

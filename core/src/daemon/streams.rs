@@ -316,9 +316,12 @@ async fn relay_stdin(
     before: &State,
     from_client: &mut (impl tokio::io::AsyncRead + Unpin),
 ) {
-    let socket = crate::lifecycle::attach::socket_path(dir);
     let mut shim = loop {
-        match tokio::net::UnixStream::connect(&socket).await {
+        let connected = match crate::lifecycle::attach::short_socket_path(dir) {
+            Ok((_dir_fd, socket)) => tokio::net::UnixStream::connect(&socket).await,
+            Err(err) => Err(err),
+        };
+        match connected {
             Ok(stream) => break stream,
             Err(_) if ended(dir, before) => return,
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,

@@ -36,7 +36,8 @@ pub fn serve_stdin(dir: &Path) -> Result<()> {
     drop(read_end);
     let path = socket_path(dir);
     let _ = std::fs::remove_file(&path); // a `start` again: the last run's
-    let listener = UnixListener::bind(&path).with_context(|| format!("bind {}", path.display()))?;
+    let listener = via_short_path(dir, UnixListener::bind)
+        .with_context(|| format!("bind {}", path.display()))?;
     // Root's only: whoever writes here types into the container.
     std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .with_context(|| format!("chmod {}", path.display()))?;
@@ -66,5 +67,23 @@ fn forward(mut client: UnixStream, stdin: &mut File) {
 
 /// Client side: connect to a container's attach socket.
 pub fn connect(dir: &Path) -> std::io::Result<UnixStream> {
-    UnixStream::connect(socket_path(dir))
+    via_short_path(dir, UnixStream::connect)
+}
+
+/// A unix socket's path must fit in `sun_path` (108 bytes), and
+/// STATE_DIR/containers/<64 hex>/attach.sock may not: name it through an fd
+/// of the container's directory instead, `/proc/self/fd/N/attach.sock`,
+/// valid while the returned `File` is open.
+pub fn short_socket_path(dir: &Path) -> std::io::Result<(File, PathBuf)> {
+    let fd = File::open(dir)?; // a directory opens read-only; close-on-exec
+    let path = PathBuf::from(format!("/proc/self/fd/{}/{ATTACH_SOCKET}", fd.as_raw_fd()));
+    Ok((fd, path))
+}
+
+fn via_short_path<T>(
+    dir: &Path,
+    call: impl FnOnce(PathBuf) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let (_dir_fd, path) = short_socket_path(dir)?;
+    call(path)
 }
