@@ -68,6 +68,22 @@ fn capabilities_follow_dockers_rules() {
     assert_eq!(status(&state, &user, &image, "CapBnd"), DOCKER_CAPS);
     assert_eq!(status(&state, &user, &image, "CapEff"), "0000000000000000");
     assert_eq!(status(&state, &user, &image, "CapPrm"), "0000000000000000");
+    // A -u user without CAP_SETUID/CAP_SETGID (docker allows it: runc
+    // switches the user before it drops them): the user, nothing bound.
+    let user_no_caps = ["-u", "65534:65534", "--cap-drop", "ALL"];
+    assert_eq!(
+        status(&state, &user_no_caps, &image, "CapBnd"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status(&state, &user_no_caps, &image, "CapEff"),
+        "0000000000000000"
+    );
+    assert_eq!(
+        status(&state, &user_no_caps, &image, "Uid"),
+        "65534\t65534\t65534\t65534"
+    );
+    assert_eq!(status(&state, &user_no_caps, &image, "Groups"), "65534");
     // Drop all, add one: only that one (CAP_NET_ADMIN is bit 12).
     let one = ["--cap-drop", "ALL", "--cap-add", "net_admin"];
     assert_eq!(status(&state, &one, &image, "CapEff"), "0000000000001000");

@@ -368,14 +368,14 @@ fn start_command(
     if std::env::var_os("HOME").is_none() {
         std::env::set_var("HOME", inside::home_of(config.user.as_deref()));
     }
-    crate::runtime::harden::before_user(config, steps)?;
-    // In a user namespace we are nobody until we take a mapped id: root's.
-    match (&config.user, user_namespace) {
-        (Some(user), _) => inside::become_user(user)?,
-        (None, true) => inside::become_user("0:0")?,
-        (None, false) => {}
-    }
-    crate::runtime::harden::after_user(config, steps)?;
+    crate::runtime::harden::drop_privileges(config, steps, || {
+        // In a user namespace we are nobody until we take a mapped id: root's.
+        match (&config.user, user_namespace) {
+            (Some(user), _) => inside::become_user(user),
+            (None, true) => inside::become_user("0:0"),
+            (None, false) => Ok(()),
+        }
+    })?;
     inside::mark_inherited_fds_cloexec();
     crate::runtime::signals::stop_signals()
         .thread_unblock()

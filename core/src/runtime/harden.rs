@@ -136,10 +136,49 @@ pub fn compile_seccomp(
     })
 }
 
-/// Just before the user switch: seccomp first (loading a filter without
-/// no_new_privs needs CAP_SYS_ADMIN, which the next step drops), then the
-/// capabilities (setuid to a `-u` user then empties permitted and effective).
-pub fn before_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
+/// The last steps before exec, in runc's order: the seccomp filter (loading
+/// one without no_new_privs needs CAP_SYS_ADMIN, which the capability step
+/// drops), the user switch (setgroups/setgid/setuid need CAP_SETGID and
+/// CAP_SETUID, which `--cap-drop ALL` drops), the capabilities, then
+/// no_new_privs. For a `-u` user, exec then leaves permitted and effective
+/// empty (no file capabilities, nothing ambient): only the bound remains.
+pub fn drop_privileges(
+    config: &ContainerConfig,
+    steps: &Steps,
+    switch_user: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    load_filter(config, steps)?;
+    keeping_capabilities(config, switch_user)?;
+    limit_capabilities(config, steps)?;
+    after_user(config, steps)
+}
+
+/// The user switch, with the capabilities still held through it when the
+/// next step has to choose them (PR_SET_KEEPCAPS: setuid away from root
+/// would clear them all before `limit_capabilities` could shrink the bound).
+fn keeping_capabilities(
+    config: &ContainerConfig,
+    switch_user: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    if config.hardening.is_none() {
+        return switch_user();
+    }
+    set_keep_capabilities(true)?;
+    let switched = switch_user();
+    set_keep_capabilities(false)?;
+    switched?;
+    // setuid to non-root empties the effective set even with KEEPCAPS;
+    // shrinking the bounding set needs CAP_SETPCAP in it.
+    let permitted = caps::read(None, caps::CapSet::Permitted).context("read our permitted set")?;
+    caps::set(None, caps::CapSet::Effective, &permitted).context("raise the effective set")
+}
+
+fn set_keep_capabilities(keep: bool) -> Result<()> {
+    nix::sys::prctl::set_keepcaps(keep).context("prctl(PR_SET_KEEPCAPS)")
+}
+
+/// seccomp(2) with the compiled filter, if the container has one.
+fn load_filter(config: &ContainerConfig, steps: &Steps) -> Result<()> {
     let Some(hardening) = &config.hardening else {
         return Ok(());
     };
@@ -159,6 +198,15 @@ pub fn before_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
             steps.ch11_hardening.load_seccomp(program)
         })?;
     }
+    Ok(())
+}
+
+/// Capabilities: docker's set (with --cap-add/--cap-drop), bound and held.
+fn limit_capabilities(config: &ContainerConfig, steps: &Steps) -> Result<()> {
+    let Some(hardening) = &config.hardening else {
+        return Ok(());
+    };
+    let say = config.explain;
     let what = format!(
         "capset + PR_CAPBSET_DROP: keep {}",
         hardening.capabilities.len()
@@ -200,7 +248,7 @@ fn status_field(field: &str) -> Option<String> {
 }
 
 /// After the user switch: no_new_privs on request.
-pub fn after_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
+fn after_user(config: &ContainerConfig, steps: &Steps) -> Result<()> {
     match &config.hardening {
         Some(Hardening {
             no_new_privs: true, ..

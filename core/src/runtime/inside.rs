@@ -129,8 +129,10 @@ fn start(config: &ContainerConfig, channel: OwnedFd, steps: &Steps) -> Result<In
     let terminal = config.console_fd.map(tty::open_and_send).transpose()?;
     set_command_environment(config);
     mark_inherited_fds_cloexec();
-    super::harden::before_user(config, steps)?;
-    if let Some(user) = &config.user {
+    super::harden::drop_privileges(config, steps, || {
+        let Some(user) = &config.user else {
+            return Ok(());
+        };
         step(
             config.explain,
             10,
@@ -143,8 +145,8 @@ fn start(config: &ContainerConfig, channel: OwnedFd, steps: &Steps) -> Result<In
         // supervisor, or `run -d`'s shim) even when that is SIGKILLed.
         // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-    }
-    super::harden::after_user(config, steps)?;
+        Ok(())
+    })?;
     if config.init {
         step(
             config.explain,
