@@ -16,8 +16,11 @@ use serde_json::{json, Value};
 use super::{blocking, channel_body, empty, json_reply, ApiError, Daemon, Query, Reply};
 use crate::cli::args::{Cli, Command, RunImageArgs};
 use crate::lifecycle::commands;
-use crate::lifecycle::state::{self, container_dir, State, Status};
+use crate::lifecycle::state::{self, container_dir, Endpoint, State, Status};
+
+use super::networks::NetworkRecord;
 use crate::runtime::supervisor::ExitError;
+use std::collections::BTreeMap;
 
 /// The `run` flags a container was made with (its recorded arguments).
 pub fn run_flags(s: &State) -> Option<RunImageArgs> {
@@ -42,14 +45,32 @@ fn resolve(daemon: &Daemon, name: &str) -> anyhow::Result<(String, State)> {
 /// `POST /containers/create?name=NAME`: the body becomes `run -d`
 /// arguments; the container is recorded "created", its directory, name and
 /// (empty) log file made, so attach can follow it before it starts.
-pub async fn create(daemon: Arc<Daemon>, query: &Query, body: Value) -> Reply {
+pub async fn create(daemon: Arc<Daemon>, query: &Query, mut body: Value) -> Reply {
     let name = query.get("name").map(String::from);
+    let network = user_network(&daemon, &mut body).await?;
     let mut args = daemon.global_args();
-    args.extend(super::create::run_args(
-        &body,
-        name.as_deref(),
-        &daemon.steps,
-    )?);
+    let run = super::create::run_args(&body, name.as_deref(), &daemon.steps)?;
+    // `run -d` first, then the network's flags, then the rest.
+    let (head, rest) = run.split_at(2.min(run.len()));
+    args.extend(head.iter().cloned());
+    args.extend(
+        network
+            .iter()
+            .flat_map(|(record, _)| super::networks::run_flags(record)),
+    );
+    args.extend(rest.iter().cloned());
+    let endpoint = network.map(|(record, aliases)| Endpoint {
+        network: record.name,
+        aliases,
+    });
+    let labels: BTreeMap<String, String> = body["Labels"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
     let image = body["Image"].as_str().unwrap_or_default().to_string();
     let auto_remove = body["HostConfig"]["AutoRemove"].as_bool() == Some(true);
     let entrypoint = body["Entrypoint"].clone();
@@ -87,12 +108,54 @@ pub async fn create(daemon: Arc<Daemon>, query: &Query, body: Value) -> Reply {
                 auto_remove,
                 args,
                 cwd: "/".into(),
+                labels,
+                endpoint,
                 ..State::default()
             },
         )
     })
     .await?;
     json_reply(StatusCode::CREATED, &json!({"Id": id, "Warnings": []}))
+}
+
+/// `HostConfig.NetworkMode` naming a user-defined network: its record
+/// and the container's aliases there (`NetworkingConfig.EndpointsConfig`);
+/// the body is left asking for the default bridge, which the network's
+/// `--bridge`/`--subnet` flags then point at the network's own.
+async fn user_network(
+    daemon: &Arc<Daemon>,
+    body: &mut Value,
+) -> Result<Option<(NetworkRecord, Vec<String>)>, ApiError> {
+    let mode = body["HostConfig"]["NetworkMode"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    if matches!(mode.as_str(), "" | "default" | "bridge" | "host" | "none") {
+        return Ok(None);
+    }
+    let (state_dir, wanted) = (daemon.state_dir.clone(), mode.clone());
+    let record = blocking(move || Ok(super::networks::find(&state_dir, &wanted))).await?;
+    let Some(record) = record else {
+        return Err(ApiError::not_found(format!("No such network: {mode}")));
+    };
+    let endpoints = &body["NetworkingConfig"]["EndpointsConfig"];
+    if let Some(other) = endpoints
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .find(|k| **k != mode && **k != record.name && **k != record.id)
+    {
+        return Err(ApiError::not_implemented(format!(
+            "a second network ({other}) is not supported by mini-docker: one network per container"
+        )));
+    }
+    let aliases = endpoints
+        .as_object()
+        .and_then(|o| o.values().next())
+        .map(|e| super::create::alias_list(&e["Aliases"]))
+        .unwrap_or_default();
+    body["HostConfig"]["NetworkMode"] = json!("bridge");
+    Ok(Some((record, aliases)))
 }
 
 /// The directory (its lock and mode as a run makes it), the name, the
@@ -158,6 +221,10 @@ pub async fn start(daemon: Arc<Daemon>, name: &str) -> Reply {
             return Ok(false);
         }
         commands::start_one(&daemon.state_dir, &id)?;
+        // Its address is known now: the network's members learn it.
+        if let Some(endpoint) = &s.endpoint {
+            super::networks::refresh_hosts(&daemon.state_dir, &endpoint.network);
+        }
         Ok(true)
     })
     .await
@@ -195,9 +262,12 @@ pub async fn stop(daemon: Arc<Daemon>, name: &str, query: &Query) -> Reply {
 pub async fn restart(daemon: Arc<Daemon>, name: &str, query: &Query) -> Reply {
     let (name, secs) = (name.to_string(), seconds(query));
     blocking(move || {
-        let (id, _) = resolve(&daemon, &name)?;
+        let (id, s) = resolve(&daemon, &name)?;
         commands::stop_one(&daemon.state_dir, &id, Duration::from_secs(secs))?;
         commands::start_one(&daemon.state_dir, &id)?;
+        if let Some(endpoint) = &s.endpoint {
+            super::networks::refresh_hosts(&daemon.state_dir, &endpoint.network);
+        }
         Ok(())
     })
     .await?;
@@ -427,30 +497,57 @@ fn summary(s: &State) -> Value {
         "Command": s.command.join(" "),
         "Created": s.created / 1_000_000_000,
         "Ports": ports(s),
-        "Labels": {},
+        "Labels": s.labels,
         "State": s.effective().as_str(),
         "Status": commands::status_column(s),
-        "HostConfig": {"NetworkMode": "default"},
-        "NetworkSettings": {"Networks": {}},
+        "HostConfig": {"NetworkMode": s.endpoint.as_ref().map_or("default", |e| e.network.as_str())},
+        "NetworkSettings": {"Networks": networks_json(s)},
         "Mounts": [],
     })
 }
 
-/// `filters={"status":["running"],"name":["web"],"id":["ab12"]}`.
+/// A filter's values: docker sends {"name": ["web"]} (1.22+) or {"name": {"web": true}}.
+pub fn filter_values(wanted: &Value) -> Vec<String> {
+    match wanted {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        Value::Object(o) => o.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `label=KEY` (present) or `label=KEY=VALUE` (equal) against a labels object.
+pub fn label_matches(labels: &Value, wanted: &str) -> bool {
+    match wanted.split_once('=') {
+        Some((key, value)) => labels[key].as_str() == Some(value),
+        None => labels.get(wanted).is_some(),
+    }
+}
+
+/// The `filters` query parameter, as JSON (absent: no filter).
+pub fn parse_filters(query: &Query) -> Result<Value, ApiError> {
+    match query.get("filters") {
+        Some(text) if !text.is_empty() => serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}"))),
+        _ => Ok(Value::Null),
+    }
+}
+
+/// `filters={"status":["running"],"name":["web"],"id":["ab12"],"label":["k=v"]}`:
+/// every key must match, any of a key's values.
 fn matches(s: &State, filters: &Value) -> bool {
     let Some(filters) = filters.as_object() else {
         return true;
     };
+    let labels = json!(s.labels);
     filters.iter().all(|(key, wanted)| {
-        // docker sends {"name": ["web"]} (1.22+) or {"name": {"web": true}}.
-        let values: Vec<String> = match wanted {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            Value::Object(o) => o.keys().cloned().collect(),
-            _ => Vec::new(),
-        };
+        let values = filter_values(wanted);
+        if key == "label" {
+            // Labels narrow, as docker's do: every one must match.
+            return values.iter().all(|v| label_matches(&labels, v));
+        }
         values.iter().any(|v| match key.as_str() {
             "status" => s.effective().as_str() == v,
             "name" => s
@@ -459,6 +556,7 @@ fn matches(s: &State, filters: &Value) -> bool {
                 .is_some_and(|n| n.contains(v.trim_start_matches('/'))),
             "id" => s.id.starts_with(v.as_str()),
             "ancestor" => s.image == *v,
+            "network" => s.endpoint.as_ref().is_some_and(|e| e.network == *v),
             _ => false, // a filter we do not know matches nothing, never everything
         })
     })
@@ -466,11 +564,7 @@ fn matches(s: &State, filters: &Value) -> bool {
 
 pub async fn list(daemon: &Daemon, query: &Query) -> Reply {
     let all = query.flag("all");
-    let filters: Value = match query.get("filters") {
-        Some(text) if !text.is_empty() => serde_json::from_str(text)
-            .map_err(|e| ApiError::bad_request(format!("invalid filters: {e}")))?,
-        _ => Value::Null,
-    };
+    let filters = parse_filters(query)?;
     let state_dir = daemon.state_dir.clone();
     let shown = blocking(move || Ok(state::list(&state_dir))).await?;
     let list: Vec<Value> = shown
@@ -504,11 +598,15 @@ pub fn inspect_json(s: &State) -> Value {
     config["AttachStdin"] = json!(stdin);
     config["AttachStdout"] = json!(true);
     config["AttachStderr"] = json!(true);
-    config["Labels"] = json!({});
-    let network = run
-        .as_ref()
-        .and_then(|r| r.opts.network.map(|n| format!("{n:?}").to_lowercase()))
-        .unwrap_or_else(|| "bridge".into());
+    config["Labels"] = json!(s.labels);
+    let network = match &s.endpoint {
+        Some(endpoint) => endpoint.network.clone(),
+        None => run
+            .as_ref()
+            .and_then(|r| r.opts.network.map(|n| format!("{n:?}").to_lowercase()))
+            .unwrap_or_else(|| "bridge".into()),
+    };
+    value["NetworkSettings"]["Networks"] = networks_json(s);
     let host = &mut value["HostConfig"];
     host["NetworkMode"] = json!(network);
     host["Privileged"] = json!(run.as_ref().is_some_and(|r| r.opts.security.privileged));
@@ -525,6 +623,26 @@ pub fn inspect_json(s: &State) -> Value {
     value["Platform"] = json!("linux");
     value["State"]["Error"] = json!("");
     value
+}
+
+/// `NetworkSettings.Networks`: the user-defined network a container is on,
+/// with its aliases (the short id among them: compose 1.29 takes a
+/// container whose aliases lack it for one to connect again).
+fn networks_json(s: &State) -> Value {
+    let Some(endpoint) = &s.endpoint else {
+        return json!({});
+    };
+    let ip = match s.is_running() {
+        true => s.ip_address.clone().unwrap_or_default(),
+        false => String::new(),
+    };
+    let mut aliases = endpoint.aliases.clone();
+    aliases.push(crate::sys::short_id(&s.id).to_string());
+    json!({ endpoint.network.clone(): {
+        "Aliases": aliases, "NetworkID": endpoint.network, "EndpointID": "",
+        "IPAddress": ip, "IPPrefixLen": 16, "Gateway": "", "MacAddress": "",
+        "IPAMConfig": null, "Links": null,
+    }})
 }
 
 #[cfg(test)]
@@ -567,5 +685,30 @@ mod tests {
         assert!(matches(&s, &json!({"status": ["created"], "id": ["abc"]})));
         assert!(!matches(&s, &json!({"status": ["running"]})));
         assert!(!matches(&s, &json!({"label": ["x=y"]})));
+    }
+
+    #[test]
+    fn label_filters_match_keys_and_values() {
+        let s = State {
+            labels: [("com.docker.compose.project".to_string(), "p".to_string())].into(),
+            ..State::default()
+        };
+        assert!(matches(
+            &s,
+            &json!({"label": ["com.docker.compose.project=p"]})
+        ));
+        assert!(matches(
+            &s,
+            &json!({"label": ["com.docker.compose.project"]})
+        ));
+        assert!(!matches(
+            &s,
+            &json!({"label": ["com.docker.compose.project=q"]})
+        ));
+        // compose asks for its project's containers that are not one-offs.
+        assert!(!matches(
+            &s,
+            &json!({"label": ["com.docker.compose.project=p", "com.docker.compose.oneoff=False"]})
+        ));
     }
 }

@@ -48,6 +48,11 @@ fn strings(value: &Value) -> Vec<String> {
     })
 }
 
+/// `NetworkingConfig.EndpointsConfig.NET.Aliases` and the like: a list of names.
+pub fn alias_list(value: &Value) -> Vec<String> {
+    strings(value)
+}
+
 fn non_empty(value: &Value) -> bool {
     match value {
         Value::Null => false,

@@ -29,6 +29,7 @@ mod containers;
 mod create;
 mod exec;
 mod images;
+mod networks;
 mod streams;
 mod system;
 
@@ -308,6 +309,22 @@ async fn route(
             let body = json_body(req).await?;
             exec::create(daemon, id, body).await
         }
+        (&Method::POST, ["networks", "create"]) => {
+            let body = json_body(req).await?;
+            networks::create(daemon, body).await
+        }
+        (&Method::GET, ["networks"]) => networks::list(&daemon, &query).await,
+        (&Method::GET, ["networks", name]) => networks::inspect(&daemon, name).await,
+        (&Method::DELETE, ["networks", name]) => networks::remove(daemon, name).await,
+        (&Method::POST, ["networks", name, "connect"]) => {
+            let body = json_body(req).await?;
+            networks::connect(daemon, name, body).await
+        }
+        (&Method::POST, ["networks", name, "disconnect"]) => {
+            let body = json_body(req).await?;
+            networks::disconnect(daemon, name, body).await
+        }
+        (&Method::GET, ["volumes"]) => networks::volumes(),
         (&Method::POST, ["exec", id, "start"]) => exec::start(daemon, id, req).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&daemon, id, &query),
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&daemon, id),

@@ -201,6 +201,9 @@ impl Keeper for Recorder {
                 args,
                 cwd,
                 status: Status::Created,
+                // What the daemon's create recorded, which no flag carries.
+                labels: std::mem::take(&mut s.labels),
+                endpoint: s.endpoint.take(),
                 ..template
             };
         })?;

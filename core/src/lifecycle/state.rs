@@ -75,6 +75,21 @@ pub struct State {
     /// `start` runs them again (the same flags, the same writable layer).
     pub args: Vec<String>,
     pub cwd: String,
+    /// Docker labels (the daemon's create; compose's project and service):
+    /// `docker ps --filter label=` and compose find containers by them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The user-defined network (the daemon's networks API) it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<Endpoint>,
+}
+
+/// A container's place on a user-defined network: the network's name and
+/// the names the other members know it by (compose's service name).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    pub network: String,
+    pub aliases: Vec<String>,
 }
 
 impl State {

@@ -192,7 +192,7 @@ fn ensure_bridge(host: &Netlink, state_dir: &Path, options: &NetworkOptions) -> 
 
 /// A bridge subnet that overlaps a host route would cut the host off from
 /// that network: refuse it, once, when the bridge is made.
-fn refuse_overlap(subnet: Subnet) -> Result<()> {
+pub fn refuse_overlap(subnet: Subnet) -> Result<()> {
     let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
     let ours = (u32::from(subnet.network), u32::MAX << (32 - subnet.prefix));
     for line in routes.lines().skip(1) {
