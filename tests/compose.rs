@@ -257,6 +257,7 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
             assert!(line.contains("Up"), "{line}");
         }
         let all_logs = ok(&daemon.compose(&project, &["logs"]), "compose logs");
+        println!("{up}\n{hosts}\n{ps}\n{all_logs}");
         assert!(all_logs.contains("hello-from-web"), "{all_logs}");
 
         // The network is in use: docker refuses to remove it, so do we.

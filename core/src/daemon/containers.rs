@@ -130,7 +130,8 @@ async fn user_network(
         .as_str()
         .unwrap_or("")
         .to_string();
-    if matches!(mode.as_str(), "" | "default" | "bridge" | "host" | "none") {
+    // The built-in modes, and `container:ID` (which run_args refuses).
+    if matches!(mode.as_str(), "" | "default" | "bridge" | "host" | "none") || mode.contains(':') {
         return Ok(None);
     }
     let (state_dir, wanted) = (daemon.state_dir.clone(), mode.clone());
