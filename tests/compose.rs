@@ -289,3 +289,64 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
     );
     HostSnapshot::assert_clean_since(&before, "docker-compose up/down");
 }
+
+/// The networks API through the docker CLI: a subnet given at create is
+/// the one used, names conflict, other drivers are refused, a container on
+/// the network gets an address there, and `network rm` of a network whose
+/// bridge was never made (or was) leaves nothing.
+#[test]
+fn docker_network_create_inspect_run_rm() {
+    require_root();
+    let _serial = serial();
+    let (_registry, image) = busybox();
+    let state = StateDir::new("compose-net");
+    let tables_before = nat_tables();
+    let before = HostSnapshot::take();
+    {
+        let daemon = Daemon::start(&state);
+        ok(&daemon.docker(&["pull", &image]), "docker pull");
+        let net = format!("{PROJECT}_default");
+        let create = ["network", "create", "--subnet", "10.96.7.0/24", &net];
+        ok(&daemon.docker(&create), "network create");
+        let again = daemon.docker(&create);
+        assert!(!again.status.success(), "a second network of the same name");
+        assert!(
+            text(&again.stderr).contains("already exists"),
+            "{}",
+            text(&again.stderr)
+        );
+        let overlay = daemon.docker(&["network", "create", "-d", "overlay", "md-other"]);
+        assert!(
+            text(&overlay.stderr).contains("not supported"),
+            "{}",
+            text(&overlay.stderr)
+        );
+        let inspect = ok(&daemon.docker(&["network", "inspect", &net]), "inspect");
+        assert!(inspect.contains("\"10.96.7.0/24\""), "{inspect}");
+
+        let run = [
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            &image,
+            "cat",
+            "/etc/hosts",
+        ];
+        let hosts = ok(&daemon.docker(&run), "run on the network");
+        assert!(hosts.contains("\n10.96.7."), "{hosts}");
+
+        ok(&daemon.docker(&["network", "rm", &net]), "network rm");
+        let gone = daemon.docker(&["network", "inspect", &net]);
+        assert!(
+            text(&gone.stderr).contains("No such network"),
+            "{}",
+            text(&gone.stderr)
+        );
+        // Never given a container: its bridge was never made; rm is clean too.
+        ok(&daemon.docker(&["network", "create", "md-empty"]), "create");
+        ok(&daemon.docker(&["network", "rm", "md-empty"]), "rm");
+    }
+    assert_eq!(nat_tables(), tables_before, "a network's nft table is left");
+    HostSnapshot::assert_clean_since(&before, "docker network create/rm");
+}
