@@ -281,6 +281,13 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
         assert_eq!(left.trim(), "", "compose down left containers");
         let networks = ok(&daemon.docker(&["network", "ls"]), "network ls");
         assert!(!networks.contains(PROJECT), "{networks}");
+        let records: Vec<_> = std::fs::read_dir(state.path().join("networks"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "lock")
+            .collect();
+        assert!(records.is_empty(), "network files left: {records:?}");
     }
     assert_eq!(
         nat_tables(),

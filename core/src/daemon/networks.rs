@@ -360,6 +360,8 @@ pub async fn remove(daemon: Arc<Daemon>, name: &str) -> Reply {
             );
         }
         crate::net::cleanup(&daemon.state_dir, &record.bridge)?;
+        let hosts_lock = networks_dir(&daemon.state_dir).join(format!("{}.hosts.lock", record.name));
+        let _ = std::fs::remove_file(hosts_lock);
         let path = record_path(&daemon.state_dir, &record.id);
         std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))
     })
@@ -477,8 +479,14 @@ pub fn hosts_file(me: &State, others: &[State]) -> String {
 
 /// Rewrite every running member's hosts file. In place (truncate and
 /// write, the same inode): the file is bind-mounted into the container,
-/// and a rename would leave the mount on the old file.
+/// and a rename would leave the mount on the old file. Under a lock:
+/// compose starts services in parallel, and a refresh that read the
+/// members before another's start must not write after that one's.
 pub fn refresh_hosts(state_dir: &Path, network: &str) {
+    let lock = networks_dir(state_dir).join(format!("{network}.hosts.lock"));
+    let Ok(_lock) = FileLock::exclusive(&lock) else {
+        return;
+    };
     let running: Vec<State> = members(state_dir, network)
         .into_iter()
         .filter(|s| s.is_running() && s.ip_address.is_some())
