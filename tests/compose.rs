@@ -256,6 +256,12 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
                 .unwrap_or_else(|| panic!("{service} not in compose ps: {ps}"));
             assert!(line.contains("Up"), "{line}");
         }
+        // A second `up -d` finds the network and both containers as they are.
+        let again = ok(
+            &daemon.compose(&project, &["up", "-d"]),
+            "compose up -d again",
+        );
+        assert_eq!(again.matches("is up-to-date").count(), 2, "{again}");
         let all_logs = ok(&daemon.compose(&project, &["logs"]), "compose logs");
         println!("{up}\n{hosts}\n{ps}\n{all_logs}");
         assert!(all_logs.contains("hello-from-web"), "{all_logs}");
