@@ -32,14 +32,15 @@ as_root() {
 # chapter 6's outbound NAT.
 # docker-registry + skopeo: chapter 9's checks run a real registry locally (offline).
 packages=(busybox-static gcc libc6-dev libseccomp-dev iproute2 nftables docker-registry skopeo ca-certificates curl)
+# Chapter 13: podman (with conmon) drives mini-docker-runc. Installed with the
+# rest, so a workshop VM provisioned at home has it offline too.
+packages+=(podman conmon)
 if [ "$ci" = yes ]; then
     # The test-suite also boots Debian's kernel under qemu to run every chapter's checks on
     # cgroup v2 (xz-utils: its modules are .ko.xz).
     packages+=(shellcheck vagrant sudo cpio xz-utils linux-image-amd64 qemu-system-x86)
     # The benchmark compares with these (bench/run.sh); bpftrace: bench/profile.sh.
     packages+=(crun runc umoci hyperfine bpftrace)
-    # Chapter 13: podman (with conmon) drives mini-docker-runc in tests/oci_podman.rs.
-    packages+=(podman conmon)
 fi
 
 # The mirror this system's own apt sources use for SUITE (a local mirror, a
@@ -115,7 +116,8 @@ fi
 # (docker.io; docker-compose speaks the same API). That package also ships
 # dockerd and containerd: installed here with no service started (policy-rc.d
 # refuses every start) and disabled after — only the client is ever used.
-if [ "$ci" = yes ] && ! command -v docker >/dev/null 2>&1; then
+# Every mode: chapter 14's try-it commands need the client on the workshop VM.
+if ! command -v docker >/dev/null 2>&1; then
     say "installing the docker client (docker.io; its dockerd is never started)"
     own_policy=no
     if [ ! -e /usr/sbin/policy-rc.d ]; then
