@@ -27,6 +27,9 @@ const ULIMITS: [&str; 4] = [
 /// A podman store of its own, an image pulled into it, and the two runtimes.
 struct Podman {
     dir: PathBuf,
+    /// podman (cgroupfs manager) makes `libpod_parent/conmon` in every
+    /// hierarchy and never removes it: ours to remove if we made it.
+    made_libpod_parent: bool,
     image: String,
     runc_link: PathBuf,
     _registry: Registry,
@@ -34,6 +37,7 @@ struct Podman {
 
 impl Podman {
     fn new(name: &str) -> Podman {
+        let made_libpod_parent = libpod_parents().is_empty();
         let dir =
             std::env::temp_dir().join(format!("mini-docker-podman-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -53,6 +57,7 @@ impl Podman {
         let image = format!("{}/oci/busybox:1", registry.address());
         let podman = Podman {
             dir,
+            made_libpod_parent,
             image,
             runc_link,
             _registry: registry,
@@ -121,6 +126,45 @@ impl Drop for Podman {
         let _ = self.podman(&["system", "reset", "--force"]);
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.made_libpod_parent {
+            remove_libpod_parents();
+        }
+    }
+}
+
+/// podman's parent cgroup, in each hierarchy (v1) or the one tree (v2).
+fn libpod_parents() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut candidates = vec![root.join("libpod_parent")];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        candidates.extend(entries.flatten().map(|e| e.path().join("libpod_parent")));
+    }
+    candidates.into_iter().filter(|dir| dir.is_dir()).collect()
+}
+
+/// rmdir `libpod_parent/conmon`, then `libpod_parent`: empty once podman's
+/// conmons have exited (a moment after `rm --force`).
+fn remove_libpod_parents() {
+    for _ in 0..30 {
+        for dir in libpod_parents() {
+            let _ = std::fs::remove_dir(dir.join("conmon"));
+            let _ = std::fs::remove_dir(&dir);
+        }
+        if libpod_parents().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// What podman made in the cgroup tree is gone with the test's store.
+fn assert_no_libpod_parent_left(existed_before: bool) {
+    if !existed_before {
+        let left = libpod_parents();
+        assert!(
+            left.is_empty(),
+            "podman's cgroups left on the host: {left:?}"
+        );
     }
 }
 
@@ -182,6 +226,7 @@ fn podman_runs_echo_and_exit_codes_like_runc() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
+    let libpod_before = !libpod_parents().is_empty();
     {
         let podman = Podman::new("exit");
         assert_eq!(
@@ -207,6 +252,7 @@ fn podman_runs_echo_and_exit_codes_like_runc() {
         let missing = podman.run(Runtime::MiniDocker, &[], &["/no/such/cmd"]);
         assert!(!missing.status.success());
     }
+    assert_no_libpod_parent_left(libpod_before);
     HostSnapshot::assert_clean_since(&before, "podman with mini-docker-runc");
 }
 
@@ -215,6 +261,7 @@ fn podman_detached_ps_logs_exec_stop_rm_like_runc() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
+    let libpod_before = !libpod_parents().is_empty();
     {
         let podman = Podman::new("detached");
         for runtime in BOTH {
@@ -273,6 +320,7 @@ fn podman_detached_ps_logs_exec_stop_rm_like_runc() {
             assert_success(&podman.with(runtime, &["rm", "web"]), "rm");
         }
     }
+    assert_no_libpod_parent_left(libpod_before);
     HostSnapshot::assert_clean_since(&before, "podman run -d with mini-docker-runc");
 }
 
@@ -281,6 +329,7 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
+    let libpod_before = !libpod_parents().is_empty();
     {
         let podman = Podman::new("tty");
         for runtime in BOTH {
@@ -333,6 +382,7 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
             );
         }
     }
+    assert_no_libpod_parent_left(libpod_before);
     HostSnapshot::assert_clean_since(&before, "podman run -it with mini-docker-runc");
 }
 
@@ -341,6 +391,7 @@ fn podman_limits_and_hardening_match_runc() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
+    let libpod_before = !libpod_parents().is_empty();
     {
         let podman = Podman::new("limits");
         let memory = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max";
@@ -393,6 +444,7 @@ fn podman_limits_and_hardening_match_runc() {
         );
         assert!(out.starts_with("box\n"), "{out}");
     }
+    assert_no_libpod_parent_left(libpod_before);
     HostSnapshot::assert_clean_since(&before, "podman limits with mini-docker-runc");
 }
 
