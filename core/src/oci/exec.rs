@@ -10,7 +10,6 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use nix::sched::CloneFlags;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Process;
@@ -19,18 +18,6 @@ use super::cli::ExecArgs;
 use super::state::{self, Record, Status};
 use crate::runtime::tty;
 use crate::workshop::Steps;
-
-/// Joined in this order: the user namespace owns the others; mnt last (it
-/// changes what /proc/PID means).
-const NAMESPACES: [(&str, CloneFlags); 7] = [
-    ("user", CloneFlags::CLONE_NEWUSER),
-    ("ipc", CloneFlags::CLONE_NEWIPC),
-    ("uts", CloneFlags::CLONE_NEWUTS),
-    ("net", CloneFlags::CLONE_NEWNET),
-    ("pid", CloneFlags::CLONE_NEWPID),
-    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-    ("mnt", CloneFlags::CLONE_NEWNS),
-];
 
 pub fn exec(root: &Path, args: &ExecArgs, steps: &Steps) -> Result<i32> {
     let dir = state::container_dir(root, &args.id)?;
@@ -52,7 +39,8 @@ pub fn exec(root: &Path, args: &ExecArgs, steps: &Steps) -> Result<i32> {
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().clone());
     let mut prepared = super::process::prepare(&process, seccomp.as_ref(), steps)?;
     prepared.preserve_fds = args.preserve_fds;
-    let namespaces = open_namespaces(record.pid)?;
+    let container = Pid::from_raw(record.pid);
+    let user = namespace_differs(record.pid, "user");
     // The process we fork twice ends up ours when its parent exits: we can wait for it.
     nix::sys::prctl::set_child_subreaper(true).context("prctl(PR_SET_CHILD_SUBREAPER)")?;
     let (mut ours, mut theirs) = UnixStream::pair().context("socketpair")?;
@@ -61,7 +49,9 @@ pub fn exec(root: &Path, args: &ExecArgs, steps: &Steps) -> Result<i32> {
     match unsafe { fork() }.context("fork")? {
         ForkResult::Child => {
             drop(ours);
-            let outcome = join_and_fork(&namespaces, &mut theirs, |channel| {
+            // Chapter 12's step: every namespace of the container, in order.
+            let join = || steps.ch12_lifecycle.join_namespaces(container, user);
+            let outcome = join_and_fork(join, &mut theirs, |channel| {
                 run_process(&process, &prepared, console.as_ref(), channel, steps)
             });
             if let Err(err) = outcome {
@@ -156,35 +146,21 @@ fn process_for(args: &ExecArgs, spec: &oci_spec::runtime::Spec) -> Result<Proces
     Ok(process)
 }
 
-/// /proc/PID/ns/* that differ from ours, opened now (after setns(mnt)
-/// /proc/PID would be the container's view).
-fn open_namespaces(pid: i32) -> Result<Vec<(std::fs::File, CloneFlags)>> {
-    let mut files = Vec::new();
-    for (name, flag) in NAMESPACES {
-        let theirs = format!("/proc/{pid}/ns/{name}");
-        let same = std::fs::read_link(&theirs).ok()
-            == std::fs::read_link(format!("/proc/self/ns/{name}")).ok();
-        if same {
-            continue; // setns into our own user namespace is EINVAL; the others are no-ops
-        }
-        files.push((
-            std::fs::File::open(&theirs).with_context(|| format!("open {theirs}"))?,
-            flag,
-        ));
-    }
-    Ok(files)
+/// The container has a namespace of that kind of its own: setns(2) into our
+/// own user namespace is EINVAL, so it is joined only then.
+fn namespace_differs(pid: i32, name: &str) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/ns/{name}")).ok()
+        != std::fs::read_link(format!("/proc/self/ns/{name}")).ok()
 }
 
-/// In the first child: setns each, then fork the process (born in the PID
+/// In the first child: join the namespaces, then fork the process (born in the PID
 /// namespace) and tell the runtime its pid.
 fn join_and_fork(
-    namespaces: &[(std::fs::File, CloneFlags)],
+    join: impl FnOnce() -> Result<()>,
     channel: &mut UnixStream,
     run: impl FnOnce(&mut UnixStream) -> Result<std::convert::Infallible>,
 ) -> Result<()> {
-    for (file, flag) in namespaces {
-        nix::sched::setns(file, *flag).with_context(|| format!("setns {flag:?}"))?;
-    }
+    join()?;
     // SAFETY: single-threaded, as the runtime.
     match unsafe { fork() }.context("fork into the PID namespace")? {
         ForkResult::Child => {
