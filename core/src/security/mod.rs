@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod paths;
 pub mod seccomp;
+pub mod seccomp_layout;
 pub mod seccomp_program;
 
 use anyhow::{bail, Context, Result};

@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::caps::Capabilities;
 use super::seccomp::{Choice, Machine, Policy};
+use super::seccomp_layout::{self, Insn};
 
 /// One `struct sock_filter` is 8 bytes; the kernel takes at most 4096 of them.
 const INSTRUCTION: usize = 8;
@@ -111,9 +112,21 @@ pub fn compiled(
     // kernel's load time (docker's default: 997 -> 262 us) and fewer
     // instructions run per syscall (personality(): +153 -> +48 ns).
     let _ = filter.set_ctl_optimize(2);
-    let program = export(&filter, &dir, &cached)?;
+    let program = shorter(export(&filter, &dir)?);
+    store(&program, &dir, &cached)?;
     forget_old(&dir);
     Ok(Some(program))
+}
+
+/// libseccomp's program laid out as ranges of syscall numbers (872 -> 274
+/// instructions for docker's default; seccomp_layout.rs), or as it is if
+/// that cannot be done with certainty.
+fn shorter(program: BpfProgram) -> BpfProgram {
+    let insns: Vec<Insn> = program.0.iter().map(|&w| Insn::from_word(w)).collect();
+    match seccomp_layout::relay(&insns) {
+        Ok(relaid) => BpfProgram(relaid.into_iter().map(Insn::to_word).collect()),
+        Err(_) => program,
+    }
 }
 
 /// A digest of everything the program depends on.
@@ -134,7 +147,7 @@ fn cache_key(
     names.sort();
     let exe = fs::metadata("/proc/self/exe").context("stat /proc/self/exe")?;
     Ok(digest(&[
-        "mini-docker seccomp program v2",
+        "mini-docker seccomp program v3",
         profile,
         &names.join(","),
         &format!("{machine:?}"),
@@ -170,34 +183,49 @@ fn digest(parts: &[&str]) -> String {
     key
 }
 
-/// Write the program to a temporary file, read it back, rename it into place
-/// (a concurrent start sees the whole program or none).
-fn export(filter: &ScmpFilterContext, dir: &Path, cached: &Path) -> Result<BpfProgram> {
+/// libseccomp's program: exported to a temporary file (it writes to an fd)
+/// and read back.
+fn export(filter: &ScmpFilterContext, dir: &Path) -> Result<BpfProgram> {
+    let (temporary, mut file) = temporary_in(dir)?;
+    let exported = filter
+        .export_bpf(&mut file)
+        .context("export the seccomp program");
+    let program = exported.and_then(|_| BpfProgram::from_bytes(&fs::read(&temporary)?));
+    let _ = fs::remove_file(&temporary);
+    program
+}
+
+/// Into the cache: a temporary file renamed into place (a concurrent start
+/// sees the whole program or none).
+fn store(program: &BpfProgram, dir: &Path, cached: &Path) -> Result<()> {
+    let (temporary, mut file) = temporary_in(dir)?;
+    let placed = file
+        .write_all(&program.to_bytes())
+        .context("write the seccomp program")
+        .and_then(|_| {
+            fs::rename(&temporary, cached).context("put the seccomp program in the cache")
+        });
+    if placed.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    placed
+}
+
+/// A new private file in `dir` (made 0700 if missing).
+fn temporary_in(dir: &Path) -> Result<(PathBuf, fs::File)> {
     fs::DirBuilder::new()
         .mode(0o700)
         .recursive(true)
         .create(dir)
         .with_context(|| format!("create {}", dir.display()))?;
     let temporary = dir.join(format!(".{}.tmp", crate::sys::random_hex(6)?));
-    let mut file = fs::OpenOptions::new()
+    let file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&temporary)
         .with_context(|| format!("create {}", temporary.display()))?;
-    let exported = filter
-        .export_bpf(&mut file)
-        .context("export the seccomp program");
-    let flushed = exported.and_then(|_| file.flush().context("write the seccomp program"));
-    let program = flushed.and_then(|_| BpfProgram::from_bytes(&fs::read(&temporary)?));
-    let placed = program.and_then(|p| {
-        fs::rename(&temporary, cached).context("put the seccomp program in the cache")?;
-        Ok(p)
-    });
-    if placed.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
-    placed
+    Ok((temporary, file))
 }
 
 /// Keep the newest `KEEP` programs.
