@@ -75,25 +75,11 @@ pub fn prepare(
 /// `seccomp_filter` builds, exported as the BPF program `load_seccomp` loads.
 pub fn compile_seccomp(seccomp: &LinuxSeccomp, steps: &Steps) -> Result<BpfProgram> {
     let policy = seccomp_policy(seccomp)?;
-    let filter = steps
+    let mut filter = steps
         .ch11_hardening
         .seccomp_filter(&policy)
         .context("build the seccomp filter from config.json")?;
-    // libseccomp writes the program to an fd: a memory file, read back.
-    let mut file = std::fs::File::from(
-        nix::sys::memfd::memfd_create(
-            c"seccomp-bpf",
-            nix::sys::memfd::MemFdCreateFlag::MFD_CLOEXEC,
-        )
-        .context("memfd_create")?,
-    );
-    filter
-        .export_bpf(&mut file)
-        .context("export the seccomp filter")?;
-    let mut bytes = Vec::new();
-    std::io::Seek::rewind(&mut file)?;
-    std::io::Read::read_to_end(&mut file, &mut bytes)?;
-    BpfProgram::from_bytes(&bytes)
+    crate::security::seccomp_program::program_of(&mut filter)
 }
 
 pub fn seccomp_policy(seccomp: &LinuxSeccomp) -> Result<Policy> {
