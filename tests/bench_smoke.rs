@@ -35,6 +35,7 @@ fn the_benchmark_runs_and_prints_its_table() {
         "--network bridge",
         "seccomp=unconfined",
         "--privileged (no ch11)",
+        "median of the per-round differences",
         "skopeo copy + umoci unpack",
         "containers at once",
         "mini-docker run -d --rm --network none",

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, LayerEntry, Registry};
 use mini_docker::checks::random_hex;
+use nix::sys::resource::{getrusage, UsageWho};
 
 /// Container start latency against crun, runc and the unshare floor; pull +
 /// unpack against skopeo + umoci; N containers at once; `run -d`, `ps`, `exec`.
@@ -34,6 +35,9 @@ struct Options {
     /// Detached containers kept running for the `ps` row (default 100; 10 with --quick)
     #[arg(long)]
     detached: Option<usize>,
+    /// Rounds of chapter 11's cost table (default 200; 4 with --quick)
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Only pull the benchmark's busybox image into DIR/state, print the `run` command
     /// to profile (strace, perf) and leave DIR in place
     #[arg(long, value_name = "DIR")]
@@ -52,6 +56,9 @@ impl Options {
     }
     fn detached(&self) -> usize {
         self.detached.unwrap_or(if self.quick { 10 } else { 100 })
+    }
+    fn rounds(&self) -> usize {
+        self.rounds.unwrap_or(if self.quick { 4 } else { 200 })
     }
     /// Bytes per layer of the pull benchmark's 4-layer image.
     fn layer_bytes(&self) -> usize {
@@ -342,6 +349,7 @@ fn run_all(opts: &Options, exe: &Path, work: &Path) -> Result<()> {
     let md = Mini::new(exe, &state);
     let image = pull_busybox(&registry, &md)?;
     let layer = start_latency(opts, &md, &image, work)?;
+    hardening_cost(opts, &md, &image)?;
     pull_and_unpack(opts, exe, &registry, work)?;
     concurrent(opts, &md, &image, &state, &layer)?;
     lifecycle(opts, &md, &image, work)?;
@@ -643,7 +651,7 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
         crun_bundle.display().to_string(),
         runc_bundle.display().to_string(),
     );
-    let rows: [(&str, Vec<String>); 7] = [
+    let rows: [(&str, Vec<String>); 5] = [
         (
             "mini-docker run --rm --network none",
             md.argv(&["run", "--rm", "--network", "none", image, "/bin/true"]),
@@ -674,33 +682,6 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
         (
             "mini-docker run --rm (--network bridge)",
             md.argv(&["run", "--rm", image, "/bin/true"]),
-        ),
-        // Chapter 11's cost, in the same run: the default against the same
-        // start without seccomp, and without any hardening at all.
-        (
-            "  ... --network none, seccomp=unconfined",
-            md.argv(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--security-opt",
-                "seccomp=unconfined",
-                image,
-                "/bin/true",
-            ]),
-        ),
-        (
-            "  ... --network none --privileged (no ch11)",
-            md.argv(&[
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--privileged",
-                image,
-                "/bin/true",
-            ]),
         ),
     ];
     let argvs: Vec<Vec<String>> = rows.iter().map(|(_, argv)| argv.clone()).collect();
@@ -740,6 +721,93 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
         inodes_after.as_secs_f64() * 1e6
     );
     Ok(layer)
+}
+
+/// Chapter 11's cost on a start: `run --rm --network none IMAGE /bin/true`
+/// with every layer (the default), without seccomp, and with none of them
+/// (`--privileged`). Medians of 30 runs cannot see half a millisecond on this
+/// VM, so: many rounds, each running every mode once in an order that
+/// rotates (what ran just before a start leaves it kernel work to finish),
+/// and the cost is the median of the per-round differences, wall-clock and
+/// CPU time (user + system of mini-docker and its container, from the
+/// kernel's accounting of reaped children: other work inflates it less).
+fn hardening_cost(opts: &Options, md: &Mini, image: &str) -> Result<()> {
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(extra);
+        args.extend([image, "/bin/true"]);
+        md.argv(&args)
+    };
+    let modes: [(&str, Vec<String>); 3] = [
+        ("all layers (the default)", run(&[])),
+        (
+            "--security-opt seccomp=unconfined",
+            run(&["--security-opt", "seccomp=unconfined"]),
+        ),
+        ("--privileged (no ch11)", run(&["--privileged"])),
+    ];
+    for (_, argv) in &modes {
+        for _ in 0..opts.warmup() {
+            time_once(argv)?;
+        }
+    }
+    let rounds = opts.rounds();
+    let mut wall = vec![Vec::new(); modes.len()];
+    let mut cpu = vec![Vec::new(); modes.len()];
+    for round in 0..rounds {
+        for turn in 0..modes.len() {
+            let mode = (round + turn) % modes.len();
+            let (took, used) = time_and_cpu(&modes[mode].1)?;
+            wall[mode].push(took);
+            cpu[mode].push(used);
+        }
+    }
+    println!(
+        "chapter 11's cost on run --rm --network none IMAGE /bin/true: {rounds} rounds, each mode once per round in rotating order"
+    );
+    println!(
+        "{:<44} {:>10} {:>10} {:>10}",
+        "", "median", "fastest", "CPU median"
+    );
+    for (i, (name, _)) in modes.iter().enumerate() {
+        println!(
+            "{name:<44} {:>7.2} ms {:>7.2} ms {:>7.2} ms",
+            ms(middle(wall[i].clone())),
+            ms(*wall[i].iter().min().expect("rounds")),
+            ms(middle(cpu[i].clone()))
+        );
+    }
+    for (other, name) in [(2, "--privileged"), (1, "seccomp=unconfined")] {
+        println!(
+            "all layers - {name}, median of the per-round differences: {:+.2} ms wall-clock, {:+.2} ms CPU",
+            median_difference(&wall[0], &wall[other]),
+            median_difference(&cpu[0], &cpu[other])
+        );
+    }
+    Ok(())
+}
+
+/// Run `argv` once: its wall time, and the CPU time it and everything it
+/// waited for used (the growth of our reaped children's rusage).
+fn time_and_cpu(argv: &[String]) -> Result<(Duration, Duration)> {
+    let used = || -> Result<Duration> {
+        let usage = getrusage(UsageWho::RUSAGE_CHILDREN)?;
+        let micros =
+            |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+        Ok(Duration::from_micros(
+            micros(usage.user_time()) + micros(usage.system_time()),
+        ))
+    };
+    let before = used()?;
+    let took = time_once(argv)?;
+    Ok((took, used()?.saturating_sub(before)))
+}
+
+/// Median of `a[i] - b[i]`, in milliseconds (negative when b was slower).
+fn median_difference(a: &[Duration], b: &[Duration]) -> f64 {
+    let mut differences: Vec<f64> = a.iter().zip(b).map(|(a, b)| ms(*a) - ms(*b)).collect();
+    differences.sort_by(f64::total_cmp);
+    differences[differences.len() / 2]
 }
 
 /// Table 2: pull + unpack of a 4-layer image into an empty store.
