@@ -35,7 +35,7 @@ struct Options {
     /// Detached containers kept running for the `ps` row (default 100; 10 with --quick)
     #[arg(long)]
     detached: Option<usize>,
-    /// Rounds of chapter 11's cost table (default 200; 4 with --quick)
+    /// Rounds of chapter 11's cost table (default 400; 4 with --quick)
     #[arg(long)]
     rounds: Option<usize>,
     /// Only pull the benchmark's busybox image into DIR/state, print the `run` command
@@ -58,7 +58,7 @@ impl Options {
         self.detached.unwrap_or(if self.quick { 10 } else { 100 })
     }
     fn rounds(&self) -> usize {
-        self.rounds.unwrap_or(if self.quick { 4 } else { 200 })
+        self.rounds.unwrap_or(if self.quick { 4 } else { 400 })
     }
     /// Bytes per layer of the pull benchmark's 4-layer image.
     fn layer_bytes(&self) -> usize {
@@ -726,9 +726,11 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
 /// Chapter 11's cost on a start: `run --rm --network none IMAGE /bin/true`
 /// with every layer (the default), without seccomp, and with none of them
 /// (`--privileged`). Medians of 30 runs cannot see half a millisecond on this
-/// VM, so: many rounds, each running every mode once in an order that
-/// rotates (what ran just before a start leaves it kernel work to finish),
-/// and the cost is the median of the per-round differences, wall-clock and
+/// VM, so: many rounds, each running every mode once in a shuffled order
+/// (what ran just before a start leaves it kernel work to finish: a fixed
+/// rotation would always hand the same mode the default's leftovers and
+/// make the layers look cheaper, 0.2 ms here), and the cost is the median
+/// of the per-round differences, with a 95% interval, wall-clock and
 /// CPU time (user + system of mini-docker and its container, from the
 /// kernel's accounting of reaped children: other work inflates it less).
 fn hardening_cost(opts: &Options, md: &Mini, image: &str) -> Result<()> {
@@ -754,16 +756,16 @@ fn hardening_cost(opts: &Options, md: &Mini, image: &str) -> Result<()> {
     let rounds = opts.rounds();
     let mut wall = vec![Vec::new(); modes.len()];
     let mut cpu = vec![Vec::new(); modes.len()];
-    for round in 0..rounds {
-        for turn in 0..modes.len() {
-            let mode = (round + turn) % modes.len();
+    let mut shuffle = Shuffle(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..rounds {
+        for mode in shuffle.order(modes.len()) {
             let (took, used) = time_and_cpu(&modes[mode].1)?;
             wall[mode].push(took);
             cpu[mode].push(used);
         }
     }
     println!(
-        "chapter 11's cost on run --rm --network none IMAGE /bin/true: {rounds} rounds, each mode once per round in rotating order"
+        "chapter 11's cost on run --rm --network none IMAGE /bin/true: {rounds} rounds, each mode once per round in shuffled order"
     );
     println!(
         "{:<44} {:>10} {:>10} {:>10}",
@@ -778,13 +780,55 @@ fn hardening_cost(opts: &Options, md: &Mini, image: &str) -> Result<()> {
         );
     }
     for (other, name) in [(2, "--privileged"), (1, "seccomp=unconfined")] {
+        let (wall, cpu) = (
+            Difference::of(&wall[0], &wall[other]),
+            Difference::of(&cpu[0], &cpu[other]),
+        );
         println!(
-            "all layers - {name}, median of the per-round differences: {:+.2} ms wall-clock, {:+.2} ms CPU",
-            median_difference(&wall[0], &wall[other]),
-            median_difference(&cpu[0], &cpu[other])
+            "all layers - {name}, median of the per-round differences: {:+.2} ms wall-clock ({:+.2} to {:+.2}), {:+.2} ms CPU ({:+.2} to {:+.2})",
+            wall.median, wall.low, wall.high, cpu.median, cpu.low, cpu.high
         );
     }
     Ok(())
+}
+
+/// Orders of 0..n, shuffled (Fisher-Yates over xorshift64: the same
+/// sequence every run, no dependency).
+struct Shuffle(u64);
+
+impl Shuffle {
+    fn order(&mut self, n: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            order.swap(i, (self.0 % (i as u64 + 1)) as usize);
+        }
+        order
+    }
+}
+
+/// The median of `a[i] - b[i]` in milliseconds, and a 95% interval for it
+/// (the order statistics n/2 -+ 0.98 sqrt(n), distribution-free).
+struct Difference {
+    median: f64,
+    low: f64,
+    high: f64,
+}
+
+impl Difference {
+    fn of(a: &[Duration], b: &[Duration]) -> Difference {
+        let mut d: Vec<f64> = a.iter().zip(b).map(|(a, b)| ms(*a) - ms(*b)).collect();
+        d.sort_by(f64::total_cmp);
+        let n = d.len();
+        let spread = (0.98 * (n as f64).sqrt()) as usize;
+        Difference {
+            median: d[n / 2],
+            low: d[(n / 2).saturating_sub(spread)],
+            high: d[(n / 2 + spread).min(n - 1)],
+        }
+    }
 }
 
 /// Run `argv` once: its wall time, and the CPU time it and everything it
@@ -801,13 +845,6 @@ fn time_and_cpu(argv: &[String]) -> Result<(Duration, Duration)> {
     let before = used()?;
     let took = time_once(argv)?;
     Ok((took, used()?.saturating_sub(before)))
-}
-
-/// Median of `a[i] - b[i]`, in milliseconds (negative when b was slower).
-fn median_difference(a: &[Duration], b: &[Duration]) -> f64 {
-    let mut differences: Vec<f64> = a.iter().zip(b).map(|(a, b)| ms(*a) - ms(*b)).collect();
-    differences.sort_by(f64::total_cmp);
-    differences[differences.len() / 2]
 }
 
 /// Table 2: pull + unpack of a 4-layer image into an empty store.
