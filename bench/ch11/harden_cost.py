@@ -2,14 +2,15 @@
 """Chapter 11's cost on a start, interleaved: `chapter 11 run --network none -- /bin/true` (starter rootfs,
 reference solution) with every layer, with seccomp=unconfined, with --privileged (none), and chapter 10, for
 two mini-docker binaries (NEW, OLD: an A/B of a change); then runc over the same rootfs with and without
-docker's default seccomp profile. Each round runs every mode once, in an order that rotates (what ran just
-before a start leaves it kernel work to finish); runc's rounds come after mini-docker's. Reports medians, minimums,
+docker's default seccomp profile. Each round runs every mode once, in a shuffled order (what ran just
+before a start leaves it kernel work to finish; a fixed rotation hands every mode the same predecessor each
+time, and made the layers look ~0.2 ms cheaper than they are); runc's rounds come after mini-docker's. Reports medians, minimums,
 the median of the per-round differences, and CPU time (user + system of the run and every process it
 waited for, from wait4), which other load on the machine inflates less than wall-clock time.
 
     python3 bench/ch11/harden_cost.py NEW OLD [ROUNDS]     as root; NORUNC=1 leaves runc out
 """
-import json, os, statistics, subprocess, sys, tempfile, time
+import json, os, random, statistics, subprocess, sys, tempfile, time
 
 new, old = sys.argv[1], sys.argv[2]
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 100
@@ -82,10 +83,11 @@ print("load average before:", open("/proc/loadavg").read().strip())
 wall = {m: [] for m in modes}
 cpu = {m: [] for m in modes}
 # mini-docker's rounds first, then runc's: a runc start (30-50 ms here) leaves so much kernel work behind
-# that, in the same rotation, it roughly doubles the differences between the mini-docker modes.
+# that, in the same rounds, it roughly doubles the differences between the mini-docker modes.
+shuffled = random.Random(11)
 for group in ([m for m in modes if not m.startswith("runc")], [m for m in modes if m.startswith("runc")]):
     for i in range(rounds if group else 0):
-        for m in group[i % len(group):] + group[:i % len(group)]:
+        for m in shuffled.sample(group, len(group)):
             started = time.perf_counter()
             child = subprocess.Popen(modes[m])
             _, status, usage = os.wait4(child.pid, 0)
