@@ -27,13 +27,16 @@ pub fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()> {
     todo!("isolate_cgroupfs — chapters/11-hardening.md, \"A cgroup namespace\"")
 }
 
-/// Hide `path` (a file or a directory) from the container, if it exists.
-pub fn mask_path(path: &Path) -> Result<()> {
-    // TODO(ch11): make `path` show nothing: a file gets an empty file bound
+/// Hide from the container every path of `paths` (files and directories)
+/// this kernel has.
+pub fn mask_paths(paths: &[&Path]) -> Result<()> {
+    // TODO(ch11): make each path show nothing: a file gets an empty file bound
     //             over it, a directory an empty filesystem that cannot be
-    //             written. A path this kernel does not have is not an error.
-    //             mount(2); lesson: "Masked and read-only paths".
-    todo!("mask_path — chapters/11-hardening.md, \"Masked and read-only paths\"")
+    //             written — one such filesystem for all the directories (a new
+    //             one costs ten times a bind of an existing one). A path this
+    //             kernel does not have is not an error. mount(2); lesson:
+    //             "Masked and read-only paths".
+    todo!("mask_paths — chapters/11-hardening.md, \"Masked and read-only paths\"")
 }
 
 /// Make `path` read-only for the container, if it exists.

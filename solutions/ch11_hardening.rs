@@ -46,21 +46,32 @@ pub fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()> {
     Ok(())
 }
 
-/// Hide `path` (a file or a directory) from the container, if it exists.
-pub fn mask_path(path: &Path) -> Result<()> {
-    // Asked first, not tried: binding /dev/null onto a directory fails only
-    // after the kernel has copied the mount, and undoing that copy waits for
-    // an RCU grace period (~30 us, against 3 for a stat).
-    let Ok(meta) = std::fs::metadata(path) else {
-        return Ok(()); // this kernel has no such file: nothing to hide
-    };
-    let hidden = if meta.is_dir() {
-        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        mount(Some("tmpfs"), path, Some("tmpfs"), flags, Some("size=0"))
-    } else {
-        mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-    };
-    hidden.with_context(|| format!("mask {}", path.display()))
+/// Hide from the container every path of `paths` (files and directories)
+/// this kernel has.
+pub fn mask_paths(paths: &[&Path]) -> Result<()> {
+    // The first directory gets an empty read-only tmpfs; the others a bind of
+    // it (read-only too: a bind copies the mount's flags). A tmpfs is a new
+    // superblock, 22 us to make and about as much to free at exit; a bind 2.5.
+    let mut empty: Option<&Path> = None;
+    for &path in paths {
+        // Asked first, not tried: binding /dev/null onto a directory fails only
+        // after the kernel has copied the mount, and undoing that copy waits
+        // for an RCU grace period (~100 us, against 2 for a stat).
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue; // this kernel has no such file: nothing to hide
+        };
+        let hidden = match (meta.is_dir(), empty) {
+            (false, _) => mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
+            (true, Some(first)) => mount(Some(first), path, None::<&str>, MsFlags::MS_BIND, None::<&str>),
+            (true, None) => {
+                empty = Some(path);
+                let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+                mount(Some("tmpfs"), path, Some("tmpfs"), flags, Some("size=0"))
+            }
+        };
+        hidden.with_context(|| format!("mask {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Make `path` read-only for the container, if it exists.

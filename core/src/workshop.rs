@@ -217,12 +217,12 @@ macro_rules! chapter_table {
                     slug: "hardening",
                     title: "hardening and the escape room",
                     goal: "Contain root like docker does: 14 capabilities, seccomp, no_new_privs, a cgroup namespace, masked and read-only paths, a device allow-list. Then try to break out.",
-                    task: "limit_capabilities, set_no_new_privs, seccomp_filter (libseccomp) + load_seccomp (seccomp(2)), mask_path, make_read_only, isolate_cgroupfs (CLONE_NEWCGROUP), restrict_devices",
+                    task: "limit_capabilities, set_no_new_privs, seccomp_filter (libseccomp) + load_seccomp (seccomp(2)), mask_paths, make_read_only, isolate_cgroupfs (CLONE_NEWCGROUP), restrict_devices",
                     try_commands: ["sudo mini-docker chapter 11 run -- grep Cap /proc/self/status", "sudo mini-docker chapter 11 run -- sh -c 'mount -t tmpfs x /mnt; cat /proc/keys; echo 1 > /proc/sys/kernel/domainname'", "sudo mini-docker check 11"],
                 },
                 steps: {
                     fn isolate_cgroupfs(target: &Path, cgroupfs: &CgroupFs) -> Result<()>;
-                    fn mask_path(path: &Path) -> Result<()>;
+                    fn mask_paths(paths: &[&Path]) -> Result<()>;
                     fn make_read_only(path: &Path) -> Result<()>;
                     fn seccomp_filter(policy: &Policy) -> Result<ScmpFilterContext>;
                     fn load_seccomp(program: &BpfProgram) -> Result<()>;

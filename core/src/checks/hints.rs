@@ -612,7 +612,7 @@ const TABLE: &[Entry] = &[
                   readable but not writable. Both are done by mounting something over the path, inside the \
                   container's own mount table.",
         look: "mount(2), bind mounts and \"Creating a bind mount\" with a remount to change its flags; \
-               proc(5) on /proc/keys, /proc/kcore and /proc/sys. mask_path and make_read_only.",
+               proc(5) on /proc/keys, /proc/kcore and /proc/sys. mask_paths and make_read_only.",
         section: "Masked and read-only paths",
     },
     Entry {
@@ -664,7 +664,7 @@ const TABLE: &[Entry] = &[
         concept: "The host kernel's keyring, memory and timers must look empty from inside: something empty \
                   is put over each file and each directory, for the paths this kernel has.",
         look: "mount(2) on bind mounts; tmpfs(5) for an empty directory; proc(5) on /proc/keys, \
-               /proc/kcore and /proc/timer_list. mask_path.",
+               /proc/kcore and /proc/timer_list. mask_paths.",
         section: "Masked and read-only paths",
     },
     Entry {

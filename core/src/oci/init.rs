@@ -172,11 +172,13 @@ fn build_root(plan: &InitPlan, linux: &oci_spec::runtime::Linux, steps: &Steps) 
         let file = Path::new("/proc/sys").join(key.replace('.', "/"));
         std::fs::write(&file, value).with_context(|| format!("sysctl {key}={value}"))?;
     }
-    for path in linux.masked_paths().iter().flatten() {
-        step_ch11("mask_path", || {
-            steps.ch11_hardening.mask_path(Path::new(path))
-        })?;
-    }
+    let masked: Vec<&Path> = linux
+        .masked_paths()
+        .iter()
+        .flatten()
+        .map(Path::new)
+        .collect();
+    step_ch11("mask_paths", || steps.ch11_hardening.mask_paths(&masked))?;
     for path in linux.readonly_paths().iter().flatten() {
         step_ch11("make_read_only", || {
             steps.ch11_hardening.make_read_only(Path::new(path))

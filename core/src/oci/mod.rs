@@ -15,7 +15,7 @@
 //!
 //! One core, many front-ends: this module only translates. It uses the same
 //! libraries as `mini-docker run` (cgroups/, security/, sys::at) and the same
-//! chapter steps (pivot_into, set_hostname, mask_path, seccomp_filter...),
+//! chapter steps (pivot_into, set_hostname, mask_paths, seccomp_filter...),
 //! plus chapter 13's own: `namespace_plan`, `mount_plan`, `capability_sets`.
 //!
 //! - `cli.rs`: runc's flags; `log.rs`: errors as runc writes them (conmon reads them);

@@ -57,11 +57,8 @@ pub fn filesystem(config: &ContainerConfig, steps: &Steps) -> Result<()> {
         "mask /proc/kcore, /proc/keys, /sys/firmware ...",
         "what describes or reaches the host's kernel shows nothing",
     );
-    for path in &hardening.masked_paths {
-        unless_unwritten("mask_path", || {
-            steps.ch11_hardening.mask_path(Path::new(path))
-        })?;
-    }
+    let masked: Vec<&Path> = hardening.masked_paths.iter().map(Path::new).collect();
+    unless_unwritten("mask_paths", || steps.ch11_hardening.mask_paths(&masked))?;
     step(
         say,
         11,

@@ -234,7 +234,9 @@ impl Split {
     fn of(program: &[Insn]) -> Result<Split> {
         let mut at = vec![Sources::default(); program.len() + 1];
         at[0].other = true; // A starts as 0
-        let mut arches = BTreeSet::new();
+                            // In the order the program asks (libseccomp: the native one first, the
+                            // one nearly every call comes from).
+        let mut arches: Vec<u32> = Vec::new();
         let mut nr_starts = BTreeSet::from([0u32]);
         let mut arg_constants = BTreeSet::from([0u32, 1, u32::MAX]);
         for (pc, insn) in program.iter().enumerate() {
@@ -278,7 +280,9 @@ impl Split {
                         if insn.code != JEQ {
                             bail!("the architecture compared other than for equality at {pc}");
                         }
-                        arches.insert(insn.k);
+                        if !arches.contains(&insn.k) {
+                            arches.push(insn.k);
+                        }
                     } else if here.nr {
                         match insn.code {
                             // Classes: [k, k] and what lies on either side.
@@ -313,7 +317,7 @@ impl Split {
             .find(|a| !arches.contains(a))
             .expect("a program names fewer than 2^32 architectures");
         Ok(Split {
-            arches: arches.into_iter().collect(),
+            arches,
             other_arch,
             nr_starts: nr_starts.into_iter().collect(),
             arg_constants,

@@ -239,7 +239,7 @@ pub fn apply(mut steps: Steps) -> Steps {
         "ch11_cgroupfs_writable" => {
             ch11.isolate_cgroupfs = ch11_cgroupfs_writable::isolate_cgroupfs
         }
-        "ch11_mask_dirs_only" => ch11.mask_path = ch11_mask_dirs_only::mask_path,
+        "ch11_mask_dirs_only" => ch11.mask_paths = ch11_mask_dirs_only::mask_paths,
         "ch11_ro_no_remount" => ch11.make_read_only = ch11_ro_no_remount::make_read_only,
         "ch11_seccomp_nnp" => ch11.load_seccomp = ch11_seccomp_nnp::load_seccomp,
         "ch12_mnt_first" => ch12.join_namespaces = ch12_mnt_first::join_namespaces,
