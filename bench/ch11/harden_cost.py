@@ -4,7 +4,7 @@ reference solution) with every layer, with seccomp=unconfined, with --privileged
 two mini-docker binaries (NEW, OLD: an A/B of a change); then runc over the same rootfs with and without
 docker's default seccomp profile. Each round runs every mode once, in a shuffled order (what ran just
 before a start leaves it kernel work to finish; a fixed rotation hands every mode the same predecessor each
-time, and made the layers look ~0.2 ms cheaper than they are); runc's rounds come after mini-docker's. Reports medians, minimums,
+time, and made the layers look up to 0.2 ms cheaper than they are); runc's rounds come after mini-docker's. Reports medians, minimums,
 the median of the per-round differences, and CPU time (user + system of the run and every process it
 waited for, from wait4), which other load on the machine inflates less than wall-clock time.
 

@@ -781,7 +781,7 @@ fn start_latency(opts: &Options, md: &Mini, image: &str, work: &Path) -> Result<
 /// VM, so: many rounds, each running every mode once in a shuffled order
 /// (what ran just before a start leaves it kernel work to finish: a fixed
 /// rotation would always hand the same mode the default's leftovers and
-/// make the layers look cheaper, 0.2 ms here), and the cost is the median
+/// make the layers look up to 0.2 ms cheaper here), and the cost is the median
 /// of the per-round differences, with a 95% interval, wall-clock and
 /// CPU time (user + system of mini-docker and its container, from the
 /// kernel's accounting of reaped children: other work inflates it less).
