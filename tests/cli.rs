@@ -8,10 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// One clear line, no panic, no backtrace.
 fn assert_one_line_error(out: &std::process::Output, needle: &str) {
     let err = stderr(out);
@@ -350,10 +346,6 @@ fn check_exit_status_says_pass_or_fail() {
         text.contains("Check 3.1") && text.contains("first check that failed"),
         "{text}"
     );
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `hint N CHECK` once: exit 0, its stdout.

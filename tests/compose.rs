@@ -6,167 +6,61 @@
 
 mod common;
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::engine::*;
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
 
 const COMPOSE: &str = "/usr/bin/docker-compose";
-const DOCKER: &str = "/usr/bin/docker";
 const PROJECT: &str = "mdcompose";
 
-/// A registry holding busybox; keep it: it stops when dropped.
-fn busybox() -> (Registry, String) {
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "compose/busybox:1", None)
-        .unwrap();
-    let image = format!("{}/compose/busybox:1", registry.address());
-    (registry, image)
+/// The daemon, and docker-compose for one project; the project's network
+/// goes when dropped (then the daemon, its containers first), so a failed
+/// test leaves no bridge behind either.
+struct Compose {
+    daemon: Daemon,
 }
 
-/// `mini-docker daemon` on a socket of its own; stopped when dropped, its
-/// containers removed first (a failed test's too) and then the project's
-/// network, so a failure leaves no bridge behind either.
-struct Daemon {
-    child: Child,
-    state_dir: PathBuf,
-    socket: PathBuf,
-    config: PathBuf,
-}
-
-impl Daemon {
-    fn start(state: &StateDir) -> Daemon {
-        let socket = std::env::temp_dir().join(format!("md-compose-{}.sock", std::process::id()));
-        let config = std::env::temp_dir().join(format!("md-compose-config-{}", std::process::id()));
-        std::fs::create_dir_all(&config).unwrap();
-        let child = mini_docker_command(state, &["--reference", "daemon", "--socket"])
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start mini-docker daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon never listened");
-            std::thread::sleep(Duration::from_millis(20));
+impl Compose {
+    fn start(state: &StateDir) -> Compose {
+        Compose {
+            daemon: Daemon::start(state, "compose"),
         }
-        Daemon {
-            child,
-            state_dir: state.path().to_path_buf(),
-            socket,
-            config,
-        }
-    }
-
-    fn client(&self, program: &str, dir: &Path, args: &[&str]) -> Output {
-        let mut child = Command::new(program)
-            .current_dir(dir)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", &self.config)
-            .env("COMPOSE_PROJECT_NAME", PROJECT)
-            .env_remove("DOCKER_CONTEXT")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("run {program}: {e}"));
-        wait_output(&mut child, Duration::from_secs(120), &args.join(" "))
     }
 
     fn docker(&self, args: &[&str]) -> Output {
-        self.client(DOCKER, Path::new("/"), args)
+        self.daemon.docker(args)
     }
 
     /// `docker-compose -H unix://SOCK -p PROJECT ARGS` in the project's dir.
     fn compose(&self, dir: &Path, args: &[&str]) -> Output {
-        let host = format!("unix://{}", self.socket.display());
+        let host = format!("unix://{}", self.daemon.socket.display());
         let mut all = vec!["-H", &host, "-p", PROJECT, "--ansi", "never"];
         all.extend_from_slice(args);
-        self.client(COMPOSE, dir, &all)
+        let mut command = self.daemon.client_command(COMPOSE, &all);
+        command
+            .current_dir(dir)
+            .env("COMPOSE_PROJECT_NAME", PROJECT);
+        finish(command, Duration::from_secs(120), args)
     }
 }
 
-impl Drop for Daemon {
+impl Drop for Compose {
     fn drop(&mut self) {
         let all = self.docker(&["ps", "-aq", "--no-trunc"]);
         for id in text(&all.stdout).split_whitespace() {
             let _ = self.docker(&["rm", "-f", id]);
         }
         let _ = self.docker(&["network", "rm", &format!("{PROJECT}_default")]);
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-        wait_for_shims(&self.state_dir);
-        let _ = std::fs::remove_file(&self.socket);
-        let _ = std::fs::remove_dir_all(&self.config);
     }
 }
 
-fn wait_for_shims(state_dir: &Path) {
-    let ours = |pid: &str| {
-        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-            let c = String::from_utf8_lossy(&c);
-            c.contains("__shim") && c.contains(state_dir.to_string_lossy().as_ref())
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let running = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .any(|e| ours(&e.file_name().to_string_lossy()));
-        if !running {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("shims of {} still run after 10 s", state_dir.display());
-}
-
-fn wait_output(child: &mut Child, timeout: Duration, what: &str) -> Output {
-    let deadline = Instant::now() + timeout;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {timeout:?} (a hang)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_end(&mut out).unwrap();
-    }
-    if let Some(mut s) = child.stderr.take() {
-        s.read_to_end(&mut err).unwrap();
-    }
-    Output {
-        status: child.wait().unwrap(),
-        stdout: out,
-        stderr: err,
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what}: {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout) + &text(&out.stderr)
+/// The client succeeded: what it said on stdout and stderr (docker-compose
+/// reports its progress on stderr).
+fn said(out: &Output, what: &str) -> String {
+    ok(out, what) + &text(&out.stderr)
 }
 
 /// The seeds' shape: `web` serves a page, `client` fetches it by the name
@@ -202,10 +96,10 @@ fn nat_tables() -> Vec<String> {
 }
 
 /// Until `container`'s logs say `what`, or 20 s.
-fn wait_for_log(daemon: &Daemon, dir: &Path, service: &str, what: &str) -> String {
+fn wait_for_log(daemon: &Compose, dir: &Path, service: &str, what: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let logs = ok(&daemon.compose(dir, &["logs", service]), "compose logs");
+        let logs = said(&daemon.compose(dir, &["logs", service]), "compose logs");
         if logs.contains(what) || Instant::now() > deadline {
             return logs;
         }
@@ -217,7 +111,7 @@ fn wait_for_log(daemon: &Daemon, dir: &Path, service: &str, what: &str) -> Strin
 fn compose_up_ps_logs_down_with_two_services_on_one_network() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("compose/busybox:1");
     let state = StateDir::new("compose");
     let project = state.path().join("project");
     std::fs::create_dir_all(&project).unwrap();
@@ -225,9 +119,9 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
     let tables_before = nat_tables();
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
-        ok(&daemon.docker(&["pull", &image]), "docker pull");
-        let up = ok(&daemon.compose(&project, &["up", "-d"]), "compose up -d");
+        let daemon = Compose::start(&state);
+        said(&daemon.docker(&["pull", &image]), "docker pull");
+        let up = said(&daemon.compose(&project, &["up", "-d"]), "compose up -d");
         assert!(up.contains("Creating network"), "{up}");
 
         // `client` reached `web` by its service name.
@@ -239,7 +133,7 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
         // `web`, started first, learnt `client` when it started: its
         // /etc/hosts (bind-mounted, rewritten in place) names it.
         let web = format!("{PROJECT}_web_1");
-        let hosts = ok(
+        let hosts = said(
             &daemon.docker(&["exec", &web, "cat", "/etc/hosts"]),
             "exec cat",
         );
@@ -248,7 +142,7 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
             "{hosts}"
         );
 
-        let ps = ok(&daemon.compose(&project, &["ps"]), "compose ps");
+        let ps = said(&daemon.compose(&project, &["ps"]), "compose ps");
         for service in ["web", "client"] {
             let line = ps
                 .lines()
@@ -257,12 +151,12 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
             assert!(line.contains("Up"), "{line}");
         }
         // A second `up -d` finds the network and both containers as they are.
-        let again = ok(
+        let again = said(
             &daemon.compose(&project, &["up", "-d"]),
             "compose up -d again",
         );
         assert_eq!(again.matches("is up-to-date").count(), 2, "{again}");
-        let all_logs = ok(&daemon.compose(&project, &["logs"]), "compose logs");
+        let all_logs = said(&daemon.compose(&project, &["logs"]), "compose logs");
         println!("{up}\n{hosts}\n{ps}\n{all_logs}");
         assert!(all_logs.contains("hello-from-web"), "{all_logs}");
 
@@ -281,11 +175,11 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
             nat_tables()
         );
 
-        let down = ok(&daemon.compose(&project, &["down"]), "compose down");
+        let down = said(&daemon.compose(&project, &["down"]), "compose down");
         assert!(down.contains("Removing network"), "{down}");
-        let left = ok(&daemon.docker(&["ps", "-aq"]), "docker ps -aq");
+        let left = said(&daemon.docker(&["ps", "-aq"]), "docker ps -aq");
         assert_eq!(left.trim(), "", "compose down left containers");
-        let networks = ok(&daemon.docker(&["network", "ls"]), "network ls");
+        let networks = said(&daemon.docker(&["network", "ls"]), "network ls");
         assert!(!networks.contains(PROJECT), "{networks}");
         let records: Vec<_> = std::fs::read_dir(state.path().join("networks"))
             .unwrap()
@@ -311,16 +205,16 @@ fn compose_up_ps_logs_down_with_two_services_on_one_network() {
 fn docker_network_create_inspect_run_rm() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("compose/busybox:1");
     let state = StateDir::new("compose-net");
     let tables_before = nat_tables();
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
-        ok(&daemon.docker(&["pull", &image]), "docker pull");
+        let daemon = Compose::start(&state);
+        said(&daemon.docker(&["pull", &image]), "docker pull");
         let net = format!("{PROJECT}_default");
         let create = ["network", "create", "--subnet", "10.96.7.0/24", &net];
-        ok(&daemon.docker(&create), "network create");
+        said(&daemon.docker(&create), "network create");
         let again = daemon.docker(&create);
         assert!(!again.status.success(), "a second network of the same name");
         assert!(
@@ -334,7 +228,7 @@ fn docker_network_create_inspect_run_rm() {
             "{}",
             text(&overlay.stderr)
         );
-        let inspect = ok(&daemon.docker(&["network", "inspect", &net]), "inspect");
+        let inspect = said(&daemon.docker(&["network", "inspect", &net]), "inspect");
         assert!(inspect.contains("\"10.96.7.0/24\""), "{inspect}");
 
         let run = [
@@ -346,10 +240,10 @@ fn docker_network_create_inspect_run_rm() {
             "cat",
             "/etc/hosts",
         ];
-        let hosts = ok(&daemon.docker(&run), "run on the network");
+        let hosts = said(&daemon.docker(&run), "run on the network");
         assert!(hosts.contains("\n10.96.7."), "{hosts}");
 
-        ok(&daemon.docker(&["network", "rm", &net]), "network rm");
+        said(&daemon.docker(&["network", "rm", &net]), "network rm");
         let gone = daemon.docker(&["network", "inspect", &net]);
         assert!(
             text(&gone.stderr).contains("No such network"),
@@ -357,8 +251,8 @@ fn docker_network_create_inspect_run_rm() {
             text(&gone.stderr)
         );
         // Never given a container: its bridge was never made; rm is clean too.
-        ok(&daemon.docker(&["network", "create", "md-empty"]), "create");
-        ok(&daemon.docker(&["network", "rm", "md-empty"]), "rm");
+        said(&daemon.docker(&["network", "create", "md-empty"]), "create");
+        said(&daemon.docker(&["network", "rm", "md-empty"]), "rm");
     }
     assert_eq!(nat_tables(), tables_before, "a network's nft table is left");
     HostSnapshot::assert_clean_since(&before, "docker network create/rm");

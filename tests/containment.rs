@@ -14,10 +14,6 @@ use std::process::{Command, Output, Stdio};
 use common::*;
 use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// The lines after `header` up to the next line ending in ':'.
 fn section(output: &str, header: &str) -> Vec<String> {
     output

@@ -8,182 +8,21 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::engine::*;
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
-
-const DOCKER: &str = "/usr/bin/docker";
-
-/// A registry holding busybox; keep it: it stops when dropped.
-fn busybox() -> (Registry, String) {
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "api/busybox:1", None)
-        .unwrap();
-    let image = format!("{}/api/busybox:1", registry.address());
-    (registry, image)
-}
-
-/// `mini-docker daemon` on a socket of its own, with the test's state dir;
-/// stopped (SIGTERM) when dropped.
-struct Daemon {
-    child: Child,
-    state_dir: PathBuf,
-    socket: PathBuf,
-    config: PathBuf,
-}
-
-impl Daemon {
-    fn start(state: &StateDir) -> Daemon {
-        let socket = std::env::temp_dir().join(format!("md-api-{}.sock", std::process::id()));
-        let config =
-            std::env::temp_dir().join(format!("md-api-docker-config-{}", std::process::id()));
-        std::fs::create_dir_all(&config).unwrap();
-        let child = mini_docker_command(state, &["--reference", "daemon", "--socket"])
-            .arg(&socket)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start mini-docker daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the daemon never listened on {}",
-                socket.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Daemon {
-            child,
-            state_dir: state.path().to_path_buf(),
-            socket,
-            config,
-        }
-    }
-
-    fn docker_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(DOCKER);
-        command
-            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", &self.config)
-            .env_remove("DOCKER_CONTEXT")
-            .args(args);
-        command
-    }
-
-    /// `docker ARGS`, with a deadline: the CLI must never hang on us.
-    fn docker(&self, args: &[&str]) -> Output {
-        let mut child = self
-            .docker_command(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run docker");
-        wait_output(&mut child, Duration::from_secs(60), &args.join(" "))
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // A failed test's containers go too: the shims outlive the daemon.
-        let all = self.docker(&["ps", "-aq", "--no-trunc"]);
-        for id in text(&all.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-        wait_for_shims(&self.state_dir);
-        let _ = std::fs::remove_file(&self.socket);
-        let _ = std::fs::remove_dir_all(&self.config);
-    }
-}
-
-/// Until no shim of `state_dir` runs: `docker run --rm` returns once the
-/// container is removed, a moment before its shim has released the rest.
-fn wait_for_shims(state_dir: &Path) {
-    let ours = |pid: &str| {
-        std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-            let c = String::from_utf8_lossy(&c);
-            c.contains("__shim") && c.contains(state_dir.to_string_lossy().as_ref())
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let running = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .any(|e| ours(&e.file_name().to_string_lossy()));
-        if !running {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "shims of {} still run 10 s after the daemon stopped",
-        state_dir.display()
-    );
-}
-
-fn wait_output(child: &mut Child, timeout: Duration, what: &str) -> Output {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("docker {what}: still running after {timeout:?} (a hang)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    if let Some(mut s) = child.stdout.take() {
-        s.read_to_end(&mut out).unwrap();
-    }
-    if let Some(mut s) = child.stderr.take() {
-        s.read_to_end(&mut err).unwrap();
-    }
-    Output {
-        status: child.wait().unwrap(),
-        stdout: out,
-        stderr: err,
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "docker {what}: {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 #[test]
 fn version_pull_images_and_run_rm_echo() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("api/busybox:1");
     let state = StateDir::new("api-basics");
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
+        let daemon = Daemon::start(&state, "api");
         // Root-equivalent: root and the mini-docker group only.
         let mode = std::fs::metadata(&daemon.socket).unwrap();
         use std::os::unix::fs::MetadataExt;
@@ -226,11 +65,11 @@ fn status_of(out: &Output) -> (i32, String) {
 fn exit_codes_are_dockers() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("api/busybox:1");
     let state = StateDir::new("api-exits");
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
+        let daemon = Daemon::start(&state, "api");
         // Not pulled yet: the CLI pulls on create's 404, then runs.
         let out = daemon.docker(&["run", "--rm", "--network", "none", &image, "true"]);
         assert_eq!(status_of(&out).0, 0, "true: {}", text(&out.stderr));
@@ -363,11 +202,11 @@ fn wait_child(child: &mut Child, what: &str) -> i32 {
 fn run_it_is_a_terminal_with_a_shell() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("api/busybox:1");
     let state = StateDir::new("api-it");
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
+        let daemon = Daemon::start(&state, "api");
         ok(&daemon.docker(&["pull", &image]), "pull");
         let command =
             daemon.docker_command(&["run", "-it", "--rm", "--network", "none", &image, "sh"]);
@@ -416,12 +255,12 @@ fn run_it_is_a_terminal_with_a_shell() {
 fn a_detached_web_server_lives_its_life_through_the_cli() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("api/busybox:1");
     let state = StateDir::new("api-web");
     let before = HostSnapshot::take();
     let port = free_port();
     {
-        let daemon = Daemon::start(&state);
+        let daemon = Daemon::start(&state, "api");
         ok(&daemon.docker(&["pull", &image]), "pull");
         let publish = format!("{port}:80");
         let out = daemon.docker(&[
@@ -532,14 +371,14 @@ fn a_detached_web_server_lives_its_life_through_the_cli() {
 fn create_fields_become_the_containers_settings() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("api/busybox:1");
     let state = StateDir::new("api-fields");
     let shared = state.path().join("shared");
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("note"), "from the host\n").unwrap();
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
+        let daemon = Daemon::start(&state, "api");
         ok(&daemon.docker(&["pull", &image]), "pull");
         let bind = format!("{}:/mnt:ro", shared.display());
         let out = daemon.docker(&[
@@ -591,11 +430,11 @@ fn create_fields_become_the_containers_settings() {
 fn restart_prune_names_and_images() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("api/busybox:1");
     let state = StateDir::new("api-misc");
     let before = HostSnapshot::take();
     {
-        let daemon = Daemon::start(&state);
+        let daemon = Daemon::start(&state, "api");
         ok(&daemon.docker(&["pull", &image]), "pull");
         let inspect: serde_json::Value = serde_json::from_str(&ok(
             &daemon.docker(&["image", "inspect", &image]),

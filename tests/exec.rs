@@ -6,31 +6,6 @@ mod common;
 use std::fs;
 
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
-
-fn busybox() -> (Registry, String) {
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "exec/busybox:1", None)
-        .unwrap();
-    let image = format!("{}/exec/busybox:1", registry.address());
-    (registry, image)
-}
-
-fn md(state: &StateDir, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["--reference"];
-    all.extend_from_slice(args);
-    mini_docker(state, &all)
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// `exec ARGS`: its stdout (it must succeed).
 fn exec_ok(state: &StateDir, args: &[&str]) -> String {
@@ -98,7 +73,7 @@ fn ns(pid: &str, kind: &str) -> String {
 fn exec_joins_every_namespace_and_the_cgroup_of_pid_1() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("exec/busybox:1");
     let state = StateDir::new("exec-ns");
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
@@ -160,7 +135,7 @@ fn children_named(pid: &str, name: &str) -> Vec<i32> {
 fn exec_has_the_containers_hardening_env_and_no_host_fd() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("exec/busybox:1");
     let state = StateDir::new("exec-hard");
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
@@ -233,7 +208,7 @@ fn exec_has_the_containers_hardening_env_and_no_host_fd() {
 fn exec_flags_and_exit_codes_are_dockers() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("exec/busybox:1");
     let state = StateDir::new("exec-flags");
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
@@ -321,7 +296,7 @@ fn exec_flags_and_exit_codes_are_dockers() {
 fn exec_enters_a_container_in_a_user_namespace() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("exec/busybox:1");
     let state = StateDir::new("exec-userns");
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
@@ -353,7 +328,7 @@ fn exec_t_follows_the_clients_terminal_size() {
     use std::os::unix::process::CommandExt;
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("exec/busybox:1");
     let state = StateDir::new("exec-winsize");
     md(&state, &["pull", &image]);
     let before = HostSnapshot::take();
@@ -477,7 +452,7 @@ fn rootless_exec_enters_a_rootless_container_and_run_d_says_it_needs_root() {
     use std::os::unix::process::CommandExt;
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("exec/busybox:1");
     let user = HostUser::create();
     let state = StateDir::new("exec-rootless");
     std::os::unix::fs::chown(state.path(), Some(user.uid), Some(user.gid)).unwrap();

@@ -5,20 +5,9 @@
 mod common;
 
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
 
 /// docker's 14 default capabilities, as /proc/PID/status prints them.
 const DOCKER_CAPS: &str = "00000000a80425fb";
-
-fn busybox() -> (Registry, String) {
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "harden/busybox:1", None)
-        .unwrap();
-    let image = format!("{}/harden/busybox:1", registry.address());
-    (registry, image)
-}
 
 /// `run --rm --network none FLAGS IMAGE sh -c SCRIPT`: (exit code, stdout, stderr).
 fn run(state: &StateDir, flags: &[&str], image: &str, script: &str) -> (i32, String, String) {
@@ -49,7 +38,7 @@ fn status(state: &StateDir, flags: &[&str], image: &str, field: &str) -> String 
 fn capabilities_follow_dockers_rules() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("harden/busybox:1");
     let state = StateDir::new("hardcaps");
     let before = HostSnapshot::take();
     // Root: the 14 in every set but inheritable and ambient.
@@ -103,7 +92,7 @@ fn capabilities_follow_dockers_rules() {
 fn privileged_gives_everything_back_and_default_takes_it_away() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("harden/busybox:1");
     let state = StateDir::new("hardpriv");
     let before = HostSnapshot::take();
     let probe = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; \
@@ -142,7 +131,7 @@ fn privileged_gives_everything_back_and_default_takes_it_away() {
 fn security_opts_no_new_privileges_and_unconfined() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("harden/busybox:1");
     let state = StateDir::new("hardopts");
     let nnp = ["--security-opt", "no-new-privileges"];
     assert_eq!(status(&state, &nnp, &image, "NoNewPrivs"), "1");
@@ -162,7 +151,7 @@ fn security_opts_no_new_privileges_and_unconfined() {
 fn read_only_root_with_a_tmpfs() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("harden/busybox:1");
     let state = StateDir::new("hardro");
     let before = HostSnapshot::take();
     let script = "touch /x 2>/dev/null && echo root-writable; \
@@ -196,7 +185,7 @@ fn read_only_root_with_a_tmpfs() {
 fn bad_security_flags_are_one_line_exit_125() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("harden/busybox:1");
     let state = StateDir::new("hardbad");
     for (flags, says) in [
         (vec!["--cap-add", "SYS_NOPE"], "SYS_NOPE"),

@@ -9,32 +9,6 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
-
-/// A registry holding busybox; keep it: it stops when dropped.
-fn busybox() -> (Registry, String) {
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", "life/busybox:1", None)
-        .unwrap();
-    let image = format!("{}/life/busybox:1", registry.address());
-    (registry, image)
-}
-
-fn md(state: &StateDir, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["--reference"];
-    all.extend_from_slice(args);
-    mini_docker(state, &all)
-}
-
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 /// `run -d ARGS`: the id it printed (it must succeed).
 fn run_d(state: &StateDir, args: &[&str]) -> String {
@@ -115,7 +89,7 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
 fn detached_container_logs_stops_after_the_timeout_and_rm_leaves_the_host_clean() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-main");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
@@ -173,7 +147,7 @@ fn detached_container_logs_stops_after_the_timeout_and_rm_leaves_the_host_clean(
 fn rm_refuses_a_running_container_and_force_removes_it() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-rm");
     let _remove_all = RemoveAll(&state);
     let before = HostSnapshot::take();
@@ -206,7 +180,7 @@ fn rm_refuses_a_running_container_and_force_removes_it() {
 fn start_runs_it_again_with_its_writable_layer_and_wait_prints_the_status() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-start");
     let _remove_all = RemoveAll(&state);
     let before = HostSnapshot::take();
@@ -233,7 +207,7 @@ fn start_runs_it_again_with_its_writable_layer_and_wait_prints_the_status() {
 fn kill_sends_the_signal_it_is_given() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-kill");
     let _remove_all = RemoveAll(&state);
     let script = "trap 'exit 7' USR1; while true; do sleep 0.1; done";
@@ -257,7 +231,7 @@ fn kill_sends_the_signal_it_is_given() {
 fn inspect_shows_dockers_fields() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-inspect");
     let _remove_all = RemoveAll(&state);
     let id = run_d(&state, &["--name", "insp", &image, "sleep", "1000"]);
@@ -302,7 +276,7 @@ fn inspect_shows_dockers_fields() {
 fn names_are_unique_and_id_prefixes_resolve() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-names");
     let _remove_all = RemoveAll(&state);
     let id = run_d(
@@ -354,7 +328,7 @@ fn names_are_unique_and_id_prefixes_resolve() {
 fn a_shim_killed_with_sigkill_takes_its_container_and_rm_cleans_up() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-shimkill");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
@@ -396,7 +370,7 @@ fn a_shim_killed_with_sigkill_takes_its_container_and_rm_cleans_up() {
 fn logs_rotate_under_their_size_cap() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-logs");
     let _remove_all = RemoveAll(&state);
     let script = "i=0; while [ $i -lt 500 ]; do echo line $i; i=$((i+1)); done";
@@ -450,7 +424,7 @@ fn logs_rotate_under_their_size_cap() {
 fn twenty_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-twenty");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
@@ -480,7 +454,7 @@ fn twenty_detached_containers_at_once_and_rm_f_of_all_leaves_the_host_clean() {
 fn rm_with_detach_removes_the_container_when_it_ends_and_logs_follow_to_the_end() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-rmd");
     let _remove_all = RemoveAll(&state);
     let script = "echo first; sleep 1; echo second";
@@ -505,7 +479,7 @@ fn rm_with_detach_removes_the_container_when_it_ends_and_logs_follow_to_the_end(
 fn an_oom_killed_container_says_so() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-oom");
     let _remove_all = RemoveAll(&state);
     // PID 1 itself grows past the limit: the OOM killer takes it (137).
@@ -521,7 +495,7 @@ fn an_oom_killed_container_says_so() {
 fn restart_runs_it_again_and_stop_of_a_graceful_one_is_quick() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-restart");
     let _remove_all = RemoveAll(&state);
     let script = "trap 'exit 143' TERM; while true; do sleep 0.1; done";
@@ -548,7 +522,7 @@ fn the_shim_holds_nothing_of_its_client() {
     use std::os::fd::AsRawFd;
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-fds");
     let _remove_all = RemoveAll(&state);
     // A file the client inherits and would pass on (no close-on-exec).
@@ -608,7 +582,7 @@ fn the_shim_holds_nothing_of_its_client() {
 fn a_kept_foreground_container_is_listed_and_can_be_started_again() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-fg");
     let _remove_all = RemoveAll(&state);
     let script = "cat /f 2>/dev/null; echo hi > /f; exit 4";
@@ -642,7 +616,7 @@ fn a_kept_foreground_container_is_listed_and_can_be_started_again() {
 fn container_prune_removes_only_what_is_not_running_and_ps_speaks_json() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-prune");
     let _remove_all = RemoveAll(&state);
     let running = run_d(
@@ -684,7 +658,7 @@ fn container_prune_removes_only_what_is_not_running_and_ps_speaks_json() {
 fn concurrent_ps_exec_stop_and_rm_on_one_container_leave_it_whole_or_gone() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-race");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
@@ -730,7 +704,7 @@ fn a_detached_container_in_a_user_namespace_serves_a_published_port() {
     use std::io::Read;
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-port");
     let _remove_all = RemoveAll(&state);
     md(&state, &["pull", &image]);
@@ -797,7 +771,7 @@ fn a_recorded_keeper_that_is_another_process_now_means_exited() {
 fn ids_are_64_hex_digits_shown_as_12_and_unnamed_containers_get_a_name() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-ids");
     let _remove_all = RemoveAll(&state);
     let script = "echo hi; exec sleep 1000";
@@ -922,7 +896,7 @@ fn an_ambiguous_id_prefix_is_refused_like_docker() {
 fn logs_of_a_container_that_ran_attached() {
     require_root();
     let _serial = serial();
-    let (_registry, image) = busybox();
+    let (_registry, image) = busybox_in_registry("life/busybox:1");
     let state = StateDir::new("life-fglogs");
     let _remove_all = RemoveAll(&state);
     let script = "echo out; echo err >&2; seq 1 20000; exit 3";

@@ -191,10 +191,6 @@ enum Runtime {
 
 const BOTH: [Runtime; 2] = [Runtime::Runc, Runtime::MiniDocker];
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn assert_success(out: &Output, what: &str) {
     assert!(
         out.status.success(),
@@ -337,11 +333,14 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
                 Runtime::Runc => "runc".to_string(),
                 Runtime::MiniDocker => podman.runc_link.display().to_string(),
             };
-            // script(1) gives podman a pty of its own: `-it` needs one.
+            // script(1) gives podman a pty of its own: `-it` needs one. The command
+            // lingers a moment before it exits: with runc too, an output written
+            // right before the exit was sometimes lost between conmon, podman and
+            // script (2 runs of 5 here printed nothing).
             let line = format!(
                 "podman --root {d}/root --runroot {d}/runroot --tmpdir {d}/tmp --cgroup-manager cgroupfs \
                  --events-backend none --storage-driver overlay --runtime {rt} run -it --rm --network none \
-                 {u} {img} sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 4'",
+                 {u} {img} sh -c 'tty; test -t 0 && echo stdin-is-a-tty; sleep 0.3; exit 4'",
                 d = podman.dir.display(),
                 u = ULIMITS.join(" "),
                 img = podman.image
@@ -362,7 +361,7 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
             let line = format!(
                 "podman --root {d}/root --runroot {d}/runroot --tmpdir {d}/tmp --cgroup-manager cgroupfs \
                  --events-backend none --storage-driver overlay --runtime {rt} exec -it shell \
-                 sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'",
+                 sh -c 'tty; test -t 0 && echo stdin-is-a-tty; sleep 0.3; exit 5'",
                 d = podman.dir.display(),
             );
             let out = Command::new("script")

@@ -18,10 +18,6 @@ fn pull(state: &StateDir, args: &[&str]) -> std::process::Output {
     mini_docker(state, &all)
 }
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The media type of the manifest the store keeps under `digest`.
 fn stored_media_type(state: &StateDir, digest: &str) -> String {
     let bytes = fs::read(

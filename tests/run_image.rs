@@ -29,26 +29,6 @@ fn run(state: &StateDir, args: &[&str]) -> std::process::Output {
     mini_docker(state, &all)
 }
 
-fn stdout(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A registry holding a plain busybox image at `repo_tag`, and its reference.
-/// Keep the registry: it stops when dropped.
-fn busybox_in_registry(repo_tag: &str) -> (Registry, String) {
-    let registry = Registry::start(Auth::Token).unwrap();
-    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
-    registry
-        .push(&layout.dir, "single", repo_tag, None)
-        .unwrap();
-    let image = format!("{}/{repo_tag}", registry.address());
-    (registry, image)
-}
-
 #[test]
 fn the_image_config_is_honoured_and_flags_override_it() {
     require_root();

@@ -12,10 +12,6 @@ use std::process::Output;
 
 use common::*;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// `chapter 11 run [FLAGS] -- sh -c SCRIPT` with the reference solution.
 fn run_script(state: &StateDir, flags: &[&str], script: &str) -> Output {
     let mut args = vec!["--reference", "chapter", "11", "run"];

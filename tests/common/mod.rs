@@ -2,6 +2,8 @@
 //! host-hygiene snapshot that proves a test left nothing behind.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -9,7 +11,40 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 
+use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_mini-docker");
+
+/// A local registry holding the starter busybox as `repo_tag`, and the image's
+/// full name (the registry stops when dropped: keep it alive).
+pub fn busybox_in_registry(repo_tag: &str) -> (Registry, String) {
+    let registry = Registry::start(Auth::Token).unwrap();
+    let layout = build_image(&[busybox_layer().unwrap()], serde_json::json!({})).unwrap();
+    registry
+        .push(&layout.dir, "single", repo_tag, None)
+        .unwrap();
+    let image = format!("{}/{repo_tag}", registry.address());
+    (registry, image)
+}
+
+/// `mini-docker --reference ARGS` on `state` (every chapter from solutions/).
+pub fn md(state: &StateDir, args: &[&str]) -> Output {
+    let mut all = vec!["--reference"];
+    all.extend_from_slice(args);
+    mini_docker(state, &all)
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    text(&out.stdout)
+}
+
+pub fn stderr(out: &Output) -> String {
+    text(&out.stderr)
+}
 
 /// Privileged tests never skip: without root they fail, saying how to run them.
 pub fn require_root() {
