@@ -4,13 +4,14 @@
 mod common;
 
 use common::*;
+use mini_docker::checks::fixture::libpod_parents;
 
 #[test]
 fn the_benchmark_runs_and_prints_its_table() {
     require_root();
     let _serial = serial();
     let before = HostSnapshot::take();
-    let libpod_parent_before = libpod_parent_exists();
+    let libpod_parent_before = !libpod_parents().is_empty();
     // A workspace member of its own (bench/): `cargo test` builds it beside mini-docker.
     let bench = std::path::Path::new(BIN).with_file_name("mini-docker-bench");
     assert!(
@@ -54,22 +55,9 @@ fn the_benchmark_runs_and_prints_its_table() {
     assert!(text.contains(" 0 failed"), "{text}");
     HostSnapshot::assert_clean_since(&before, "the benchmark");
     assert!(
-        libpod_parent_before || !libpod_parent_exists(),
+        libpod_parent_before || libpod_parents().is_empty(),
         "the benchmark's podman rows left podman's libpod_parent cgroups on the host"
     );
-}
-
-/// podman's cgroupfs manager's parent cgroup, in any hierarchy.
-fn libpod_parent_exists() -> bool {
-    let root = std::path::Path::new("/sys/fs/cgroup");
-    root.join("libpod_parent").is_dir()
-        || std::fs::read_dir(root)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .any(|e| e.path().join("libpod_parent").is_dir())
-            })
-            .unwrap_or(false)
 }
 
 /// Ctrl-C while the exec rows run: the crun container and every detached

@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use mini_docker::checks::fixture::{build_image, busybox_layer, Auth, Registry};
+use mini_docker::checks::fixture::{
+    build_image, busybox_layer, libpod_parents, remove_libpod_parents, Auth, Registry,
+};
 
 const ULIMITS: [&str; 4] = [
     "--ulimit",
@@ -127,33 +129,8 @@ impl Drop for Podman {
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
         if self.made_libpod_parent {
-            remove_libpod_parents();
+            remove_libpod_parents(&self.dir);
         }
-    }
-}
-
-/// podman's parent cgroup, in each hierarchy (v1) or the one tree (v2).
-fn libpod_parents() -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut candidates = vec![root.join("libpod_parent")];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        candidates.extend(entries.flatten().map(|e| e.path().join("libpod_parent")));
-    }
-    candidates.into_iter().filter(|dir| dir.is_dir()).collect()
-}
-
-/// rmdir `libpod_parent/conmon`, then `libpod_parent`: empty once podman's
-/// conmons have exited (a moment after `rm --force`).
-fn remove_libpod_parents() {
-    for _ in 0..30 {
-        for dir in libpod_parents() {
-            let _ = std::fs::remove_dir(dir.join("conmon"));
-            let _ = std::fs::remove_dir(&dir);
-        }
-        if libpod_parents().is_empty() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 

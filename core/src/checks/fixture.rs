@@ -549,3 +549,49 @@ pub fn whiteout_layers() -> Vec<Vec<(String, LayerEntry)>> {
         ],
     ]
 }
+
+/// podman's `libpod_parent` in every v1 hierarchy (or the v2 root): its
+/// cgroupfs manager makes `libpod_parent/conmon` and never removes it
+/// (tests/oci_podman.rs and the benchmark's podman rows remove what they made).
+pub fn libpod_parents() -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut candidates = vec![root.join("libpod_parent")];
+    if let Ok(entries) = fs::read_dir(root) {
+        candidates.extend(entries.flatten().map(|e| e.path().join("libpod_parent")));
+    }
+    candidates.into_iter().filter(|dir| dir.is_dir()).collect()
+}
+
+/// rmdir `libpod_parent/conmon`, then `libpod_parent`, once no process of
+/// the podman store `store` is left: conmon runs `podman container cleanup` after a
+/// `run --rm` has returned, and that makes them again. Gone, and still gone
+/// a moment later, or we give up after 10 s (never rm -r: a cgroup).
+pub fn remove_libpod_parents(store: &Path) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if !processes_naming(store) {
+            for dir in libpod_parents() {
+                let _ = fs::remove_dir(dir.join("conmon"));
+                let _ = fs::remove_dir(&dir);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            if libpod_parents().is_empty() && !processes_naming(store) {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("podman's libpod_parent cgroups are still there after 10 s");
+}
+
+/// Is any process running with `path` in its command line (podman, conmon)?
+fn processes_naming(path: &Path) -> bool {
+    let needle = path.as_os_str().as_encoded_bytes();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| cmdline.windows(needle.len()).any(|w| w == needle))
+    })
+}

@@ -287,12 +287,7 @@ pub async fn kill(daemon: Arc<Daemon>, name: &str, query: &Query) -> Reply {
         commands::signal(&s, signal)
     })
     .await
-    .map_err(|mut e| {
-        if e.message.contains("is not running") {
-            e.status = StatusCode::CONFLICT;
-        }
-        e
-    })?;
+    .map_err(ApiError::when(&["is not running"], StatusCode::CONFLICT))?;
     empty(StatusCode::NO_CONTENT)
 }
 
@@ -303,12 +298,10 @@ pub async fn remove(daemon: Arc<Daemon>, name: &str, query: &Query) -> Reply {
         commands::rm_one(&daemon.state_dir, &name, &id, force)
     })
     .await
-    .map_err(|mut e| {
-        if e.message.contains("container is running") {
-            e.status = StatusCode::CONFLICT;
-        }
-        e
-    })?;
+    .map_err(ApiError::when(
+        &["container is running"],
+        StatusCode::CONFLICT,
+    ))?;
     empty(StatusCode::NO_CONTENT)
 }
 
@@ -539,27 +532,32 @@ pub fn parse_filters(query: &Query) -> Result<Value, ApiError> {
 /// `filters={"status":["running"],"name":["web"],"id":["ab12"],"label":["k=v"]}`:
 /// every key must match, any of a key's values.
 fn matches(s: &State, filters: &Value) -> bool {
+    filters_match(filters, &json!(s.labels), |key, v| match key {
+        "status" => s.effective().as_str() == v,
+        "name" => s
+            .name
+            .as_deref()
+            .is_some_and(|n| n.contains(v.trim_start_matches('/'))),
+        "id" => s.id.starts_with(v),
+        "ancestor" => s.image == v,
+        "network" => s.endpoint.as_ref().is_some_and(|e| e.network == v),
+        _ => false, // a filter we do not know matches nothing, never everything
+    })
+}
+
+/// docker's filter rule, for containers and networks alike: every key must
+/// match, any one of its values (`field(key, value)`), except `label`, whose
+/// values narrow: every one must match `labels`.
+pub fn filters_match(filters: &Value, labels: &Value, field: impl Fn(&str, &str) -> bool) -> bool {
     let Some(filters) = filters.as_object() else {
         return true;
     };
-    let labels = json!(s.labels);
     filters.iter().all(|(key, wanted)| {
         let values = filter_values(wanted);
         if key == "label" {
-            // Labels narrow, as docker's do: every one must match.
-            return values.iter().all(|v| label_matches(&labels, v));
+            return values.iter().all(|v| label_matches(labels, v));
         }
-        values.iter().any(|v| match key.as_str() {
-            "status" => s.effective().as_str() == v,
-            "name" => s
-                .name
-                .as_deref()
-                .is_some_and(|n| n.contains(v.trim_start_matches('/'))),
-            "id" => s.id.starts_with(v.as_str()),
-            "ancestor" => s.image == *v,
-            "network" => s.endpoint.as_ref().is_some_and(|e| e.network == *v),
-            _ => false, // a filter we do not know matches nothing, never everything
-        })
+        values.iter().any(|v| field(key, v))
     })
 }
 

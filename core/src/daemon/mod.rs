@@ -112,6 +112,20 @@ impl ApiError {
     pub fn not_implemented(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_IMPLEMENTED, message)
     }
+
+    /// An endpoint's own sorting, over `From<anyhow::Error>`'s: `status`
+    /// when the message says any of `phrases`.
+    pub fn when(
+        phrases: &'static [&'static str],
+        status: StatusCode,
+    ) -> impl Fn(ApiError) -> ApiError {
+        move |mut e| {
+            if phrases.iter().any(|p| e.message.contains(p)) {
+                e.status = status;
+            }
+            e
+        }
+    }
 }
 
 /// The library's errors, sorted by what they say into docker's statuses.

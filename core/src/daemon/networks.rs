@@ -203,12 +203,10 @@ pub async fn create(daemon: Arc<Daemon>, body: Value) -> Reply {
         Ok(id)
     })
     .await
-    .map_err(|mut e| {
-        if e.message.contains("already exists") || e.message.contains("overlaps") {
-            e.status = StatusCode::CONFLICT;
-        }
-        e
-    })?;
+    .map_err(ApiError::when(
+        &["already exists", "overlaps"],
+        StatusCode::CONFLICT,
+    ))?;
     json_reply(StatusCode::CREATED, &json!({"Id": id, "Warning": ""}))
 }
 
@@ -267,32 +265,17 @@ fn builtin_json(name: &str) -> Value {
 
 /// `filters={"label":["com.docker.compose.network=default"],"name":["p_default"]}`.
 fn matches(network: &Value, filters: &Value) -> bool {
-    let Some(filters) = filters.as_object() else {
-        return true;
-    };
-    filters.iter().all(|(key, wanted)| {
-        let values = super::containers::filter_values(wanted);
-        if key == "label" {
-            let labels = &network["Labels"];
-            return values
-                .iter()
-                .all(|v| super::containers::label_matches(labels, v));
-        }
-        values.iter().any(|v| match key.as_str() {
-            "name" => network["Name"]
-                .as_str()
-                .is_some_and(|n| n.contains(v.as_str())),
-            "id" => network["Id"]
-                .as_str()
-                .is_some_and(|i| i.starts_with(v.as_str())),
-            "driver" => network["Driver"] == *v,
-            "type" => match v.as_str() {
-                "builtin" => BUILTIN.contains(&network["Id"].as_str().unwrap_or("")),
-                "custom" => !BUILTIN.contains(&network["Id"].as_str().unwrap_or("")),
-                _ => false,
-            },
+    let builtin = BUILTIN.contains(&network["Id"].as_str().unwrap_or(""));
+    super::containers::filters_match(filters, &network["Labels"], |key, v| match key {
+        "name" => network["Name"].as_str().is_some_and(|n| n.contains(v)),
+        "id" => network["Id"].as_str().is_some_and(|i| i.starts_with(v)),
+        "driver" => network["Driver"] == v,
+        "type" => match v {
+            "builtin" => builtin,
+            "custom" => !builtin,
             _ => false,
-        })
+        },
+        _ => false,
     })
 }
 
@@ -366,12 +349,7 @@ pub async fn remove(daemon: Arc<Daemon>, name: &str) -> Reply {
         std::fs::remove_file(&path).with_context(|| format!("remove {}", path.display()))
     })
     .await
-    .map_err(|mut e| {
-        if e.message.contains("active endpoints") || e.message.contains("still") {
-            e.status = StatusCode::FORBIDDEN;
-        }
-        e
-    })?;
+    .map_err(ApiError::when(&["active endpoints", "still"], StatusCode::FORBIDDEN))?;
     empty(StatusCode::NO_CONTENT)
 }
 
@@ -383,12 +361,8 @@ pub async fn connect(daemon: Arc<Daemon>, name: &str, body: Value) -> Reply {
     let container = body["Container"].as_str().unwrap_or("").to_string();
     let aliases = super::create::alias_list(&body["EndpointConfig"]["Aliases"]);
     blocking(move || {
-        let record = find(&daemon.state_dir, &name).ok_or_else(|| not_found(&name))?;
-        let id = state::resolve(&daemon.state_dir, &container)
-            .map_err(|_| anyhow::anyhow!("No such container: {container}"))?;
-        let dir = container_dir(&daemon.state_dir, &id);
-        let s = state::read(&dir)?;
-        if s.endpoint.as_ref().map(|e| e.network.as_str()) != Some(record.name.as_str()) {
+        let (record, dir, on_it) = network_and_member(&daemon.state_dir, &name, &container)?;
+        if !on_it {
             bail!("connecting container {container} to network {name} after its create is not supported by mini-docker: give the network at create");
         }
         state::update(&dir, |s| {
@@ -404,12 +378,7 @@ pub async fn connect(daemon: Arc<Daemon>, name: &str, body: Value) -> Reply {
         Ok(())
     })
     .await
-    .map_err(|mut e| {
-        if e.message.contains("not supported") {
-            e.status = StatusCode::NOT_IMPLEMENTED;
-        }
-        e
-    })?;
+    .map_err(ApiError::when(&["not supported"], StatusCode::NOT_IMPLEMENTED))?;
     empty(StatusCode::OK)
 }
 
@@ -419,23 +388,32 @@ pub async fn disconnect(daemon: Arc<Daemon>, name: &str, body: Value) -> Reply {
     let name = name.to_string();
     let container = body["Container"].as_str().unwrap_or("").to_string();
     blocking(move || {
-        let record = find(&daemon.state_dir, &name).ok_or_else(|| not_found(&name))?;
-        let id = state::resolve(&daemon.state_dir, &container)
-            .map_err(|_| anyhow::anyhow!("No such container: {container}"))?;
-        let s = state::read(&container_dir(&daemon.state_dir, &id))?;
-        if s.endpoint.as_ref().map(|e| e.network.as_str()) != Some(record.name.as_str()) {
+        let (_, _, on_it) = network_and_member(&daemon.state_dir, &name, &container)?;
+        if !on_it {
             bail!("container {container} is not connected to network {name}");
         }
         bail!("disconnecting container {container} from network {name} is not supported by mini-docker")
     })
     .await
-    .map_err(|mut e| {
-        if e.message.contains("not supported") {
-            e.status = StatusCode::NOT_IMPLEMENTED;
-        }
-        e
-    })?;
+    .map_err(ApiError::when(&["not supported"], StatusCode::NOT_IMPLEMENTED))?;
     empty(StatusCode::OK)
+}
+
+/// The network `name`, the directory of `container`, and whether the
+/// container is on that network (a container is on one, the one it was
+/// created on).
+fn network_and_member(
+    state_dir: &Path,
+    name: &str,
+    container: &str,
+) -> anyhow::Result<(NetworkRecord, PathBuf, bool)> {
+    let record = find(state_dir, name).ok_or_else(|| not_found(name))?;
+    let id = state::resolve(state_dir, container)
+        .map_err(|_| anyhow::anyhow!("No such container: {container}"))?;
+    let dir = container_dir(state_dir, &id);
+    let s = state::read(&dir)?;
+    let on_it = s.endpoint.as_ref().map(|e| e.network.as_str()) == Some(record.name.as_str());
+    Ok((record, dir, on_it))
 }
 
 /// The `run` flags that put a container on a user-defined network: its
